@@ -39,7 +39,11 @@ pub struct ButtonTimings {
 
 impl Default for ButtonTimings {
     fn default() -> Self {
-        ButtonTimings { debounce_ms: 10, double_ms: 250, long_ms: 800 }
+        ButtonTimings {
+            debounce_ms: 10,
+            double_ms: 250,
+            long_ms: 800,
+        }
     }
 }
 
@@ -48,9 +52,15 @@ impl Default for ButtonTimings {
 enum Phase {
     Idle,
     /// Held since `since`; `second` when this press follows a click release.
-    Held { since: u64, second: bool, long_sent: bool },
+    Held {
+        since: u64,
+        second: bool,
+        long_sent: bool,
+    },
     /// Released a first short press at `at`; waiting for a second press.
-    Released { at: u64 },
+    Released {
+        at: u64,
+    },
 }
 
 /// Debouncer plus click/double/long detection for one button.
@@ -68,7 +78,13 @@ pub struct Button {
 impl Button {
     /// A released button.
     pub fn new(timings: ButtonTimings) -> Button {
-        Button { timings, stable: false, raw: false, raw_since: 0, phase: Phase::Idle }
+        Button {
+            timings,
+            stable: false,
+            raw: false,
+            raw_since: 0,
+            phase: Phase::Idle,
+        }
     }
 
     /// The debounced level.
@@ -100,10 +116,16 @@ impl Button {
                 self.phase = Phase::Idle;
                 push(&mut out, ButtonEvent::Click);
             }
-            Phase::Held { since, second, long_sent: false }
-                if now.saturating_sub(since) >= self.timings.long_ms =>
-            {
-                self.phase = Phase::Held { since, second, long_sent: true };
+            Phase::Held {
+                since,
+                second,
+                long_sent: false,
+            } if now.saturating_sub(since) >= self.timings.long_ms => {
+                self.phase = Phase::Held {
+                    since,
+                    second,
+                    long_sent: true,
+                };
                 push(&mut out, ButtonEvent::Long);
             }
             _ => {}
@@ -115,12 +137,18 @@ impl Button {
         if pressed {
             push(out, ButtonEvent::Press);
             let second = matches!(self.phase, Phase::Released { .. });
-            self.phase = Phase::Held { since: now, second, long_sent: false };
+            self.phase = Phase::Held {
+                since: now,
+                second,
+                long_sent: false,
+            };
             return;
         }
         push(out, ButtonEvent::Release);
         self.phase = match self.phase {
-            Phase::Held { long_sent: true, .. } => Phase::Idle,
+            Phase::Held {
+                long_sent: true, ..
+            } => Phase::Idle,
             Phase::Held { second: true, .. } => {
                 push(out, ButtonEvent::Double);
                 Phase::Idle
@@ -148,7 +176,11 @@ mod tests {
 
     /// Replays (time, raw level) samples every millisecond between the
     /// listed changes, returning (time, gesture) pairs.
-    fn replay(timings: ButtonTimings, script: &[(u64, bool)], until: u64) -> Vec<(u64, ButtonEvent), 32> {
+    fn replay(
+        timings: ButtonTimings,
+        script: &[(u64, bool)],
+        until: u64,
+    ) -> Vec<(u64, ButtonEvent), 32> {
         let mut button = Button::new(timings);
         let mut out = Vec::new();
         let mut level = false;
@@ -182,8 +214,14 @@ mod tests {
         Case {
             name: "bounce shorter than debounce on press and release is ignored",
             script: &[
-                (100, true), (102, false), (104, true), (105, false), (107, true),
-                (300, false), (301, true), (303, false),
+                (100, true),
+                (102, false),
+                (104, true),
+                (105, false),
+                (107, true),
+                (300, false),
+                (301, true),
+                (303, false),
             ],
             until: 1000,
             want: &[(117, Press), (313, Release), (563, Click)],
@@ -204,14 +242,26 @@ mod tests {
             name: "double click well inside the window",
             script: &[(100, true), (150, false), (250, true), (300, false)],
             until: 1000,
-            want: &[(110, Press), (160, Release), (260, Press), (310, Release), (310, Double)],
+            want: &[
+                (110, Press),
+                (160, Release),
+                (260, Press),
+                (310, Release),
+                (310, Double),
+            ],
         },
         Case {
             name: "second press one ms inside the window edge is a double",
             // first release debounced at 160; second press debounced at 409 (< 160 + 250)
             script: &[(100, true), (150, false), (399, true), (450, false)],
             until: 1000,
-            want: &[(110, Press), (160, Release), (409, Press), (460, Release), (460, Double)],
+            want: &[
+                (110, Press),
+                (160, Release),
+                (409, Press),
+                (460, Release),
+                (460, Double),
+            ],
         },
         Case {
             name: "second press exactly at the window edge is two clicks",
@@ -219,24 +269,47 @@ mod tests {
             script: &[(100, true), (150, false), (400, true), (450, false)],
             until: 1000,
             want: &[
-                (110, Press), (160, Release), (410, Click), (410, Press),
-                (460, Release), (710, Click),
+                (110, Press),
+                (160, Release),
+                (410, Click),
+                (410, Press),
+                (460, Release),
+                (710, Click),
             ],
         },
         Case {
             name: "mashing: press-release x3 gives double then click",
-            script: &[(0, true), (40, false), (80, true), (120, false), (160, true), (200, false)],
+            script: &[
+                (0, true),
+                (40, false),
+                (80, true),
+                (120, false),
+                (160, true),
+                (200, false),
+            ],
             until: 1000,
             want: &[
-                (10, Press), (50, Release), (90, Press), (130, Release), (130, Double),
-                (170, Press), (210, Release), (460, Click),
+                (10, Press),
+                (50, Release),
+                (90, Press),
+                (130, Release),
+                (130, Double),
+                (170, Press),
+                (210, Release),
+                (460, Click),
             ],
         },
         Case {
             name: "second press held long is a long, not a double",
             script: &[(0, true), (40, false), (80, true), (2000, false)],
             until: 2500,
-            want: &[(10, Press), (50, Release), (90, Press), (890, Long), (2010, Release)],
+            want: &[
+                (10, Press),
+                (50, Release),
+                (90, Press),
+                (890, Long),
+                (2010, Release),
+            ],
         },
     ];
 
@@ -250,11 +323,25 @@ mod tests {
 
     #[test]
     fn no_double_window_clicks_on_release() {
-        let timings = ButtonTimings { double_ms: 0, ..ButtonTimings::default() };
-        let got = replay(timings, &[(0, true), (40, false), (80, true), (120, false)], 500);
+        let timings = ButtonTimings {
+            double_ms: 0,
+            ..ButtonTimings::default()
+        };
+        let got = replay(
+            timings,
+            &[(0, true), (40, false), (80, true), (120, false)],
+            500,
+        );
         assert_eq!(
             got.as_slice(),
-            &[(10, Press), (50, Release), (50, Click), (90, Press), (130, Release), (130, Click)]
+            &[
+                (10, Press),
+                (50, Release),
+                (50, Click),
+                (90, Press),
+                (130, Release),
+                (130, Click)
+            ]
         );
     }
 

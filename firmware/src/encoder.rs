@@ -26,7 +26,11 @@ pub struct EncoderConfig {
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        EncoderConfig { steps_per_detent: 4, min_interval_ms: 40, reversed: false }
+        EncoderConfig {
+            steps_per_detent: 4,
+            min_interval_ms: 40,
+            reversed: false,
+        }
     }
 }
 
@@ -53,7 +57,13 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(config: EncoderConfig) -> Encoder {
-        Encoder { config, state: None, steps: 0, pending: 0, last_report: None }
+        Encoder {
+            config,
+            state: None,
+            steps: 0,
+            pending: 0,
+            last_report: None,
+        }
     }
 
     /// Feeds one sample of both channels; returns a delta when one is due.
@@ -80,10 +90,10 @@ impl Encoder {
         if self.pending == 0 {
             return None;
         }
-        if let Some(last) = self.last_report {
-            if now.saturating_sub(last) < self.config.min_interval_ms {
-                return None;
-            }
+        if let Some(last) = self.last_report
+            && now.saturating_sub(last) < self.config.min_interval_ms
+        {
+            return None;
         }
         self.last_report = Some(now);
         Some(core::mem::take(&mut self.pending))
@@ -100,7 +110,12 @@ mod tests {
 
     /// Feeds `samples` 1 ms apart starting at `t0` and then ticks until
     /// `until`, collecting reported deltas.
-    fn run(enc: &mut Encoder, t0: u64, samples: &[(bool, bool)], until: u64) -> heapless::Vec<(u64, i32), 16> {
+    fn run(
+        enc: &mut Encoder,
+        t0: u64,
+        samples: &[(bool, bool)],
+        until: u64,
+    ) -> heapless::Vec<(u64, i32), 16> {
         let mut out = heapless::Vec::new();
         let mut now = t0;
         for &(a, b) in samples {
@@ -127,18 +142,34 @@ mod tests {
     #[test]
     fn scenarios() {
         type Samples = &'static [(bool, bool)];
-        let cases: &[(&str, Samples, &[(u64, i32)])] = &[
+        type Case = (&'static str, Samples, &'static [(u64, i32)]);
+        let cases: &[Case] = &[
             ("one detent clockwise", &CW, &[(13, 1)]),
             ("one detent counter-clockwise", &CCW, &[(13, -1)]),
             (
                 "bounce on A at the first step cancels out",
-                &[(true, false), (true, true), (true, false), (true, true), (true, false),
-                  (false, false), (false, true), (true, true)],
+                &[
+                    (true, false),
+                    (true, true),
+                    (true, false),
+                    (true, true),
+                    (true, false),
+                    (false, false),
+                    (false, true),
+                    (true, true),
+                ],
                 &[(17, 1)],
             ),
             (
                 "bounce around the resting position never reports",
-                &[(true, false), (true, true), (false, true), (true, true), (true, false), (true, true)],
+                &[
+                    (true, false),
+                    (true, true),
+                    (false, true),
+                    (true, true),
+                    (true, false),
+                    (true, true),
+                ],
                 &[],
             ),
             (
@@ -146,7 +177,11 @@ mod tests {
                 &[(false, false), (true, true), (false, false), (true, true)],
                 &[],
             ),
-            ("half a detent is not a detent", &[(true, false), (false, false)], &[]),
+            (
+                "half a detent is not a detent",
+                &[(true, false), (false, false)],
+                &[],
+            ),
         ];
         for &(name, samples, want) in cases {
             let mut e = at_rest();
@@ -170,7 +205,10 @@ mod tests {
 
     #[test]
     fn reversed_wiring() {
-        let mut e = Encoder::new(EncoderConfig { reversed: true, ..EncoderConfig::default() });
+        let mut e = Encoder::new(EncoderConfig {
+            reversed: true,
+            ..EncoderConfig::default()
+        });
         e.update(true, true, 0);
         assert_eq!(run(&mut e, 10, &CW, 100).as_slice(), &[(13, -1)]);
     }

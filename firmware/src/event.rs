@@ -37,7 +37,10 @@ impl core::fmt::Display for EncodeError {
 impl InputEvent {
     /// The wire message.
     pub fn message(&self) -> InputMessage<'static> {
-        InputMessage { input: self.input, signal: self.signal }
+        InputMessage {
+            input: self.input,
+            signal: self.signal,
+        }
     }
 
     /// Writes the contract's JSON into `buf`, returning its length.
@@ -54,14 +57,32 @@ mod tests {
     #[test]
     fn encodes_contract_json() {
         let cases: &[(&'static str, Signal, &str)] = &[
-            ("button1", Signal::Button(ButtonEvent::Click), r#"{"input":"button1","event":"click"}"#),
-            ("knob1", Signal::Level(0.42), r#"{"input":"knob1","value":0.42}"#),
+            (
+                "button1",
+                Signal::Button(ButtonEvent::Click),
+                r#"{"input":"button1","event":"click"}"#,
+            ),
+            (
+                "knob1",
+                Signal::Level(0.42),
+                r#"{"input":"knob1","value":0.42}"#,
+            ),
             ("enc1", Signal::Delta(-2), r#"{"input":"enc1","delta":-2}"#),
-            ("presence", Signal::Presence(true), r#"{"input":"presence","value":true}"#),
+            (
+                "presence",
+                Signal::Presence(true),
+                r#"{"input":"presence","value":true}"#,
+            ),
         ];
         for &(input, signal, want) in cases {
             let mut buf = [0u8; MAX_PAYLOAD];
-            let n = InputEvent { input, signal, at_ms: 0 }.encode(&mut buf).unwrap();
+            let n = InputEvent {
+                input,
+                signal,
+                at_ms: 0,
+            }
+            .encode(&mut buf)
+            .unwrap();
             assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
         }
     }
@@ -70,7 +91,11 @@ mod tests {
     fn longest_name_fits() {
         let name = "abcdefghijklmnopqrstuvwxyz012345";
         let mut buf = [0u8; MAX_PAYLOAD];
-        let e = InputEvent { input: name, signal: Signal::Level(0.123_456), at_ms: 0 };
+        let e = InputEvent {
+            input: name,
+            signal: Signal::Level(0.123_456),
+            at_ms: 0,
+        };
         assert!(e.encode(&mut buf).is_ok());
         assert_eq!(e.encode(&mut [0u8; 8]), Err(EncodeError::TooLong));
     }

@@ -54,7 +54,13 @@ pub struct Knob {
 
 impl Knob {
     pub fn new(config: KnobConfig) -> Knob {
-        Knob { config, smoothed: None, reported: None, reported_at: 0, due: false }
+        Knob {
+            config,
+            smoothed: None,
+            reported: None,
+            reported_at: 0,
+            due: false,
+        }
     }
 
     /// The current smoothed level, if any reading was taken.
@@ -159,7 +165,10 @@ mod tests {
         let got = run(KnobConfig::default(), &noisy(2048, 20, 200));
         assert_eq!(got.len(), 1, "{got:?}");
         // even unsmoothed, peak-to-peak noise under 1 % never passes a 1 % deadband
-        let raw = KnobConfig { smoothing: 1.0, ..KnobConfig::default() };
+        let raw = KnobConfig {
+            smoothing: 1.0,
+            ..KnobConfig::default()
+        };
         assert_eq!(run(raw, &noisy(2048, 16, 200)).len(), 1);
     }
 
@@ -194,7 +203,10 @@ mod tests {
 
     #[test]
     fn heartbeat_repeats_an_unchanged_level() {
-        let config = KnobConfig { heartbeat_ms: 100, ..KnobConfig::default() };
+        let config = KnobConfig {
+            heartbeat_ms: 100,
+            ..KnobConfig::default()
+        };
         let mut knob = Knob::new(config);
         assert_eq!(knob.update(1024, 0), Some(0.25));
         assert_eq!(knob.tick(99), None);

@@ -24,7 +24,12 @@ pub struct ButtonInput<P> {
 
 impl<P: InputPin> ButtonInput<P> {
     pub fn new(pin: P, name: &'static str, active_low: bool, timings: ButtonTimings) -> Self {
-        ButtonInput { pin, name, active_low, button: Button::new(timings) }
+        ButtonInput {
+            pin,
+            name,
+            active_low,
+            button: Button::new(timings),
+        }
     }
 
     /// Reads the pin once; returns the gestures completed.
@@ -37,7 +42,11 @@ impl<P: InputPin> ButtonInput<P> {
     fn events(&self, gestures: Gestures, now: u64) -> heapless::Vec<InputEvent, 3> {
         gestures
             .into_iter()
-            .map(|g| InputEvent { input: self.name, signal: Signal::Button(g), at_ms: now })
+            .map(|g| InputEvent {
+                input: self.name,
+                signal: Signal::Button(g),
+                at_ms: now,
+            })
             .collect()
     }
 
@@ -56,16 +65,22 @@ pub struct EncoderInput<A, B> {
 
 impl<A: InputPin, B: InputPin<Error = A::Error>> EncoderInput<A, B> {
     pub fn new(a: A, b: B, name: &'static str, config: EncoderConfig) -> Self {
-        EncoderInput { a, b, name, encoder: Encoder::new(config) }
+        EncoderInput {
+            a,
+            b,
+            name,
+            encoder: Encoder::new(config),
+        }
     }
 
     /// Reads both pins once; returns a delta event when one is due.
     pub fn sample(&mut self, now: u64) -> Result<Option<InputEvent>, A::Error> {
         let (a, b) = (self.a.is_high()?, self.b.is_high()?);
-        Ok(self
-            .encoder
-            .update(a, b, now)
-            .map(|d| InputEvent { input: self.name, signal: Signal::Delta(d), at_ms: now }))
+        Ok(self.encoder.update(a, b, now).map(|d| InputEvent {
+            input: self.name,
+            signal: Signal::Delta(d),
+            at_ms: now,
+        }))
     }
 
     pub fn release(self) -> (A, B) {
@@ -82,15 +97,20 @@ pub struct PirInput<P> {
 
 impl<P: InputPin> PirInput<P> {
     pub fn new(pin: P, name: &'static str, config: PirConfig) -> Self {
-        PirInput { pin, name, pir: Pir::new(config) }
+        PirInput {
+            pin,
+            name,
+            pir: Pir::new(config),
+        }
     }
 
     pub fn sample(&mut self, now: u64) -> Result<Option<InputEvent>, P::Error> {
         let motion = self.pin.is_high()?;
-        Ok(self
-            .pir
-            .update(motion, now)
-            .map(|p| InputEvent { input: self.name, signal: Signal::Presence(p), at_ms: now }))
+        Ok(self.pir.update(motion, now).map(|p| InputEvent {
+            input: self.name,
+            signal: Signal::Presence(p),
+            at_ms: now,
+        }))
     }
 
     pub fn release(self) -> P {
@@ -115,16 +135,30 @@ mod tests {
     fn active_low_button_reports_press_and_release() {
         use State::{High, Low};
         let pin = Mock::new(&reads(&[High, Low, Low, High, High]));
-        let timings = ButtonTimings { debounce_ms: 5, double_ms: 0, long_ms: 1000 };
+        let timings = ButtonTimings {
+            debounce_ms: 5,
+            double_ms: 0,
+            long_ms: 1000,
+        };
         let mut button = ButtonInput::new(pin, "button1", true, timings);
         let mut got = Vec::new();
         for now in [0, 10, 15, 30, 35] {
-            got.extend(button.sample(now).unwrap().into_iter().map(|e| (e.at_ms, e.signal)));
+            got.extend(
+                button
+                    .sample(now)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| (e.at_ms, e.signal)),
+            );
         }
         let b = |e| Signal::Button(e);
         assert_eq!(
             got,
-            [(15, b(ButtonEvent::Press)), (35, b(ButtonEvent::Release)), (35, b(ButtonEvent::Click))]
+            [
+                (15, b(ButtonEvent::Press)),
+                (35, b(ButtonEvent::Release)),
+                (35, b(ButtonEvent::Click))
+            ]
         );
         button.release().done();
     }
@@ -142,7 +176,13 @@ mod tests {
     fn encoder_reads_a_then_b() {
         use State::{High, Low};
         // rest (1,1), then one clockwise detent: 10, 00, 01, 11
-        let seq = [(High, High), (High, Low), (Low, Low), (Low, High), (High, High)];
+        let seq = [
+            (High, High),
+            (High, Low),
+            (Low, Low),
+            (Low, High),
+            (High, High),
+        ];
         let a = Mock::new(&reads(&seq.map(|s| s.0)));
         let b = Mock::new(&reads(&seq.map(|s| s.1)));
         let mut enc = EncoderInput::new(a, b, "enc1", EncoderConfig::default());
@@ -166,7 +206,10 @@ mod tests {
             .filter_map(|t| pir.sample(t).unwrap())
             .map(|e| (e.at_ms, e.signal))
             .collect();
-        assert_eq!(got, [(10, Signal::Presence(true)), (110, Signal::Presence(false))]);
+        assert_eq!(
+            got,
+            [(10, Signal::Presence(true)), (110, Signal::Presence(false))]
+        );
         pir.release().done();
     }
 }

@@ -38,7 +38,11 @@ pub struct Pir {
 
 impl Pir {
     pub fn new(config: PirConfig) -> Pir {
-        Pir { config, present: false, last_motion: 0 }
+        Pir {
+            config,
+            present: false,
+            last_motion: 0,
+        }
     }
 
     pub fn is_present(&self) -> bool {
@@ -79,7 +83,11 @@ pub struct DistanceConfig {
 
 impl Default for DistanceConfig {
     fn default() -> Self {
-        DistanceConfig { near_mm: 800, far_mm: 1200, confirm_ms: 300 }
+        DistanceConfig {
+            near_mm: 800,
+            far_mm: 1200,
+            confirm_ms: 300,
+        }
     }
 }
 
@@ -94,7 +102,11 @@ pub struct Distance {
 
 impl Distance {
     pub fn new(config: DistanceConfig) -> Distance {
-        Distance { config, present: false, crossing_since: None }
+        Distance {
+            config,
+            present: false,
+            crossing_since: None,
+        }
     }
 
     pub fn is_present(&self) -> bool {
@@ -161,11 +173,11 @@ mod tests {
             (Some(1300), None),      // far: starts confirming
             (Some(1000), None),      // back between: confirmation reset
             (Some(1300), None),
-            (None, None),            // no echo counts as far
+            (None, None), // no echo counts as far
             (Some(1250), None),
             (Some(1250), Some(false)),
-            (Some(799), None),        // a single near spike...
-            (Some(1500), None),       // ...is noise
+            (Some(799), None),  // a single near spike...
+            (Some(1500), None), // ...is noise
             (Some(1500), None),
             (Some(1500), None),
             (Some(1500), None),

@@ -129,9 +129,15 @@ pub enum Update {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
-    Down { retry_at: u64 },
+    Down {
+        retry_at: u64,
+    },
     Connecting,
-    Up { since: u64, subscribed: bool, announced: bool },
+    Up {
+        since: u64,
+        subscribed: bool,
+        announced: bool,
+    },
 }
 
 /// The session state machine.
@@ -190,7 +196,10 @@ impl Session {
     /// `P/ctl/<id>/status`: the Last Will's topic (payload `offline`,
     /// retained, QoS 1) and where `online` goes.
     pub fn will_topic(&self) -> TopicName {
-        self.topic(Topic::ControllerStatus { prefix: self.config.prefix, id: self.config.id })
+        self.topic(Topic::ControllerStatus {
+            prefix: self.config.prefix,
+            id: self.config.id,
+        })
     }
 
     /// The Last Will payload.
@@ -241,13 +250,24 @@ impl Session {
                 Some(Action::Connect)
             }
             Link::Down { .. } | Link::Connecting => None,
-            Link::Up { subscribed: false, .. } => Some(Action::Subscribe([
-                self.topic(Topic::Status { prefix: self.config.prefix, node: self.config.node }),
-                self.topic(Topic::Palette { prefix: self.config.prefix, node: self.config.node }),
+            Link::Up {
+                subscribed: false, ..
+            } => Some(Action::Subscribe([
+                self.topic(Topic::Status {
+                    prefix: self.config.prefix,
+                    node: self.config.node,
+                }),
+                self.topic(Topic::Palette {
+                    prefix: self.config.prefix,
+                    node: self.config.node,
+                }),
             ])),
-            Link::Up { announced: false, .. } => Some(Action::Publish(Publication {
+            Link::Up {
+                announced: false, ..
+            } => Some(Action::Publish(Publication {
                 topic: self.will_topic(),
-                payload: Vec::from_slice(Availability::Online.as_str().as_bytes()).unwrap_or_default(),
+                payload: Vec::from_slice(Availability::Online.as_str().as_bytes())
+                    .unwrap_or_default(),
                 retain: true,
                 event_at_ms: None,
             })),
@@ -282,11 +302,24 @@ impl Session {
 
     /// The last action from `poll` (subscribe or publish) was done.
     pub fn handle_sent(&mut self) {
-        if let Link::Up { since, subscribed, announced } = self.link {
+        if let Link::Up {
+            since,
+            subscribed,
+            announced,
+        } = self.link
+        {
             if !subscribed {
-                self.link = Link::Up { since, subscribed: true, announced };
+                self.link = Link::Up {
+                    since,
+                    subscribed: true,
+                    announced,
+                };
             } else if !announced {
-                self.link = Link::Up { since, subscribed, announced: true };
+                self.link = Link::Up {
+                    since,
+                    subscribed,
+                    announced: true,
+                };
             } else {
                 self.queue.pop_front();
             }
@@ -296,7 +329,11 @@ impl Session {
     /// The broker accepted the connection.
     pub fn handle_connected(&mut self, now: u64) {
         self.refused = false;
-        self.link = Link::Up { since: now, subscribed: false, announced: false };
+        self.link = Link::Up {
+            since: now,
+            subscribed: false,
+            announced: false,
+        };
     }
 
     /// The transport or the MQTT handshake failed; `refused` when the
@@ -308,10 +345,10 @@ impl Session {
 
     /// An established connection was lost.
     pub fn handle_disconnected(&mut self, now: u64) {
-        if let Link::Up { since, .. } = self.link {
-            if now.saturating_sub(since) >= STABLE_MS {
-                self.attempts = 0;
-            }
+        if let Link::Up { since, .. } = self.link
+            && now.saturating_sub(since) >= STABLE_MS
+        {
+            self.attempts = 0;
         }
         self.schedule_retry(now);
     }
@@ -343,7 +380,11 @@ impl Session {
     fn schedule_retry(&mut self, now: u64) {
         let shift = self.attempts.min(16);
         let base = (self.config.backoff_min_ms << shift).min(self.config.backoff_max_ms);
-        let base = if self.refused { self.config.backoff_max_ms } else { base };
+        let base = if self.refused {
+            self.config.backoff_max_ms
+        } else {
+            base
+        };
         // jitter: 75 %..125 % of the base delay
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 17;
@@ -351,7 +392,9 @@ impl Session {
         let jitter = base / 2 * (self.rng % 1001) as u64 / 1000;
         let delay = base - base / 4 + jitter;
         self.attempts = self.attempts.saturating_add(1);
-        self.link = Link::Down { retry_at: now + delay };
+        self.link = Link::Down {
+            retry_at: now + delay,
+        };
     }
 
     fn topic(&self, topic: Topic<'_>) -> TopicName {

@@ -42,7 +42,10 @@ pub struct StatusLed {
 
 impl StatusLed {
     pub fn new(pattern: StatusPattern, now: u64) -> StatusLed {
-        StatusLed { pattern, since: now }
+        StatusLed {
+            pattern,
+            since: now,
+        }
     }
 
     pub fn pattern(&self) -> StatusPattern {
@@ -76,9 +79,36 @@ mod tests {
         let cases: &[(StatusPattern, &[(u64, bool)])] = &[
             (Off, &[(0, false), (500, false)]),
             (Steady, &[(0, true), (12_345, true)]),
-            (Blip, &[(0, true), (79, true), (80, false), (1999, false), (2000, true)]),
-            (SlowBlink, &[(0, true), (499, true), (500, false), (999, false), (1000, true)]),
-            (FastBlink, &[(0, true), (99, true), (100, false), (200, true), (350, false)]),
+            (
+                Blip,
+                &[
+                    (0, true),
+                    (79, true),
+                    (80, false),
+                    (1999, false),
+                    (2000, true),
+                ],
+            ),
+            (
+                SlowBlink,
+                &[
+                    (0, true),
+                    (499, true),
+                    (500, false),
+                    (999, false),
+                    (1000, true),
+                ],
+            ),
+            (
+                FastBlink,
+                &[
+                    (0, true),
+                    (99, true),
+                    (100, false),
+                    (200, true),
+                    (350, false),
+                ],
+            ),
         ];
         for &(pattern, samples) in cases {
             let led = StatusLed::new(pattern, 1000);

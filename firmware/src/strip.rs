@@ -23,7 +23,11 @@ pub struct StripConfig {
 
 impl Default for StripConfig {
     fn default() -> Self {
-        StripConfig { brightness: 64, fade_ms: 800, idle: Rgb(8, 8, 8) }
+        StripConfig {
+            brightness: 64,
+            fade_ms: 800,
+            idle: Rgb(8, 8, 8),
+        }
     }
 }
 
@@ -38,7 +42,12 @@ pub struct Strip {
 
 impl Strip {
     pub fn new(config: StripConfig) -> Strip {
-        Strip { config, from: None, to: None, changed_at: 0 }
+        Strip {
+            config,
+            from: None,
+            to: None,
+            changed_at: 0,
+        }
     }
 
     /// Starts a crossfade to `palette` (ignored when it is already shown).
@@ -60,12 +69,9 @@ impl Strip {
     /// Fills `out` with the colours to show at `now`.
     pub fn render(&self, now: u64, out: &mut [Rgb]) {
         let n = out.len();
-        let t = if self.config.fade_ms == 0 {
-            256
-        } else {
-            (now.saturating_sub(self.changed_at).min(self.config.fade_ms) * 256 / self.config.fade_ms)
-                as u32
-        };
+        let t = (now.saturating_sub(self.changed_at).min(self.config.fade_ms) * 256)
+            .checked_div(self.config.fade_ms)
+            .unwrap_or(256) as u32;
         for (i, px) in out.iter_mut().enumerate() {
             let old = self.colour_at(self.from.as_ref(), i, n);
             let new = self.colour_at(self.to.as_ref(), i, n);
@@ -97,7 +103,11 @@ fn mix(a: Rgb, b: Rgb, t: u32) -> Rgb {
 mod tests {
     use super::*;
 
-    const FULL: StripConfig = StripConfig { brightness: 255, fade_ms: 1000, idle: Rgb(8, 8, 8) };
+    const FULL: StripConfig = StripConfig {
+        brightness: 255,
+        fade_ms: 1000,
+        idle: Rgb(8, 8, 8),
+    };
 
     #[test]
     fn idle_before_any_palette() {
@@ -116,7 +126,14 @@ mod tests {
         strip.render(5000, &mut px);
         assert_eq!(
             px,
-            [Rgb(255, 0, 0), Rgb(255, 0, 0), Rgb(0, 255, 0), Rgb(0, 255, 0), Rgb(0, 0, 255), Rgb(0, 0, 255)]
+            [
+                Rgb(255, 0, 0),
+                Rgb(255, 0, 0),
+                Rgb(0, 255, 0),
+                Rgb(0, 255, 0),
+                Rgb(0, 0, 255),
+                Rgb(0, 0, 255)
+            ]
         );
     }
 
@@ -142,7 +159,11 @@ mod tests {
 
     #[test]
     fn brightness_cap_and_repeated_palette() {
-        let mut strip = Strip::new(StripConfig { brightness: 63, fade_ms: 0, ..FULL });
+        let mut strip = Strip::new(StripConfig {
+            brightness: 63,
+            fade_ms: 0,
+            ..FULL
+        });
         let p = Palette::new(&[Rgb(255, 128, 0)]);
         strip.set_palette(p, 0);
         strip.set_palette(p, 50); // same palette: no restart

@@ -10,7 +10,11 @@ fn session() -> Session {
 }
 
 fn click(at_ms: u64) -> InputEvent {
-    InputEvent { input: "button1", signal: Signal::Button(ButtonEvent::Click), at_ms }
+    InputEvent {
+        input: "button1",
+        signal: Signal::Button(ButtonEvent::Click),
+        at_ms,
+    }
 }
 
 fn publication(action: Option<Action>) -> (std::string::String, std::string::String, bool) {
@@ -54,13 +58,23 @@ fn connect_subscribes_then_announces_online_retained() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(s.poll(5), Some(Action::Subscribe(_))), "repeats until acknowledged");
+    assert!(
+        matches!(s.poll(5), Some(Action::Subscribe(_))),
+        "repeats until acknowledged"
+    );
     s.handle_sent();
     let online = publication(s.poll(5));
-    assert_eq!(online, ("easel/ctl/ctl-1/status".into(), "online".into(), true));
+    assert_eq!(
+        online,
+        ("easel/ctl/ctl-1/status".into(), "online".into(), true)
+    );
     s.handle_sent();
     assert_eq!(s.poll(5), None);
-    assert_eq!(s.status_pattern(), StatusPattern::Blip, "daemon not seen yet");
+    assert_eq!(
+        s.status_pattern(),
+        StatusPattern::Blip,
+        "daemon not seen yet"
+    );
 }
 
 #[test]
@@ -68,9 +82,20 @@ fn inputs_publish_on_the_input_topic_in_order() {
     let mut s = session();
     connect(&mut s, 0);
     s.handle_input(click(10));
-    s.handle_input(InputEvent { input: "knob1", signal: Signal::Level(0.5), at_ms: 11 });
+    s.handle_input(InputEvent {
+        input: "knob1",
+        signal: Signal::Level(0.5),
+        at_ms: 11,
+    });
     let first = publication(s.poll(12));
-    assert_eq!(first, ("easel/ctl/ctl-1/input".into(), r#"{"input":"button1","event":"click"}"#.into(), false));
+    assert_eq!(
+        first,
+        (
+            "easel/ctl/ctl-1/input".into(),
+            r#"{"input":"button1","event":"click"}"#.into(),
+            false
+        )
+    );
     s.handle_sent();
     let second = publication(s.poll(12));
     assert_eq!(second.1, r#"{"input":"knob1","value":0.5}"#);
@@ -86,7 +111,10 @@ fn events_during_an_outage_wait_and_stale_ones_are_dropped() {
     s.handle_input(click(200)); // will be stale
     s.handle_input(click(5_000)); // fresh enough
     let retry = s.next_deadline().unwrap();
-    assert!((100 + 375..=100 + 625).contains(&retry), "first retry after ~0.5 s: {retry}");
+    assert!(
+        (100 + 375..=100 + 625).contains(&retry),
+        "first retry after ~0.5 s: {retry}"
+    );
     connect(&mut s, 6_000);
     let (_, payload, _) = publication(s.poll(6_000));
     assert!(payload.contains("click"));
@@ -130,7 +158,9 @@ fn backoff_grows_caps_and_resets_after_a_stable_connection() {
         now = next;
     }
     // (base, attempt) with ±25 % jitter: 0.5, 1, 2, 4, 8, 16, 30, 30 … s
-    let bases = [500u64, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000];
+    let bases = [
+        500u64, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000,
+    ];
     for (d, b) in delays.iter().zip(bases) {
         assert!(*d >= b * 3 / 4 && *d <= b * 5 / 4, "{delays:?}");
     }
@@ -162,14 +192,25 @@ fn refusal_blinks_fast_and_waits_long() {
 #[test]
 fn daemon_messages_table() {
     let cases: &[(&str, &[u8], Option<Update>)] = &[
-        ("easel/gallery-1/status", b"online", Some(Update::Daemon(Availability::Online))),
-        ("easel/gallery-1/status", b"stopped", Some(Update::Daemon(Availability::Stopped))),
+        (
+            "easel/gallery-1/status",
+            b"online",
+            Some(Update::Daemon(Availability::Online)),
+        ),
+        (
+            "easel/gallery-1/status",
+            b"stopped",
+            Some(Update::Daemon(Availability::Stopped)),
+        ),
         ("easel/gallery-1/status", b"garbage", None),
         ("easel/other/status", b"online", None),
         (
             "easel/gallery-1/palette",
             b"#ff0000,#00ff00",
-            Some(Update::Palette(Palette::new(&[Rgb(255, 0, 0), Rgb(0, 255, 0)]))),
+            Some(Update::Palette(Palette::new(&[
+                Rgb(255, 0, 0),
+                Rgb(0, 255, 0),
+            ]))),
         ),
         ("easel/gallery-1/palette", b"not a palette", None),
         ("elsewhere/gallery-1/palette", b"#ff0000", None),
@@ -190,11 +231,17 @@ fn daemon_messages_table() {
 #[test]
 fn bad_configs_are_refused() {
     let cases = [
-        (SessionConfig::new("easel", "Bad Id", "g"), ConfigError::BadId),
+        (
+            SessionConfig::new("easel", "Bad Id", "g"),
+            ConfigError::BadId,
+        ),
         (SessionConfig::new("easel", "c", ""), ConfigError::BadNode),
         (SessionConfig::new("a/b", "c", "g"), ConfigError::BadPrefix),
         (SessionConfig::new("", "c", "g"), ConfigError::BadPrefix),
-        (SessionConfig::new("abcdefghijklmnopqrstuvwxyz", "c", "g"), ConfigError::BadPrefix),
+        (
+            SessionConfig::new("abcdefghijklmnopqrstuvwxyz", "c", "g"),
+            ConfigError::BadPrefix,
+        ),
     ];
     for (config, want) in cases {
         assert_eq!(Session::new(config, 1).unwrap_err(), want);
