@@ -1,0 +1,172 @@
+//! The controller's link to the broker: a tokio TCP connector for the
+//! firmware's MQTT driver, the input channel, and hooks that report what
+//! the daemon says.
+
+use crate::cli::Cli;
+use anyhow::Context;
+use easel_firmware::mqtt::{self, Connector, Hooks, Inputs};
+use easel_firmware::session::{Publication, Update};
+use easel_firmware::{InputEvent, Session, SessionConfig, StatusPattern};
+use embedded_io_adapters::tokio_1::FromTokio;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Validated settings for one controller.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub broker: String,
+    pub session: SessionConfig,
+}
+
+impl Settings {
+    /// Checks the names (the session does) and fixes them for the life of
+    /// the process: the firmware's session borrows `'static` names, as a
+    /// board's compile-time constants are.
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Settings> {
+        Settings::new(&cli.broker, &cli.prefix, &cli.id, &cli.node)
+    }
+
+    pub fn new(broker: &str, prefix: &str, id: &str, node: &str) -> anyhow::Result<Settings> {
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+        let session = SessionConfig::new(leak(prefix), leak(id), leak(node));
+        Session::new(session, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Settings {
+            broker: broker.to_owned(),
+            session,
+        })
+    }
+}
+
+/// Connects a fresh TCP stream per attempt (Nagle off: an input event is
+/// one small packet that should leave at once).
+pub struct Tcp {
+    pub addr: String,
+}
+
+impl Connector for Tcp {
+    type Io<'a> = FromTokio<TcpStream>;
+    type Error = std::io::Error;
+
+    async fn connect(&mut self) -> std::io::Result<FromTokio<TcpStream>> {
+        let stream = TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(FromTokio::new(stream))
+    }
+}
+
+/// Input events from the panel task.
+pub struct Channel(pub mpsc::Receiver<InputEvent>);
+
+impl Inputs for Channel {
+    async fn next(&mut self) -> InputEvent {
+        match self.0.recv().await {
+            Some(e) => e,
+            // the panel stopped: nothing more will come
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Prints what the daemon says and keeps the LED pattern for the LED loop.
+pub struct Console {
+    pub pattern: Arc<AtomicU8>,
+    pub published: Option<mpsc::UnboundedSender<std::time::Instant>>,
+}
+
+impl Hooks for Console {
+    fn update(&mut self, update: Update) {
+        match update {
+            Update::Daemon(a) => eprintln!("daemon: {}", a.as_str()),
+            Update::Palette(p) => eprintln!("palette: {p}"),
+        }
+    }
+
+    fn published(&mut self, publication: &Publication, _now_ms: u64) {
+        if let Some(tx) = &self.published
+            && publication.event_at_ms.is_some()
+        {
+            let _ = tx.send(std::time::Instant::now());
+        }
+    }
+
+    fn pattern(&mut self, pattern: StatusPattern) {
+        let code = pattern as u8;
+        if self.pattern.swap(code, Ordering::Relaxed) != code {
+            eprintln!("status: {}", describe(pattern));
+        }
+    }
+}
+
+/// The LED pattern stored in [`Console::pattern`].
+pub fn pattern_from(code: u8) -> StatusPattern {
+    [
+        StatusPattern::Off,
+        StatusPattern::Steady,
+        StatusPattern::Blip,
+        StatusPattern::SlowBlink,
+        StatusPattern::FastBlink,
+    ]
+    .get(code as usize)
+    .copied()
+    .unwrap_or(StatusPattern::SlowBlink)
+}
+
+fn describe(p: StatusPattern) -> &'static str {
+    match p {
+        StatusPattern::Off => "off",
+        StatusPattern::Steady => "connected, daemon online",
+        StatusPattern::Blip => "connected, daemon not online",
+        StatusPattern::SlowBlink => "broker unreachable, retrying",
+        StatusPattern::FastBlink => "refused by the broker",
+    }
+}
+
+/// Runs the MQTT session until `shutdown`; publishes `offline` on the way out.
+pub async fn run_session(
+    settings: &Settings,
+    inputs: mpsc::Receiver<InputEvent>,
+    mut hooks: Console,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let seed = std::process::id() ^ (mqtt::now_ms() as u32);
+    let mut session = Session::new(settings.session, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rx = Box::leak(Box::new([0u8; 1024]));
+    let tx = Box::leak(Box::new([0u8; 2048]));
+    let config = mqtt::client_config(&session, minimq::Buffers::new(rx, tx))
+        .map_err(|e| anyhow::anyhow!("MQTT client configuration: {e}"))
+        .context("building the controller's MQTT session")?;
+    let mut client = minimq::Session::new(config);
+    let mut tcp = Tcp {
+        addr: settings.broker.clone(),
+    };
+    let mut channel = Channel(inputs);
+    mqtt::run(
+        &mut session,
+        &mut client,
+        &mut tcp,
+        &mut channel,
+        &mut hooks,
+        shutdown,
+    )
+    .await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
