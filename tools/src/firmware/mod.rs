@@ -1,0 +1,96 @@
+//! Controller firmware images: `easel firmware uf2` turns a board ELF into
+//! a UF2 image for the RP2040's boot drive; `easel flash` puts an image on
+//! a controller by whatever means this machine has (boot drive, probe-rs,
+//! espflash) and says exactly what to do when it has none.
+//!
+//! The work lives in [`uf2`] and [`flash`]; this file holds the command
+//! line and dispatch only.
+
+pub mod flash;
+pub mod uf2;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// `easel firmware …`
+#[derive(Debug, Args)]
+pub struct FirmwareArgs {
+    #[command(subcommand)]
+    pub command: FirmwareCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FirmwareCommand {
+    /// Convert a board ELF into a UF2 image (RP2040 boot drive format).
+    Uf2(Uf2Args),
+}
+
+#[derive(Debug, Args)]
+pub struct Uf2Args {
+    /// The firmware ELF (target/thumbv6m-none-eabi/release/<name>).
+    pub elf: PathBuf,
+    /// Output file; default: the ELF's name with `.uf2`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Which kind of controller an image is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Board {
+    /// RP2040 boards (W5500-EVB-Pico, Pico): UF2 boot drive or probe-rs.
+    Rp2040,
+    /// ESP32-C3 boards: espflash over USB serial.
+    Esp32c3,
+}
+
+/// `easel flash IMAGE`
+#[derive(Debug, Args)]
+pub struct FlashArgs {
+    /// A firmware ELF, or a UF2 image for an RP2040.
+    pub image: PathBuf,
+    /// The board; default: guessed from the image (ARM = rp2040,
+    /// RISC-V = esp32c3, UF2 = rp2040).
+    #[arg(long, value_enum)]
+    pub board: Option<Board>,
+    /// The mounted RP2040 boot drive (RPI-RP2); default: search the usual
+    /// mount points.
+    #[arg(long)]
+    pub drive: Option<PathBuf>,
+    /// Serial port for espflash (default: espflash asks or picks).
+    #[arg(long)]
+    pub port: Option<String>,
+}
+
+/// Runs `easel firmware …`.
+pub fn run_firmware(args: &FirmwareArgs) -> anyhow::Result<()> {
+    match &args.command {
+        FirmwareCommand::Uf2(a) => {
+            let out = a
+                .output
+                .clone()
+                .unwrap_or_else(|| a.elf.with_extension("uf2"));
+            let size = uf2::convert_file(&a.elf, &out)
+                .with_context(|| format!("writing {} from {}", out.display(), a.elf.display()))?;
+            println!(
+                "wrote {} ({} bytes, {} blocks)",
+                out.display(),
+                size,
+                size / 512
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Runs `easel flash …`.
+pub fn run_flash(args: &FlashArgs) -> anyhow::Result<()> {
+    let done = flash::flash(&flash::Request {
+        image: args.image.clone(),
+        board: args.board,
+        drive: args.drive.clone(),
+        port: args.port.clone(),
+    })?;
+    println!("{done}");
+    Ok(())
+}
