@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds every controller board for its own target, from its own folder
+# (each board's .cargo/config.toml only applies there), prints flash and
+# static RAM per board from the ELF section headers, and fails when a board
+# exceeds its budget. Needs rustup/cargo; installs the rustup targets and,
+# if missing, binutils (for readelf). Budgets are documented in README.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# board folder -> target, flash budget (bytes), static RAM budget (bytes)
+declare -A TARGET=(
+  [rp2040-w5500]=thumbv6m-none-eabi
+  [esp32c3]=riscv32imc-unknown-none-elf
+)
+declare -A FLASH_BUDGET=(
+  [rp2040-w5500]=$((160 * 1024))
+  [esp32c3]=$((1024 * 1024))
+)
+declare -A RAM_BUDGET=(
+  [rp2040-w5500]=$((64 * 1024))
+  [esp32c3]=$((192 * 1024))
+)
+
+if ! command -v readelf >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -qq binutils >/dev/null
+  else
+    echo "firmware/ci.sh: readelf not found; install binutils" >&2
+    exit 1
+  fi
+fi
+
+boards=()
+for dir in boards/*/; do
+  board=$(basename "$dir")
+  [ -f "$dir/Cargo.toml" ] || continue
+  if [ -z "${TARGET[$board]:-}" ]; then
+    echo "firmware/ci.sh: board $board has no target/budget entry in ci.sh" >&2
+    exit 1
+  fi
+  boards+=("$board")
+done
+if [ ${#boards[@]} -eq 0 ]; then
+  echo "firmware/ci.sh: no boards found" >&2
+  exit 1
+fi
+
+targets=()
+for board in "${boards[@]}"; do targets+=("${TARGET[$board]}"); done
+rustup target add "${targets[@]}" >/dev/null 2>&1
+
+# Sums section sizes from `readelf -S -W`: flash = allocated sections with
+# contents (code, read-only data, the initial image of .data); RAM =
+# writable allocated sections (.data, .bss, .uninit).
+sizes() {
+  local flash=0 ram=0 type size flags
+  while read -r type size flags; do
+    [[ $flags == *A* ]] || continue
+    [ "$type" = NOBITS ] || flash=$((flash + 16#$size))
+    [[ $flags == *W* ]] && ram=$((ram + 16#$size))
+  done < <(readelf -S -W "$1" | sed -E 's/^ *\[ *[0-9]+\] *//' |
+    awk 'NF >= 7 && $2 != "NULL" { print $2, $5, $7 }')
+  echo "$flash $ram"
+}
+
+status=0
+printf '%-16s %-30s %10s %10s %10s %10s\n' board target flash budget ram budget
+for board in "${boards[@]}"; do
+  target=${TARGET[$board]}
+  (cd "boards/$board" && cargo build --release --locked --quiet)
+  pkg=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "boards/$board/Cargo.toml" | head -n1)
+  elf="boards/$board/target/$target/release/$pkg"
+  read -r flash ram < <(sizes "$elf")
+  printf '%-16s %-30s %10d %10d %10d %10d\n' "$board" "$target" "$flash" "${FLASH_BUDGET[$board]}" "$ram" "${RAM_BUDGET[$board]}"
+  if [ "$flash" -gt "${FLASH_BUDGET[$board]}" ]; then
+    echo "FAIL: $board flash $flash > budget ${FLASH_BUDGET[$board]}" >&2
+    status=1
+  fi
+  if [ "$ram" -gt "${RAM_BUDGET[$board]}" ]; then
+    echo "FAIL: $board static RAM $ram > budget ${RAM_BUDGET[$board]}" >&2
+    status=1
+  fi
+done
+exit $status
