@@ -1,0 +1,339 @@
+//! The daemon's TOML configuration (CONTRACT.md, "Config file").
+//!
+//! Two stages: `RawConfig` is what serde reads (unknown keys rejected,
+//! errors carry line and column); `Config::from_raw` then checks values
+//! serde cannot (node names, addresses, thread counts) and fills the
+//! defaults, collecting every problem rather than stopping at the first so
+//! `easeld check` can list them all. No IO besides reading the file.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The default model of a fresh checkout.
+pub const DEFAULT_MODEL: &str = "cppn-aurora";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub node: Option<String>,
+    pub models_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub default_model: Option<String>,
+    pub threads: Option<usize>,
+    pub source: Option<String>,
+    #[serde(default)]
+    pub mqtt: RawMqtt,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub deploy: RawDeploy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    pub url: Option<String>,
+    pub prefix: Option<String>,
+    pub username: Option<String>,
+    pub embedded_listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeploy {
+    #[serde(default)]
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+/// The validated configuration the daemon runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub node: String,
+    pub models_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub default_model: String,
+    /// Inference threads (>= 1).
+    pub threads: usize,
+    pub source: String,
+    pub mqtt: MqttConfig,
+    pub http_listen: SocketAddr,
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    /// `None`: run the embedded broker and connect to it.
+    pub url: Option<String>,
+    pub prefix: String,
+    pub username: Option<String>,
+    pub embedded_listen: SocketAddr,
+}
+
+/// One problem in a config file: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}", render_issues(path, issues))]
+    Invalid { path: PathBuf, issues: Vec<ConfigIssue> },
+}
+
+fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
+    let lines: Vec<String> = issues
+        .iter()
+        .map(|i| match i.line {
+            Some(line) => format!("{}:{line}: {}: {}", path.display(), i.key, i.message),
+            None => format!("{}: {}: {}", path.display(), i.key, i.message),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+impl Config {
+    /// The embedded defaults: what `easeld` runs with no config file.
+    pub fn embedded_defaults() -> Config {
+        Config::from_raw(RawConfig::default(), "").expect("the defaults are valid")
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        Config::parse(&text).map_err(|issues| ConfigError::Invalid { path: path.into(), issues })
+    }
+
+    /// Parses and validates config text, returning every issue found.
+    pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, _) = e.span().map(|s| line_col(text, s.start)).unzip();
+            vec![ConfigIssue {
+                line,
+                key: toml_error_key(e.message()),
+                message: e.message().trim().to_string(),
+            }]
+        })?;
+        Config::from_raw(raw, text)
+    }
+
+    fn from_raw(raw: RawConfig, text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, message: String| {
+            issues.push(ConfigIssue { line: key_line(text, key), key: key.into(), message });
+        };
+        let node = match raw.node {
+            Some(node) if easel_protocol::is_valid_node_id(&node) && !is_reserved(&node) => node,
+            Some(node) => {
+                issue("node", format!("{node:?} is not [a-z0-9_-]{{1,32}} (and not all/ctl)"));
+                String::new()
+            }
+            None => default_node(),
+        };
+        let default_model = raw.default_model.unwrap_or_else(|| DEFAULT_MODEL.into());
+        if !easel_protocol::is_valid_model_name(&default_model) {
+            issue("default_model", format!("{default_model:?} is not a model name"));
+        }
+        let threads = match raw.threads {
+            Some(0) => {
+                issue("threads", "must be at least 1".into());
+                1
+            }
+            Some(n) if n > 256 => {
+                issue("threads", format!("{n} is more than 256"));
+                1
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let source = raw.source.unwrap_or_else(|| "test://pattern".into());
+        if !["v4l://", "file://", "test://"].iter().any(|s| source.starts_with(s)) {
+            issue("source", format!("{source:?}: expected v4l://…, file://… or test://…"));
+        }
+        let prefix = raw.mqtt.prefix.unwrap_or_else(|| easel_protocol::DEFAULT_PREFIX.into());
+        if prefix.is_empty() || prefix.contains(['+', '#', '\0']) || prefix.ends_with('/') {
+            issue("prefix", format!("{prefix:?} is not a usable topic prefix"));
+        }
+        if let Some(url) = &raw.mqtt.url
+            && !(url.starts_with("mqtt://") || url.starts_with("mqtts://"))
+        {
+            issue("url", format!("{url:?}: expected mqtt://host:port or mqtts://host:port"));
+        }
+        let mut addr = |key: &str, value: Option<String>, default: &str| {
+            let value = value.unwrap_or_else(|| default.into());
+            value.parse::<SocketAddr>().unwrap_or_else(|e| {
+                issue(key, format!("{value:?} is not an address like 127.0.0.1:8080 ({e})"));
+                default.parse().expect("default addresses parse")
+            })
+        };
+        let embedded_listen = addr("embedded_listen", raw.mqtt.embedded_listen, "127.0.0.1:1883");
+        let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
+        let config = Config {
+            node,
+            models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
+            data_dir: raw.data_dir.unwrap_or_else(|| "easel-data".into()),
+            default_model,
+            threads,
+            source,
+            mqtt: MqttConfig {
+                url: raw.mqtt.url,
+                prefix,
+                username: raw.mqtt.username,
+                embedded_listen,
+            },
+            http_listen,
+            trusted_keys: raw.deploy.trusted_keys,
+        };
+        if issues.is_empty() { Ok(config) } else { Err(issues) }
+    }
+}
+
+fn is_reserved(node: &str) -> bool {
+    node == easel_protocol::topic::ALL || node == easel_protocol::topic::CTL
+}
+
+/// The hostname, lower-cased, with anything outside `[a-z0-9_-]` made `-`.
+fn default_node() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let mut node: String = host
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .take(32)
+        .collect();
+    if node.is_empty() || is_reserved(&node) {
+        node = "easel".into();
+    }
+    node
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// The line where `key = …` first appears, for value errors found after parsing.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+    })
+    .map(|i| i + 1)
+}
+
+/// The field name inside serde's "unknown field `x`" messages, else "toml".
+fn toml_error_key(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains('`'))
+        .unwrap_or("toml")
+        .to_string()
+}
+
+/// A one-line description of a TOML error: `line L, column C: message`.
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::embedded_defaults();
+        assert_eq!(c.models_dir, PathBuf::from("models"));
+        assert_eq!(c.data_dir, PathBuf::from("easel-data"));
+        assert_eq!(c.default_model, "cppn-aurora");
+        assert_eq!(c.mqtt.url, None);
+        assert_eq!(c.mqtt.prefix, "easel");
+        assert_eq!(c.mqtt.embedded_listen.to_string(), "127.0.0.1:1883");
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.source, "test://pattern");
+        assert!(c.threads >= 1);
+        assert!(easel_protocol::is_valid_node_id(&c.node));
+    }
+
+    #[test]
+    fn full_contract_example_parses() {
+        let text = r#"
+node = "gallery-1"
+models_dir = "models"
+data_dir = "easel-data"
+default_model = "cppn-aurora"
+threads = 2
+source = "test://pattern"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1883"
+prefix = "easel"
+username = "artist"
+embedded_listen = "127.0.0.1:1883"
+
+[http]
+listen = "127.0.0.1:0"
+
+[deploy]
+trusted_keys = ["keys/studio.pub"]
+"#;
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.node, "gallery-1");
+        assert_eq!(c.threads, 2);
+        assert_eq!(c.mqtt.username.as_deref(), Some("artist"));
+        assert_eq!(c.http_listen.port(), 0);
+        assert_eq!(c.trusted_keys, vec![PathBuf::from("keys/studio.pub")]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let issues = Config::parse("node = \"a\"\n\n[mqtt]\nurll = \"x\"\n").unwrap_err();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].line, Some(4));
+        assert_eq!(issues[0].key, "urll");
+    }
+
+    #[test]
+    fn every_value_error_is_reported() {
+        let text = "node = \"Bad Name\"\nthreads = 0\nsource = \"rtsp://x\"\n[http]\nlisten = \"nowhere\"\n";
+        let issues = Config::parse(text).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            vec![("node", Some(1)), ("threads", Some(2)), ("source", Some(3)), ("listen", Some(5))]
+        );
+    }
+
+    #[test]
+    fn reserved_node_names_are_refused() {
+        assert!(Config::parse("node = \"all\"").is_err());
+        assert!(Config::parse("node = \"ctl\"").is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! A loaded model: tract plans ready to run, and the kind-specific
+//! preparation of inputs (seeded latent, picture, coordinate grid) and
+//! conversion of outputs to pixels.
+//!
+//! A `Model` is owned by one thread (the inference worker); it is not
+//! shared. CPPNs get one optimized plan per requested resolution, a few
+//! kept at hand, since tract runs fastest with every shape fixed.
+
+use super::load::{self, LoadError};
+use super::pixels;
+use crate::package::{Manifest, ModelKind, ModelPackage};
+use crate::picture::RgbImage;
+use crate::seed::Latent;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::runtime::RunOptions;
+
+/// How many CPPN resolutions keep a prepared plan.
+const PLAN_CACHE: usize = 4;
+/// Largest side and pixel count a CPPN renders (4K UHD): bounds memory.
+pub const MAX_SIDE: u32 = 4096;
+pub const MAX_PIXELS: u64 = 3840 * 2160;
+
+/// What a render starts from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A seed: the latent is `Latent::from_seed(seed, len)`.
+    Seed(u64),
+    /// An explicit latent (a morph frame, a saved `.npy`).
+    Latent(Latent),
+    /// A picture for `image` models.
+    Image(Arc<RgbImage>),
+}
+
+/// Why a render failed. `code()` is the stable name used in error events.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("unknown model {0:?}")]
+    UnknownModel(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("superseded by a newer request")]
+    Superseded,
+    #[error("the engine is busy; try again")]
+    Busy,
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+impl RunError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunError::BadInput(_) => "bad_input",
+            RunError::UnknownModel(_) => "unknown_model",
+            RunError::Inference(_) => "inference_failed",
+            RunError::Superseded => "superseded",
+            RunError::Busy => "busy",
+            RunError::Stopped => "engine_stopped",
+        }
+    }
+}
+
+/// Facts about a loaded model, cheap to clone and share.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub kind: ModelKind,
+    pub sha256: String,
+    pub license: String,
+    pub description: String,
+    pub input_shape: Vec<usize>,
+    /// Output picture size at the default resolution.
+    pub width: u32,
+    pub height: u32,
+    /// Reading, checking, optimizing and the first (warm-up) run.
+    #[serde(skip)]
+    pub load_time: Duration,
+}
+
+/// Which tensor goes into which plan input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Main,
+    Coords,
+}
+
+struct Plan {
+    size: (usize, usize),
+    runnable: Arc<TypedRunnableModel>,
+    roles: Vec<Role>,
+}
+
+pub struct Model {
+    info: ModelInfo,
+    manifest: Manifest,
+    path: PathBuf,
+    proto: pb::ModelProto,
+    options: RunOptions,
+    /// Most recently used first.
+    plans: Vec<Plan>,
+}
+
+impl Model {
+    /// Reads, checks, optimizes and smoke-tests a package's model: after
+    /// this it has run once, so the first visitor does not pay for warm-up.
+    pub fn load(package: &ModelPackage, options: &RunOptions) -> Result<Model, LoadError> {
+        let started = Instant::now();
+        let path = package.onnx_path();
+        let bytes = package.read_onnx()?;
+        let sha256 = package.manifest.sha256.to_ascii_lowercase();
+        let proto = load::decode(&path, &bytes)?;
+        drop(bytes);
+        load::check(&path, &proto, &package.manifest)?;
+        let manifest = package.manifest.clone();
+        let size = match (&manifest.cppn, manifest.kind) {
+            (Some(c), ModelKind::Cppn) => (c.size[0] as usize, c.size[1] as usize),
+            _ => (0, 0),
+        };
+        let mut model = Model {
+            info: ModelInfo {
+                name: manifest.name.clone(),
+                kind: manifest.kind,
+                sha256,
+                license: manifest.license.clone(),
+                description: manifest.description.clone(),
+                input_shape: manifest.input.shape.clone(),
+                width: 0,
+                height: 0,
+                load_time: Duration::ZERO,
+            },
+            manifest,
+            path,
+            proto,
+            options: options.clone(),
+            plans: Vec::new(),
+        };
+        model.plan(size)?;
+        let smoke = match model.info.kind {
+            ModelKind::Image => {
+                let [_, _, h, w] = model.manifest.input.shape[..] else { unreachable!("validated") };
+                Source::Image(Arc::new(RgbImage::new(w as u32, h as u32, vec![128; 3 * w * h])))
+            }
+            _ => Source::Seed(0),
+        };
+        let picture = model.render(&smoke, None).map_err(|e| LoadError::SmokeTest {
+            path: model.path.clone(),
+            message: e.to_string(),
+        })?;
+        let (data, _) = model.infer(&smoke, None).map_err(|e| LoadError::SmokeTest {
+            path: model.path.clone(),
+            message: e.to_string(),
+        })?;
+        if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
+            return Err(LoadError::SmokeTest {
+                path: model.path.clone(),
+                message: format!("the output holds non-finite values ({bad})"),
+            });
+        }
+        model.info.width = picture.width;
+        model.info.height = picture.height;
+        model.info.load_time = started.elapsed();
+        Ok(model)
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The prepared plan for `size` ((0, 0) for fixed-size models).
+    fn plan(&mut self, size: (usize, usize)) -> Result<&Plan, LoadError> {
+        if let Some(ix) = self.plans.iter().position(|p| p.size == size) {
+            let plan = self.plans.remove(ix);
+            self.plans.insert(0, plan);
+            return Ok(&self.plans[0]);
+        }
+        let cppn_size = (self.info.kind == ModelKind::Cppn).then_some(size);
+        let inference = load::fixed_model(&self.path, &self.proto, &self.manifest, cppn_size)?;
+        let roles = inference
+            .input_outlets()
+            .map_err(|e| self.tract_error("read", e))?
+            .iter()
+            .map(|o| {
+                if inference.node(o.node).name == self.manifest.input.name { Role::Main } else { Role::Coords }
+            })
+            .collect();
+        let optimized = inference.into_optimized().map_err(|e| self.tract_error("optimize", e))?;
+        let runnable = optimized
+            .into_runnable_with_options(&self.options)
+            .map_err(|e| self.tract_error("plan", e))?;
+        self.plans.insert(0, Plan { size, runnable, roles });
+        self.plans.truncate(PLAN_CACHE);
+        Ok(&self.plans[0])
+    }
+
+    fn tract_error(&self, stage: &'static str, e: TractError) -> LoadError {
+        LoadError::Tract { path: self.path.clone(), stage, message: format!("{e:#}") }
+    }
+
+    /// The requested CPPN size, checked; `(0, 0)` for fixed-size kinds.
+    fn size_for(&self, size: Option<(u32, u32)>) -> Result<(usize, usize), RunError> {
+        match (self.info.kind, &self.manifest.cppn) {
+            (ModelKind::Cppn, Some(cppn)) => {
+                let (w, h) = size.unwrap_or((cppn.size[0], cppn.size[1]));
+                if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+                    return Err(RunError::BadInput(format!(
+                        "size {w}x{h} is outside 1..={MAX_SIDE} per side and {MAX_PIXELS} pixels"
+                    )));
+                }
+                Ok((w as usize, h as usize))
+            }
+            (kind, _) => match size {
+                Some((w, h)) if (w, h) != (self.info.width, self.info.height) && self.info.width > 0 => {
+                    Err(RunError::BadInput(format!(
+                        "{kind} model {} renders only {}x{}, not {w}x{h}",
+                        self.info.name, self.info.width, self.info.height
+                    )))
+                }
+                _ => Ok((0, 0)),
+            },
+        }
+    }
+
+    /// The input tensor for the main input.
+    fn main_input(&self, source: &Source) -> Result<Tensor, RunError> {
+        let shape = &self.manifest.input.shape;
+        let len: usize = shape.iter().product();
+        let values = match (self.info.kind, source) {
+            (ModelKind::Latent | ModelKind::Cppn, Source::Seed(seed)) => Latent::from_seed(*seed, len).values,
+            (ModelKind::Latent | ModelKind::Cppn, Source::Latent(latent)) => {
+                if latent.values.len() != len {
+                    return Err(RunError::BadInput(format!(
+                        "latent has {} values; model {} takes shape {shape:?} ({len} values)",
+                        latent.values.len(),
+                        self.info.name
+                    )));
+                }
+                latent.values.clone()
+            }
+            (ModelKind::Image, Source::Image(picture)) => {
+                let range = self.manifest.input.range.expect("validated: image models have a range");
+                pixels::rgb_to_nchw(picture, shape[3], shape[2], range)
+            }
+            (ModelKind::Image, _) => {
+                return Err(RunError::BadInput(format!("image model {} needs a picture, not a seed", self.info.name)));
+            }
+            (kind, Source::Image(_)) => {
+                return Err(RunError::BadInput(format!("{kind} model {} takes a seed or latent, not a picture", self.info.name)));
+            }
+        };
+        Tensor::from_shape(shape, &values).map_err(|e| RunError::Inference(format!("{e:#}")))
+    }
+
+    /// Runs the model; returns the raw output values and shape.
+    pub fn infer(&mut self, source: &Source, size: Option<(u32, u32)>) -> Result<(Vec<f32>, Vec<usize>), RunError> {
+        let size = self.size_for(size)?;
+        let main = self.main_input(source)?;
+        let scale = self.manifest.cppn.as_ref().map_or(1.0, |c| c.scale);
+        let plan = self.plan(size).map_err(|e| RunError::Inference(e.to_string()))?;
+        let inputs: TVec<TValue> = plan
+            .roles
+            .iter()
+            .map(|role| match role {
+                Role::Main => Ok(main.clone().into_tvalue()),
+                Role::Coords => {
+                    let (w, h) = size;
+                    Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, scale)).map(|t| t.into_tvalue())
+                }
+            })
+            .collect::<TractResult<_>>()
+            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        let outputs = plan.runnable.run(inputs).map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        let output = outputs[0].cast_to::<f32>().map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        let shape = output.shape().to_vec();
+        let data = output
+            .try_as_plain_ram()
+            .and_then(|view| view.as_slice::<f32>().map(<[f32]>::to_vec))
+            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        Ok((data, shape))
+    }
+
+    /// Runs the model and converts its output to a picture.
+    pub fn render(&mut self, source: &Source, size: Option<(u32, u32)>) -> Result<RgbImage, RunError> {
+        let (data, shape) = self.infer(source, size)?;
+        pixels::tensor_to_rgb(&data, &shape, self.manifest.output.layout, self.manifest.output.range, 0)
+            .map_err(|e| RunError::Inference(e.to_string()))
+    }
+}

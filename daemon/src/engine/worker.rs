@@ -1,0 +1,251 @@
+//! The inference worker: one dedicated thread that owns every loaded model
+//! and runs jobs from a bounded [`JobQueue`], so inference never blocks
+//! the async parts of the daemon and two renders never fight for cores.
+//!
+//! Callers get a oneshot receiver per job; every job is answered exactly
+//! once: with its result, `Superseded`, `Busy`, or `Stopped` at shutdown.
+//! tokio's oneshot works from plain threads too (`blocking_recv`), which
+//! is how the command-line tools use the same engine.
+
+use super::load::LoadError;
+use super::model::{Model, ModelInfo, RunError, Source};
+use super::queue::{JobQueue, Urgency};
+use crate::package::ModelPackage;
+use crate::picture::{Provenance, RgbImage};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tract_linalg::multithread::Executor;
+use tract_onnx::tract_core::runtime::RunOptions;
+
+/// Jobs waiting at most; more are refused with `Busy`.
+pub const DEFAULT_QUEUE: usize = 16;
+
+/// A picture to make.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub model: String,
+    pub source: Source,
+    /// Output size for CPPNs; `None` = the model's default.
+    pub size: Option<(u32, u32)>,
+    pub urgency: Urgency,
+}
+
+/// A finished picture and what it took.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub image: RgbImage,
+    pub model: Arc<ModelInfo>,
+    /// The seed, when the picture came from one.
+    pub seed: Option<u64>,
+    /// Time spent in the model (pre- and post-processing included).
+    pub inference: Duration,
+    /// Time spent waiting in the queue.
+    pub waited: Duration,
+}
+
+impl Rendered {
+    /// The provenance to write into this picture's file.
+    pub fn provenance(&self, params: serde_json::Value) -> Provenance {
+        Provenance {
+            model: self.model.name.clone(),
+            model_sha256: self.model.sha256.clone(),
+            seed: self.seed,
+            params,
+        }
+    }
+}
+
+enum Job {
+    Load { package: ModelPackage, reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>> },
+    Unload { name: String, reply: oneshot::Sender<bool> },
+    Render { request: RenderRequest, queued: Instant, reply: oneshot::Sender<Result<Rendered, RunError>> },
+}
+
+impl Job {
+    /// Answers a job that will not run.
+    fn refuse(self, why: RunError) {
+        // A receiver that went away no longer wants the answer: ignoring
+        // the send error is right.
+        match self {
+            Job::Render { reply, .. } => drop(reply.send(Err(why))),
+            Job::Unload { reply, .. } => drop(reply.send(false)),
+            Job::Load { package, reply } => drop(reply.send(Err(LoadError::Graph {
+                path: package.onnx_path(),
+                message: why.to_string(),
+            }))),
+        }
+    }
+}
+
+struct Queue {
+    jobs: JobQueue<Job>,
+    closed: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    threads: usize,
+}
+
+/// A handle on the inference worker; clones share it.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// Starts the worker with `threads` inference threads for tract.
+    pub fn start(threads: usize, queue: usize) -> Engine {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { jobs: JobQueue::new(queue.max(1)), closed: false }),
+            wake: Condvar::new(),
+            worker: Mutex::new(None),
+            threads,
+        });
+        // tract's `multithread(1)` spreads over every core (a known bug):
+        // one thread means the single-thread executor.
+        let executor =
+            if threads == 1 { Executor::SingleThread } else { Executor::multithread_with_name(threads, "easel-infer") };
+        let options = RunOptions { executor: Some(executor), ..RunOptions::default() };
+        let worker_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("easel-engine".into())
+            .spawn(move || work(&worker_shared, &options))
+            .expect("spawning the inference thread");
+        *shared.worker.lock().expect("worker lock") = Some(handle);
+        Engine { shared }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.shared.threads
+    }
+
+    /// Jobs waiting (not counting the one running).
+    pub fn queue_depth(&self) -> usize {
+        self.shared.queue.lock().expect("queue lock").jobs.len()
+    }
+
+    fn submit(&self, urgency: Urgency, job: Job) {
+        let mut queue = self.shared.queue.lock().expect("queue lock");
+        if queue.closed {
+            drop(queue);
+            return job.refuse(RunError::Stopped);
+        }
+        let pushed = queue.jobs.push(urgency, job);
+        drop(queue);
+        self.shared.wake.notify_one();
+        pushed.superseded.into_iter().for_each(|j| j.refuse(RunError::Superseded));
+        pushed.rejected.into_iter().for_each(|j| j.refuse(RunError::Busy));
+    }
+
+    /// Loads (or reloads) a model; it replaces a loaded one of the same name
+    /// only once it has loaded and passed its smoke test.
+    pub fn load(&self, package: ModelPackage) -> oneshot::Receiver<Result<Arc<ModelInfo>, LoadError>> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Urgency::Ordered, Job::Load { package, reply });
+        rx
+    }
+
+    /// Forgets a loaded model; answers whether it was loaded.
+    pub fn unload(&self, name: &str) -> oneshot::Receiver<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Urgency::Ordered, Job::Unload { name: name.into(), reply });
+        rx
+    }
+
+    /// Makes a picture.
+    pub fn render(&self, request: RenderRequest) -> oneshot::Receiver<Result<Rendered, RunError>> {
+        let (reply, rx) = oneshot::channel();
+        let urgency = request.urgency;
+        self.submit(urgency, Job::Render { request, queued: Instant::now(), reply });
+        rx
+    }
+
+    /// Blocking convenience for tools: load and wait.
+    pub fn load_blocking(&self, package: ModelPackage) -> Result<Arc<ModelInfo>, LoadError> {
+        let name = package.onnx_path();
+        self.load(package).blocking_recv().unwrap_or_else(|_| {
+            Err(LoadError::Graph { path: name, message: RunError::Stopped.to_string() })
+        })
+    }
+
+    /// Blocking convenience for tools: render and wait.
+    pub fn render_blocking(&self, request: RenderRequest) -> Result<Rendered, RunError> {
+        self.render(request).blocking_recv().unwrap_or(Err(RunError::Stopped))
+    }
+
+    /// Stops taking jobs, lets the running one finish, answers the waiting
+    /// ones with `Stopped`, and joins the worker. Idempotent.
+    pub fn shutdown(&self) {
+        let waiting = {
+            let mut queue = self.shared.queue.lock().expect("queue lock");
+            queue.closed = true;
+            queue.jobs.drain()
+        };
+        self.shared.wake.notify_all();
+        waiting.into_iter().for_each(|j| j.refuse(RunError::Stopped));
+        let handle = self.shared.worker.lock().expect("worker lock").take();
+        if let Some(handle) = handle {
+            // A panic inside tract is already reported by the panic hook.
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The worker loop: the only place models live and run.
+fn work(shared: &Shared, options: &RunOptions) {
+    let mut models: HashMap<String, (Model, Arc<ModelInfo>)> = HashMap::new();
+    loop {
+        let job = {
+            let mut queue = shared.queue.lock().expect("queue lock");
+            loop {
+                if let Some(job) = queue.jobs.pop() {
+                    break job;
+                }
+                if queue.closed {
+                    return;
+                }
+                queue = shared.wake.wait(queue).expect("queue lock");
+            }
+        };
+        match job {
+            Job::Load { package, reply } => {
+                let result = Model::load(&package, options).map(|model| {
+                    let info = Arc::new(model.info().clone());
+                    models.insert(info.name.clone(), (model, info.clone()));
+                    info
+                });
+                let _ = reply.send(result);
+            }
+            Job::Unload { name, reply } => {
+                let _ = reply.send(models.remove(&name).is_some());
+            }
+            Job::Render { request, queued, reply } => {
+                let waited = queued.elapsed();
+                let result = match models.get_mut(&request.model) {
+                    None => Err(RunError::UnknownModel(request.model.clone())),
+                    Some((model, info)) => {
+                        let started = Instant::now();
+                        model.render(&request.source, request.size).map(|image| Rendered {
+                            image,
+                            model: info.clone(),
+                            seed: match request.source {
+                                Source::Seed(seed) => Some(seed),
+                                _ => None,
+                            },
+                            inference: started.elapsed(),
+                            waited,
+                        })
+                    }
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}

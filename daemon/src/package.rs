@@ -1,0 +1,304 @@
+//! Model packages: a folder `models/<name>/` holding `easel.toml` and the
+//! ONNX file it names (CONTRACT.md, "Model package").
+//!
+//! This module parses and validates the manifest and reads the ONNX bytes
+//! with their sha256 checked. It knows nothing of tract: whether the graph
+//! itself is usable is the engine's question (`engine::load`).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The manifest's file name inside a package folder.
+pub const MANIFEST: &str = "easel.toml";
+
+/// Largest ONNX file a package may hold. A hostile or broken package must
+/// not make the daemon read gigabytes into memory.
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+
+/// What a model turns into a picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// A noise vector (seeded latent) -> image: GAN generators.
+    Latent,
+    /// An image -> image: style transfer, pix2pix.
+    Image,
+    /// Per-pixel coordinates (+ latent) -> colour, at any resolution.
+    Cppn,
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelKind::Latent => "latent",
+            ModelKind::Image => "image",
+            ModelKind::Cppn => "cppn",
+        })
+    }
+}
+
+/// Memory layout of the output image tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    #[default]
+    Nchw,
+    Nhwc,
+}
+
+/// `easel.toml`, exactly as written by the artist or the tools.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub kind: ModelKind,
+    pub file: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub license: String,
+    #[serde(default)]
+    pub description: String,
+    pub input: InputSpec,
+    pub output: OutputSpec,
+    /// Only for `cppn` models: how the coordinate grid is fed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cppn: Option<CppnSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// The ONNX input name (the latent for `latent`/`cppn`, the picture for `image`).
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// `image` models: the value range that 0..255 pixels map onto.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f32; 2]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    pub name: String,
+    #[serde(default)]
+    pub layout: Layout,
+    /// The value range that maps to 0..255.
+    pub range: [f32; 2],
+}
+
+/// A CPPN takes a coordinate grid `[1, 3, H, W]` (channels x, y, r) beside
+/// its latent, so one graph renders at any resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CppnSpec {
+    /// The ONNX input name of the coordinate grid.
+    pub coords: String,
+    /// `[width, height]` when a request names no size.
+    pub size: [u32; 2],
+    /// Half the shorter side spans this many coordinate units: larger
+    /// values zoom out and show more, finer structure.
+    #[serde(default = "default_scale")]
+    pub scale: f32,
+}
+
+fn default_scale() -> f32 {
+    1.0
+}
+
+/// Why a package cannot be used. Every variant names the file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: sha256 mismatch: manifest says {expected}, file is {actual}; refusing to load")]
+    Checksum { path: PathBuf, expected: String, actual: String },
+    #[error("{path}: {size} bytes is larger than the {max} byte limit")]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+}
+
+/// A package whose manifest parsed and passed validation.
+#[derive(Debug, Clone)]
+pub struct ModelPackage {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ModelPackage {
+    /// Reads and validates `dir/easel.toml`. Does not read the ONNX file.
+    pub fn open(dir: impl AsRef<Path>) -> Result<ModelPackage, PackageError> {
+        let dir = dir.as_ref().to_path_buf();
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| PackageError::Io { path: path.clone(), source })?;
+        let manifest = Manifest::parse(&text)
+            .map_err(|message| PackageError::Manifest { path: path.clone(), message })?;
+        manifest.validate().map_err(|message| PackageError::Invalid { path, message })?;
+        Ok(ModelPackage { dir, manifest })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// Where the ONNX file lives.
+    pub fn onnx_path(&self) -> PathBuf {
+        self.dir.join(&self.manifest.file)
+    }
+
+    /// Reads the ONNX file, refusing it unless its sha256 matches the manifest.
+    pub fn read_onnx(&self) -> Result<Vec<u8>, PackageError> {
+        let path = self.onnx_path();
+        let io = |source| PackageError::Io { path: path.clone(), source };
+        let size = std::fs::metadata(&path).map_err(io)?.len();
+        if size > MAX_MODEL_BYTES {
+            return Err(PackageError::TooLarge { path, size, max: MAX_MODEL_BYTES });
+        }
+        let bytes = std::fs::read(&path).map_err(io)?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(&self.manifest.sha256) {
+            return Err(PackageError::Checksum {
+                path,
+                expected: self.manifest.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Manifest {
+    /// Parses TOML; unknown keys are errors. The message carries the line.
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        toml::from_str(text).map_err(|e| crate::config::describe_toml_error(text, &e))
+    }
+
+    /// Writes the manifest as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a manifest always serialises")
+    }
+
+    /// Checks what serde cannot: names, shapes, ranges, the kind's needs.
+    pub fn validate(&self) -> Result<(), String> {
+        if !easel_protocol::is_valid_model_name(&self.name) {
+            return Err(format!("name {:?} is not [a-z0-9_-]{{1,64}}", self.name));
+        }
+        let file = Path::new(&self.file);
+        let plain = file.components().count() == 1
+            && matches!(file.components().next(), Some(std::path::Component::Normal(_)));
+        if !plain {
+            return Err(format!("file {:?} must be a plain file name inside the package", self.file));
+        }
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("sha256 must be 64 hex digits".into());
+        }
+        let shape = &self.input.shape;
+        if shape.is_empty() || shape.len() > 6 || shape.contains(&0) {
+            return Err(format!("input.shape {shape:?} must have 1 to 6 non-zero dimensions"));
+        }
+        if shape.iter().product::<usize>() > 1 << 26 {
+            return Err(format!("input.shape {shape:?} is unreasonably large"));
+        }
+        check_range("output.range", self.output.range)?;
+        match self.kind {
+            ModelKind::Image => {
+                if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
+                    return Err(format!("input.shape {shape:?}: image models take [1, 3, H, W]"));
+                }
+                let range = self.input.range.ok_or("image models need input.range")?;
+                check_range("input.range", range)?;
+            }
+            ModelKind::Cppn => {
+                let cppn = self.cppn.as_ref().ok_or("cppn models need a [cppn] table")?;
+                let [w, h] = cppn.size;
+                if w == 0 || h == 0 || w > 8192 || h > 8192 {
+                    return Err(format!("cppn.size {:?} must be within 1..=8192", cppn.size));
+                }
+                if !(cppn.scale.is_finite() && cppn.scale > 0.0) {
+                    return Err("cppn.scale must be a positive number".into());
+                }
+            }
+            ModelKind::Latent => {}
+        }
+        if self.kind != ModelKind::Cppn && self.cppn.is_some() {
+            return Err(format!("a [cppn] table makes no sense for a {} model", self.kind));
+        }
+        Ok(())
+    }
+}
+
+fn check_range(key: &str, [lo, hi]: [f32; 2]) -> Result<(), String> {
+    if lo.is_finite() && hi.is_finite() && lo < hi {
+        Ok(())
+    } else {
+        Err(format!("{key} [{lo}, {hi}] must be two finite numbers, low < high"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DCGAN: &str = r#"
+name = "dcgan-faces"
+kind = "latent"
+file = "model.onnx"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+license = "MIT"
+description = "free text"
+
+[input]
+name = "z"
+shape = [1, 100, 1, 1]
+
+[output]
+name = "image"
+layout = "nchw"
+range = [-1.0, 1.0]
+"#;
+
+    #[test]
+    fn parses_the_contract_example() {
+        let m = Manifest::parse(DCGAN).unwrap();
+        assert_eq!(m.kind, ModelKind::Latent);
+        assert_eq!(m.input.shape, vec![1, 100, 1, 1]);
+        m.validate().unwrap();
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let text = DCGAN.replace("license = \"MIT\"", "licence = \"MIT\"");
+        let err = Manifest::parse(&text).unwrap_err();
+        assert!(err.contains("licence"), "{err}");
+        assert!(err.contains("line 7"), "{err}");
+    }
+
+    #[test]
+    fn validation_failures() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("name = \"dcgan-faces\"", "name = \"../evil\"", "name"),
+            ("file = \"model.onnx\"", "file = \"../model.onnx\"", "plain file"),
+            ("file = \"model.onnx\"", "file = \"/etc/passwd\"", "plain file"),
+            ("shape = [1, 100, 1, 1]", "shape = [1, 0, 1, 1]", "non-zero"),
+            ("range = [-1.0, 1.0]", "range = [1.0, 1.0]", "low < high"),
+            ("kind = \"latent\"", "kind = \"image\"", "[1, 3, H, W]"),
+            ("kind = \"latent\"", "kind = \"cppn\"", "[cppn]"),
+        ];
+        for (from, to, want) in cases {
+            let m = Manifest::parse(&DCGAN.replace(from, to)).unwrap();
+            let err = m.validate().unwrap_err();
+            assert!(err.contains(want), "{to}: {err}");
+        }
+    }
+}
