@@ -27,19 +27,19 @@ pub fn build(seed: u64) -> Built {
     let z = g.input("z", &[1, LATENT, 1, 1]);
     // First layer: coordinates and latent each through their own weights,
     // summed with broadcasting (z is one value per channel for all pixels).
-    let from_coords = dense(&mut g, &coords, 3, HIDDEN, 1.2);
-    let from_z = dense(&mut g, &z, LATENT, HIDDEN, 0.5);
+    let from_coords = dense(&mut g, &coords, 3, HIDDEN, 0.9);
+    let from_z = dense(&mut g, &z, LATENT, HIDDEN, 0.35);
     let bias = g.random_weight("b", &[1, HIDDEN, 1, 1], 0.0, 0.5);
     let sum = g.op("Add", &[&from_coords, &from_z]);
     let sum = g.op("Add", &[&sum, &bias]);
     let mut h = g.op("Tanh", &[&sum]);
     for (i, act) in ["Sin", "Tanh", "Sin", "Tanh"].iter().enumerate() {
-        let std = if i % 2 == 0 { 0.9 } else { 0.45 };
+        let std = if i % 2 == 0 { 0.5 } else { 0.3 };
         let pre = dense(&mut g, &h, HIDDEN, HIDDEN, std);
         h = g.op(act, &[&pre]);
     }
-    let rgb = dense(&mut g, &h, HIDDEN, 3, 0.9);
-    let bias = g.weight("b", &[1, 3, 1, 1], vec![0.1, -0.1, 0.2]);
+    let rgb = dense(&mut g, &h, HIDDEN, 3, 0.45);
+    let bias = g.weight("b", &[1, 3, 1, 1], vec![-0.6, 0.2, 0.1]);
     let rgb = g.op("Add", &[&rgb, &bias]);
     let rgb = g.op("Sigmoid", &[&rgb]);
     g.output(&rgb, "image", &[1, 3, 0, 0]);

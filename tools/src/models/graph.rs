@@ -21,7 +21,6 @@ pub struct GraphBuilder {
 
 /// A node attribute.
 pub enum Attr {
-    Int(i64),
     Ints(Vec<i64>),
     Float(f32),
     Str(&'static str),
@@ -134,7 +133,6 @@ impl GraphBuilder {
                 use pb::attribute_proto::AttributeType as T;
                 let mut a = pb::AttributeProto { name: name.into(), ..Default::default() };
                 match attr {
-                    Attr::Int(i) => (a.r#type, a.i) = (T::Int as i32, i),
                     Attr::Ints(v) => (a.r#type, a.ints) = (T::Ints as i32, v),
                     Attr::Float(f) => (a.r#type, a.f) = (T::Float as i32, f),
                     Attr::Str(s) => (a.r#type, a.s) = (T::String as i32, s.as_bytes().to_vec()),
