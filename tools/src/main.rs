@@ -3,6 +3,7 @@
 //! quantize, package, deploy and control. Each subcommand's work lives in
 //! its own module; this file only parses arguments.
 
+mod firmware;
 mod generate;
 mod models;
 mod npy;
@@ -22,6 +23,10 @@ struct Cli {
 enum Command {
     /// Render one picture from a model package.
     Generate(generate::GenerateArgs),
+    /// Controller firmware images (`easel firmware uf2 <elf> -o out.uf2`).
+    Firmware(firmware::FirmwareArgs),
+    /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
+    Flash(firmware::FlashArgs),
     /// Write a reference model package (reproducible byte for byte from its seed).
     Model {
         /// Which architecture.
@@ -43,6 +48,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Firmware(args) => firmware::run_firmware(&args),
+        Command::Flash(args) => firmware::run_flash(&args),
         Command::Model { architecture, output, seed, name } => {
             let name = name.unwrap_or_else(|| architecture.default_name().into());
             models::write_package(&output, &name, architecture.build(seed))
