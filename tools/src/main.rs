@@ -3,6 +3,7 @@
 //! quantize, package, deploy and control. Each subcommand's work lives in
 //! its own module; this file only parses arguments.
 
+mod bench;
 mod firmware;
 mod generate;
 mod models;
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// Render one picture from a model package.
     Generate(generate::GenerateArgs),
+    /// Measure load time, latency (median, p99), throughput and peak memory
+    /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
+    Bench(bench::BenchArgs),
     /// Controller firmware images (`easel firmware uf2 <elf> -o out.uf2`).
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
@@ -48,6 +52,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Model { architecture, output, seed, name } => {

@@ -1,0 +1,34 @@
+#!/bin/sh
+# The easel benchmark: tract (through `easel bench`, release build) and
+# onnxruntime (bench/ort_bench.py) on the reference models, at 1 and 2
+# threads, then the two side by side as a markdown table.
+#
+#   bench/run.sh                         # all of models/*, threads 1,2
+#   bench/run.sh models/dcgan-64         # some models
+#   THREADS=1,2,4 RUNS=50 bench/run.sh   # more threads / runs
+#   TRACT_DISABLE_DIRECT_SPATIAL=1 bench/run.sh models/style-256
+#                                        # tract knobs pass through (shown in the table)
+#
+# Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy).
+# Writes bench/out/{tract,ort}.json and bench/out/table.md (not committed).
+# Run it on an otherwise idle machine: both runtimes use every core you give them.
+set -eu
+cd "$(dirname "$0")/.."
+
+THREADS=${THREADS:-1,2}
+RUNS=${RUNS:-30}
+WARMUP=${WARMUP:-5}
+if [ "$#" -eq 0 ]; then
+    set -- models/*/
+fi
+
+cargo build --release -p easel-tools --bin easel
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+easel="$target_dir/release/easel"
+
+mkdir -p bench/out
+echo "tract (easel bench):" >&2
+"$easel" bench --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/tract.json
+echo "onnxruntime (bench/ort_bench.py):" >&2
+python3 bench/ort_bench.py --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/ort.json
+python3 bench/ort_bench.py --compare bench/out/tract.json bench/out/ort.json | tee bench/out/table.md
