@@ -2,8 +2,43 @@
 //! only parses arguments and calls [`run`]; tests and the `easel` tools use
 //! the same pieces (the engine above all) from here.
 
+pub mod archive;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod package;
+pub mod palette;
 pub mod picture;
+pub mod piece;
 pub mod seed;
+
+use anyhow::Context;
+use std::future::Future;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the installation until `shutdown` resolves; then finishes the
+/// picture in flight and returns.
+pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    tracing::info!(node = %config.node, threads = config.threads, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    let images = config.data_dir.join("images");
+    let archive = archive::Archive::open(&images, archive::Limits::default())
+        .with_context(|| format!("opening the image archive {}", images.display()))?;
+    let engine = engine::Engine::start(config.threads, engine::worker::DEFAULT_QUEUE);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let cancel = CancellationToken::new();
+    let (piece, piece_task) = piece::start(&config, engine.clone(), Arc::new(archive), metrics, cancel.clone());
+    let mut state = piece.state.clone();
+    let ready = state.wait_for(|s| s.model.is_some());
+    tokio::select! {
+        _ = ready => tracing::info!(model = piece.state.borrow().model.as_deref().unwrap_or(""), "ready"),
+        _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => tracing::error!("no model loaded after 120 s"),
+    }
+    shutdown.await;
+    tracing::info!("stopping: finishing the picture in flight");
+    cancel.cancel();
+    let _ = piece_task.await;
+    tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,1 +1,69 @@
-fn main() {}
+//! The `easeld` binary: arguments, logging, signals. Everything else is
+//! in the library (`easel_daemon::run`).
+
+use clap::{Parser, Subcommand};
+use easel_daemon::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "easeld", version, about = "The easel installation daemon: generators, MQTT control, gallery page")]
+struct Cli {
+    /// TOML configuration; without it easeld runs on its embedded defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Validate a configuration file and list every problem in it.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tract=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None if matches!(cli.command, Some(Sub::Check)) => {
+            eprintln!("easeld check needs --config FILE");
+            return ExitCode::from(2);
+        }
+        None => Config::embedded_defaults(),
+    };
+    if let Some(Sub::Check) = cli.command {
+        println!("{}: ok", cli.config.as_deref().map(|p| p.display().to_string()).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(easel_daemon::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("easeld: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

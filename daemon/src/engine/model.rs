@@ -147,20 +147,14 @@ impl Model {
             }
             _ => Source::Seed(0),
         };
-        let picture = model.render(&smoke, None).map_err(|e| LoadError::SmokeTest {
-            path: model.path.clone(),
-            message: e.to_string(),
-        })?;
-        let (data, _) = model.infer(&smoke, None).map_err(|e| LoadError::SmokeTest {
-            path: model.path.clone(),
-            message: e.to_string(),
-        })?;
+        let smoke_error = |message: String| LoadError::SmokeTest { path: model.path.clone(), message };
+        let (data, shape) = model.infer(&smoke, None).map_err(|e| smoke_error(e.to_string()))?;
         if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
-            return Err(LoadError::SmokeTest {
-                path: model.path.clone(),
-                message: format!("the output holds non-finite values ({bad})"),
-            });
+            return Err(smoke_error(format!("the output holds non-finite values ({bad})")));
         }
+        let layout = model.manifest.output.layout;
+        let picture = pixels::tensor_to_rgb(&data, &shape, layout, model.manifest.output.range, 0)
+            .map_err(|e| smoke_error(e.to_string()))?;
         model.info.width = picture.width;
         model.info.height = picture.height;
         model.info.load_time = started.elapsed();

@@ -1,0 +1,96 @@
+//! Prometheus metrics (CONTRACT.md `/metrics`). One registry per daemon
+//! (not the global default) so tests can run several daemons in a process.
+
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+pub struct Metrics {
+    registry: Registry,
+    pub images_generated: IntCounter,
+    pub inference_seconds: HistogramVec,
+    pub errors: IntCounterVec,
+    pub mqtt_connected: IntGauge,
+    pub frames: IntCounter,
+    pub frames_dropped: IntCounter,
+    pub queue_depth: IntGauge,
+    pub command_seconds: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let metrics = Metrics {
+            images_generated: IntCounter::new("easel_images_generated_total", "Pictures generated and archived")
+                .expect("valid metric"),
+            inference_seconds: HistogramVec::new(
+                HistogramOpts::new("easel_inference_seconds", "Time in the model per picture").buckets(buckets.clone()),
+                &["model"],
+            )
+            .expect("valid metric"),
+            errors: IntCounterVec::new(Opts::new("easel_errors_total", "Error events by code"), &["code"])
+                .expect("valid metric"),
+            mqtt_connected: IntGauge::new("easel_mqtt_connected", "1 while connected to the broker")
+                .expect("valid metric"),
+            frames: IntCounter::new("easel_frames_total", "Frames shown in morph and live modes").expect("valid metric"),
+            frames_dropped: IntCounter::new(
+                "easel_frames_dropped_total",
+                "Morph/live frames skipped because the engine was behind the target rate",
+            )
+            .expect("valid metric"),
+            queue_depth: IntGauge::new("easel_queue_depth", "Inference jobs waiting").expect("valid metric"),
+            command_seconds: Histogram::with_opts(
+                HistogramOpts::new("easel_command_seconds", "Command arrival to result event").buckets(buckets),
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        for c in [
+            Box::new(metrics.images_generated.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.inference_seconds.clone()),
+            Box::new(metrics.errors.clone()),
+            Box::new(metrics.mqtt_connected.clone()),
+            Box::new(metrics.frames.clone()),
+            Box::new(metrics.frames_dropped.clone()),
+            Box::new(metrics.queue_depth.clone()),
+            Box::new(metrics.command_seconds.clone()),
+        ] {
+            metrics.registry.register(c).expect("unique metric names");
+        }
+        metrics
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding");
+        String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_names_present() {
+        let m = Metrics::new();
+        m.inference_seconds.with_label_values(&["m"]).observe(0.01);
+        m.errors.with_label_values(&["invalid_json"]).inc();
+        let text = m.render();
+        for name in [
+            "easel_images_generated_total",
+            "easel_inference_seconds_bucket{model=\"m\"",
+            "easel_errors_total{code=\"invalid_json\"} 1",
+            "easel_mqtt_connected 0",
+            "easel_frames_total 0",
+        ] {
+            assert!(text.contains(name), "{name} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The piece: the running artwork. It owns the state (current model,
+//! mode, seed, params), turns commands into engine jobs, archives results
+//! and announces them. Edges (MQTT, web, controllers) only send it
+//! commands and watch what it publishes:
+//!
+//! commands (mpsc) -> piece -> engine -> archive -> events (broadcast),
+//! state / palette / frames (watch).
+//!
+//! The command loop never waits for inference: renders run on the engine
+//! worker while the loop takes the next command (so "latest wins" works),
+//! and each finished render is archived and announced by its own task.
+
+pub mod command;
+pub mod event;
+pub mod state;
+
+use crate::archive::Archive;
+use crate::config::Config;
+use crate::engine::{Engine, RenderRequest, Rendered, RunError, Source, Urgency, Lane};
+use crate::metrics::Metrics;
+use crate::package::ModelPackage;
+use crate::picture::encode_png;
+use command::{Command, CommandError, Request};
+use event::{Event, Frame, Generated};
+use state::{Latest, ModelSummary, State};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A command as it arrives from an edge, decoded or refused.
+#[derive(Debug)]
+pub struct Incoming {
+    pub arrived: Instant,
+    pub request: Result<Request, CommandError>,
+}
+
+impl Incoming {
+    pub fn now(request: Result<Request, CommandError>) -> Incoming {
+        Incoming { arrived: Instant::now(), request }
+    }
+}
+
+/// What the edges hold: a way in, and everything to watch. Cheap to clone.
+#[derive(Clone)]
+pub struct Piece {
+    pub commands: mpsc::Sender<Incoming>,
+    pub events: broadcast::Sender<Event>,
+    pub state: watch::Receiver<State>,
+    /// The newest picture's palette, `#rrggbb,…`.
+    pub palette: watch::Receiver<String>,
+    /// The newest morph/live frame.
+    pub frames: watch::Receiver<Option<Frame>>,
+    pub archive: Arc<Archive>,
+    pub metrics: Arc<Metrics>,
+    /// Set by the MQTT edge; read by health checks.
+    pub mqtt_connected: Arc<watch::Sender<bool>>,
+}
+
+/// The piece's own side of the channels.
+struct Studio {
+    engine: Engine,
+    archive: Arc<Archive>,
+    metrics: Arc<Metrics>,
+    events: broadcast::Sender<Event>,
+    state: watch::Sender<State>,
+    palette: watch::Sender<String>,
+    in_flight: TaskTracker,
+}
+
+/// Starts the piece's command loop. Loading models is `load_models`.
+pub fn start(
+    config: &Config,
+    engine: Engine,
+    archive: Arc<Archive>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) -> (Piece, tokio::task::JoinHandle<()>) {
+    let (commands, rx) = mpsc::channel(256);
+    let (events, _) = broadcast::channel(1024);
+    let (state_tx, state) = watch::channel(State::new(&config.node));
+    let (palette_tx, palette) = watch::channel(String::new());
+    let (_frames_tx, frames) = watch::channel(None);
+    let (mqtt_connected, _) = watch::channel(false);
+    let piece = Piece {
+        commands,
+        events: events.clone(),
+        state,
+        palette,
+        frames,
+        archive: archive.clone(),
+        metrics: metrics.clone(),
+        mqtt_connected: Arc::new(mqtt_connected),
+    };
+    let mut packages = discover(&config.models_dir);
+    // The default model first, so the piece shows something soon.
+    packages.sort_by_key(|p| p.name() != config.default_model);
+    let studio = Arc::new(Studio {
+        engine,
+        archive,
+        metrics,
+        events,
+        state: state_tx,
+        palette: palette_tx,
+        in_flight: TaskTracker::new(),
+    });
+    let loader = studio.clone();
+    let default_model = config.default_model.clone();
+    let task = tokio::spawn(async move {
+        let mut rest = packages.into_iter();
+        if let Some(first) = rest.next() {
+            let is_default = first.name() == default_model;
+            if !loader.load(first).await || !is_default {
+                tracing::error!("default model {default_model} is not available");
+            }
+        }
+        // The others load in the background while commands are served.
+        let background = loader.clone();
+        tokio::spawn(async move {
+            for package in rest {
+                background.load(package).await;
+            }
+            tracing::info!("all models loaded");
+        });
+        command_loop(loader, rx, cancel).await
+    });
+    (piece, task)
+}
+
+async fn command_loop(studio: Arc<Studio>, mut rx: mpsc::Receiver<Incoming>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            incoming = rx.recv() => match incoming {
+                Some(incoming) => studio.handle(incoming),
+                None => break,
+            },
+        }
+    }
+    // Shutdown: the picture in flight is finished and announced.
+    studio.in_flight.close();
+    studio.in_flight.wait().await;
+}
+
+impl Studio {
+    fn publish_error(&self, request_id: Option<String>, code: &str, message: String) {
+        self.metrics.errors.with_label_values(&[code]).inc();
+        tracing::warn!(code, request_id = request_id.as_deref().unwrap_or(""), "{message}");
+        let _ = self.events.send(Event::error(request_id, code, message));
+    }
+
+    fn is_loaded(&self, name: &str) -> bool {
+        self.state.borrow().models.iter().any(|m| m.name == name)
+    }
+
+    fn handle(self: &Arc<Self>, incoming: Incoming) {
+        let request = match incoming.request {
+            Ok(request) => request,
+            Err(e) => return self.publish_error(e.request_id, e.code, e.message),
+        };
+        let request_id = request.request_id;
+        match request.command {
+            Command::Generate { seed, model } => {
+                let model = match model.or_else(|| self.state.borrow().model.clone()) {
+                    Some(m) if self.is_loaded(&m) => m,
+                    Some(m) => return self.publish_error(request_id, "unknown_model", format!("model {m:?} is not loaded")),
+                    None => return self.publish_error(request_id, "no_model", "no model is loaded".into()),
+                };
+                let seed = seed.unwrap_or_else(crate::seed::random_seed);
+                let rx = self.engine.render(RenderRequest {
+                    model,
+                    source: Source::Seed(seed),
+                    size: None,
+                    urgency: Urgency::Latest(Lane::Interactive),
+                });
+                self.metrics.queue_depth.set(self.engine.queue_depth() as i64);
+                let studio = self.clone();
+                self.in_flight.spawn(async move {
+                    let result = rx.await.unwrap_or(Err(RunError::Stopped));
+                    studio.finish(request_id, incoming.arrived, result).await;
+                });
+            }
+            Command::Model { name } => {
+                if !self.is_loaded(&name) {
+                    return self.publish_error(request_id, "unknown_model", format!("model {name:?} is not loaded"));
+                }
+                self.state.send_modify(|s| s.model = Some(name));
+            }
+            Command::Mode { mode, seconds, fps } => {
+                self.state.send_modify(|s| {
+                    s.mode = mode;
+                    if let Some(seconds) = seconds {
+                        s.params.seconds = seconds;
+                    }
+                    if let Some(fps) = fps {
+                        s.params.fps = fps;
+                    }
+                });
+            }
+        }
+    }
+
+    /// Archives a finished render and announces it.
+    async fn finish(&self, request_id: Option<String>, arrived: Instant, result: Result<Rendered, RunError>) {
+        self.metrics.queue_depth.set(self.engine.queue_depth() as i64);
+        let rendered = match result {
+            Ok(r) => r,
+            Err(e) => return self.publish_error(request_id, e.code(), e.to_string()),
+        };
+        self.metrics
+            .inference_seconds
+            .with_label_values(&[rendered.model.name.as_str()])
+            .observe(rendered.inference.as_secs_f64());
+        let params = serde_json::json!({"size": [rendered.image.width, rendered.image.height]});
+        let provenance = rendered.provenance(params);
+        let archive = self.archive.clone();
+        let image = rendered.image.clone();
+        // PNG encoding and the disk write stay off the async threads.
+        let stored = tokio::task::spawn_blocking(move || {
+            let png = encode_png(&image, &provenance);
+            let palette = crate::palette::dominant(&image, 5).to_string();
+            archive.store(&png).map(|id| (id, palette))
+        })
+        .await;
+        let (id, palette) = match stored {
+            Ok(Ok(stored)) => stored,
+            Ok(Err(e)) => return self.publish_error(request_id, "archive_failed", format!("storing the picture: {e}")),
+            Err(e) => return self.publish_error(request_id, "archive_failed", format!("encoding the picture: {e}")),
+        };
+        let url = format!("/images/{id}.png");
+        let (w, h) = (rendered.image.width, rendered.image.height);
+        self.state.send_modify(|s| {
+            s.seed = rendered.seed;
+            s.latest = Some(Latest {
+                id: id.clone(),
+                url: url.clone(),
+                model: rendered.model.name.clone(),
+                seed: rendered.seed,
+                width: w,
+                height: h,
+            });
+        });
+        self.palette.send_replace(palette);
+        self.metrics.images_generated.inc();
+        let latency = arrived.elapsed();
+        self.metrics.command_seconds.observe(latency.as_secs_f64());
+        let _ = self.events.send(Event::Generated(Generated {
+            request_id,
+            id,
+            model: rendered.model.name.clone(),
+            seed: rendered.seed,
+            url,
+            width: w,
+            height: h,
+            latency_ms: latency.as_secs_f64() * 1e3,
+        }));
+    }
+}
+
+/// Finds the packages in `models_dir` (sub-folders with a manifest),
+/// logging the ones that cannot be opened.
+pub fn discover(models_dir: &std::path::Path) -> Vec<ModelPackage> {
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        tracing::error!("models folder {} cannot be read", models_dir.display());
+        return Vec::new();
+    };
+    let mut dirs: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.join(crate::package::MANIFEST).is_file()).collect();
+    dirs.sort();
+    dirs.into_iter()
+        .filter_map(|dir| match ModelPackage::open(&dir) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!("skipping model package: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+impl Studio {
+    /// Loads one package and lists it in the state; the first model that
+    /// loads becomes current.
+    async fn load(&self, package: ModelPackage) -> bool {
+        let name = package.name().to_string();
+        match self.engine.load(package).await {
+            Ok(Ok(info)) => {
+                tracing::info!(model = %name, kind = %info.kind, ms = info.load_time.as_millis() as u64, "model loaded");
+                self.state.send_modify(|s| {
+                    s.models.retain(|m| m.name != name);
+                    s.models.push(ModelSummary::from(info.as_ref()));
+                    if s.model.is_none() {
+                        s.model = Some(name.clone());
+                    }
+                });
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!("model {name} not loaded: {e}");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
