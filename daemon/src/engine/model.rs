@@ -147,7 +147,8 @@ impl Model {
             }
             _ => Source::Seed(0),
         };
-        let smoke_error = |message: String| LoadError::SmokeTest { path: model.path.clone(), message };
+        let smoke_path = model.path.clone();
+        let smoke_error = |message: String| LoadError::SmokeTest { path: smoke_path.clone(), message };
         let (data, shape) = model.infer(&smoke, None).map_err(|e| smoke_error(e.to_string()))?;
         if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
             return Err(smoke_error(format!("the output holds non-finite values ({bad})")));
