@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what easel's tests and builds need on a fresh Debian machine
+# that has only the Rust toolchain: system packages (brokers, browser,
+# cross compiler), rustup targets and components. Safe to run again.
+set -euo pipefail
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v readelf >/dev/null 2>&1 || need_apt+=(binutils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The broker package starts a system mosquitto on 1883; tests start their
+# own on free ports and the daemon's default embedded broker wants 1883.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+pkill -x mosquitto >/dev/null 2>&1 || true
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknown-none-elf >/dev/null

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh checkout: installs what it needs
+# (scripts/setup.sh), checks formatting and lints, runs every test of the
+# workspace (unit, real-model numerics, real brokers, real daemon, real
+# browser), builds the controller boards within their flash/RAM budgets,
+# and cross-compiles the daemon and tools for aarch64 (Jetson, Raspberry Pi).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+# One warm target directory outside the checkout, shared by every step.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/easel/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+step "controller boards (flash/RAM budgets)"
+# Board crates keep their own target folders (their .cargo/config.toml).
+env -u CARGO_TARGET_DIR bash firmware/ci.sh
+
+step "cross-compile for aarch64-unknown-linux-gnu"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+cargo build --locked --profile cross --target aarch64-unknown-linux-gnu -p easel-daemon -p easel-tools
+file_out="$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/cross/easeld"
+test -x "$file_out"
+echo "built $(basename "$file_out") and easel for aarch64"
