@@ -21,7 +21,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { keep: 1000, max_bytes: 512 << 20 }
+        Limits {
+            keep: 1000,
+            max_bytes: 512 << 20,
+        }
     }
 }
 
@@ -36,7 +39,11 @@ pub struct Archive {
 /// True when `id` has the archive's id shape (and so names no other path).
 pub fn is_valid_id(id: &str) -> bool {
     let b = id.as_bytes();
-    b.len() == 20 && b[13] == b'-' && b.iter().enumerate().all(|(i, c)| i == 13 || c.is_ascii_digit())
+    b.len() == 20
+        && b[13] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 13 || c.is_ascii_digit())
 }
 
 impl Archive {
@@ -67,7 +74,9 @@ impl Archive {
     }
 
     fn next_id(&self) -> String {
-        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         let n = self.counter.fetch_add(1, Ordering::Relaxed) % 1_000_000;
         format!("{:013}-{n:06}", ms % 10_000_000_000_000)
     }
@@ -91,7 +100,9 @@ impl Archive {
     fn evict(&self) -> std::io::Result<()> {
         let mut entries = self.entries.lock().expect("archive lock");
         // The newest picture always stays, whatever the limits.
-        while entries.0.len() > 1 && (entries.0.len() > self.limits.keep || entries.1 > self.limits.max_bytes) {
+        while entries.0.len() > 1
+            && (entries.0.len() > self.limits.keep || entries.1 > self.limits.max_bytes)
+        {
             let (id, size) = entries.0.pop_front().expect("non-empty");
             entries.1 -= size;
             match std::fs::remove_file(self.dir.join(format!("{id}.png"))) {
@@ -108,13 +119,23 @@ impl Archive {
             return None;
         }
         let entries = self.entries.lock().expect("archive lock");
-        entries.0.iter().any(|(i, _)| i == id).then(|| self.dir.join(format!("{id}.png")))
+        entries
+            .0
+            .iter()
+            .any(|(i, _)| i == id)
+            .then(|| self.dir.join(format!("{id}.png")))
     }
 
     /// The newest `n` ids, newest first.
     pub fn recent(&self, n: usize) -> Vec<String> {
         let entries = self.entries.lock().expect("archive lock");
-        entries.0.iter().rev().take(n).map(|(id, _)| id.clone()).collect()
+        entries
+            .0
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// (pictures, bytes) held now.
@@ -131,7 +152,13 @@ mod tests {
     #[test]
     fn ids_cannot_escape() {
         assert!(is_valid_id("1700000000000-000001"));
-        for bad in ["../../etc/passwd", "1700000000000-00000a", "", "1700000000000/000001", "..%2f..%2fx"] {
+        for bad in [
+            "../../etc/passwd",
+            "1700000000000-00000a",
+            "",
+            "1700000000000/000001",
+            "..%2f..%2fx",
+        ] {
             assert!(!is_valid_id(bad), "{bad}");
         }
     }
@@ -139,7 +166,14 @@ mod tests {
     #[test]
     fn bounded_by_count_and_bytes_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Archive::open(dir.path(), Limits { keep: 3, max_bytes: 1000 }).unwrap();
+        let a = Archive::open(
+            dir.path(),
+            Limits {
+                keep: 3,
+                max_bytes: 1000,
+            },
+        )
+        .unwrap();
         let ids: Vec<_> = (0..5).map(|i| a.store(&[i as u8; 100]).unwrap()).collect();
         assert_eq!(a.usage(), (3, 300));
         assert!(a.path(&ids[0]).is_none());
@@ -149,8 +183,18 @@ mod tests {
         a.store(&[9; 900]).unwrap();
         assert_eq!(a.usage().0, 1, "byte limit evicts the older ones");
         std::fs::write(dir.path().join("x.png.tmp"), b"half").unwrap();
-        let b = Archive::open(dir.path(), Limits { keep: 3, max_bytes: 1000 }).unwrap();
+        let b = Archive::open(
+            dir.path(),
+            Limits {
+                keep: 3,
+                max_bytes: 1000,
+            },
+        )
+        .unwrap();
         assert_eq!(b.usage(), (1, 900));
-        assert!(!dir.path().join("x.png.tmp").exists(), "interrupted writes are cleaned");
+        assert!(
+            !dir.path().join("x.png.tmp").exists(),
+            "interrupted writes are cleaned"
+        );
     }
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "easeld", version, about = "The easel installation daemon: generators, MQTT control, gallery page")]
+#[command(
+    name = "easeld",
+    version,
+    about = "The easel installation daemon: generators, MQTT control, gallery page"
+)]
 struct Cli {
     /// TOML configuration; without it easeld runs on its embedded defaults.
     #[arg(long, global = true)]
@@ -26,7 +30,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tract=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tract=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -45,10 +50,19 @@ fn main() -> ExitCode {
         None => Config::embedded_defaults(),
     };
     if let Some(Sub::Check) = cli.command {
-        println!("{}: ok", cli.config.as_deref().map(|p| p.display().to_string()).unwrap_or_default());
+        println!(
+            "{}: ok",
+            cli.config
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(easel_daemon::run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

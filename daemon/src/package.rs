@@ -111,13 +111,22 @@ fn default_scale() -> f32 {
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path}: sha256 mismatch: manifest says {expected}, file is {actual}; refusing to load")]
-    Checksum { path: PathBuf, expected: String, actual: String },
+    #[error(
+        "{path}: sha256 mismatch: manifest says {expected}, file is {actual}; refusing to load"
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("{path}: {size} bytes is larger than the {max} byte limit")]
     TooLarge { path: PathBuf, size: u64, max: u64 },
 }
@@ -134,11 +143,17 @@ impl ModelPackage {
     pub fn open(dir: impl AsRef<Path>) -> Result<ModelPackage, PackageError> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| PackageError::Io { path: path.clone(), source })?;
-        let manifest = Manifest::parse(&text)
-            .map_err(|message| PackageError::Manifest { path: path.clone(), message })?;
-        manifest.validate().map_err(|message| PackageError::Invalid { path, message })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| PackageError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let manifest = Manifest::parse(&text).map_err(|message| PackageError::Manifest {
+            path: path.clone(),
+            message,
+        })?;
+        manifest
+            .validate()
+            .map_err(|message| PackageError::Invalid { path, message })?;
         Ok(ModelPackage { dir, manifest })
     }
 
@@ -154,10 +169,17 @@ impl ModelPackage {
     /// Reads the ONNX file, refusing it unless its sha256 matches the manifest.
     pub fn read_onnx(&self) -> Result<Vec<u8>, PackageError> {
         let path = self.onnx_path();
-        let io = |source| PackageError::Io { path: path.clone(), source };
+        let io = |source| PackageError::Io {
+            path: path.clone(),
+            source,
+        };
         let size = std::fs::metadata(&path).map_err(io)?.len();
         if size > MAX_MODEL_BYTES {
-            return Err(PackageError::TooLarge { path, size, max: MAX_MODEL_BYTES });
+            return Err(PackageError::TooLarge {
+                path,
+                size,
+                max: MAX_MODEL_BYTES,
+            });
         }
         let bytes = std::fs::read(&path).map_err(io)?;
         let actual = sha256_hex(&bytes);
@@ -195,16 +217,24 @@ impl Manifest {
         }
         let file = Path::new(&self.file);
         let plain = file.components().count() == 1
-            && matches!(file.components().next(), Some(std::path::Component::Normal(_)));
+            && matches!(
+                file.components().next(),
+                Some(std::path::Component::Normal(_))
+            );
         if !plain {
-            return Err(format!("file {:?} must be a plain file name inside the package", self.file));
+            return Err(format!(
+                "file {:?} must be a plain file name inside the package",
+                self.file
+            ));
         }
         if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err("sha256 must be 64 hex digits".into());
         }
         let shape = &self.input.shape;
         if shape.is_empty() || shape.len() > 6 || shape.contains(&0) {
-            return Err(format!("input.shape {shape:?} must have 1 to 6 non-zero dimensions"));
+            return Err(format!(
+                "input.shape {shape:?} must have 1 to 6 non-zero dimensions"
+            ));
         }
         if shape.iter().product::<usize>() > 1 << 26 {
             return Err(format!("input.shape {shape:?} is unreasonably large"));
@@ -213,13 +243,18 @@ impl Manifest {
         match self.kind {
             ModelKind::Image => {
                 if shape.len() != 4 || shape[0] != 1 || shape[1] != 3 {
-                    return Err(format!("input.shape {shape:?}: image models take [1, 3, H, W]"));
+                    return Err(format!(
+                        "input.shape {shape:?}: image models take [1, 3, H, W]"
+                    ));
                 }
                 let range = self.input.range.ok_or("image models need input.range")?;
                 check_range("input.range", range)?;
             }
             ModelKind::Cppn => {
-                let cppn = self.cppn.as_ref().ok_or("cppn models need a [cppn] table")?;
+                let cppn = self
+                    .cppn
+                    .as_ref()
+                    .ok_or("cppn models need a [cppn] table")?;
                 let [w, h] = cppn.size;
                 if w == 0 || h == 0 || w > 8192 || h > 8192 {
                     return Err(format!("cppn.size {:?} must be within 1..=8192", cppn.size));
@@ -231,7 +266,10 @@ impl Manifest {
             ModelKind::Latent => {}
         }
         if self.kind != ModelKind::Cppn && self.cppn.is_some() {
-            return Err(format!("a [cppn] table makes no sense for a {} model", self.kind));
+            return Err(format!(
+                "a [cppn] table makes no sense for a {} model",
+                self.kind
+            ));
         }
         Ok(())
     }
@@ -241,7 +279,9 @@ fn check_range(key: &str, [lo, hi]: [f32; 2]) -> Result<(), String> {
     if lo.is_finite() && hi.is_finite() && lo < hi {
         Ok(())
     } else {
-        Err(format!("{key} [{lo}, {hi}] must be two finite numbers, low < high"))
+        Err(format!(
+            "{key} [{lo}, {hi}] must be two finite numbers, low < high"
+        ))
     }
 }
 
@@ -288,8 +328,16 @@ range = [-1.0, 1.0]
     fn validation_failures() {
         let cases: &[(&str, &str, &str)] = &[
             ("name = \"dcgan-faces\"", "name = \"../evil\"", "name"),
-            ("file = \"model.onnx\"", "file = \"../model.onnx\"", "plain file"),
-            ("file = \"model.onnx\"", "file = \"/etc/passwd\"", "plain file"),
+            (
+                "file = \"model.onnx\"",
+                "file = \"../model.onnx\"",
+                "plain file",
+            ),
+            (
+                "file = \"model.onnx\"",
+                "file = \"/etc/passwd\"",
+                "plain file",
+            ),
             ("shape = [1, 100, 1, 1]", "shape = [1, 0, 1, 1]", "non-zero"),
             ("range = [-1.0, 1.0]", "range = [1.0, 1.0]", "low < high"),
             ("kind = \"latent\"", "kind = \"image\"", "[1, 3, H, W]"),

@@ -12,7 +12,8 @@ use easel_protocol::{Palette, Rgb};
 pub fn dominant(image: &RgbImage, max: usize) -> Palette {
     let mut bins = vec![(0u32, [0u64; 3]); 4096];
     for px in image.rgb.chunks_exact(3).step_by(4) {
-        let bin = ((px[0] as usize >> 4) << 8) | ((px[1] as usize >> 4) << 4) | (px[2] as usize >> 4);
+        let bin =
+            ((px[0] as usize >> 4) << 8) | ((px[1] as usize >> 4) << 4) | (px[2] as usize >> 4);
         bins[bin].0 += 1;
         for c in 0..3 {
             bins[bin].1[c] += px[c] as u64;
@@ -23,7 +24,11 @@ pub fn dominant(image: &RgbImage, max: usize) -> Palette {
     let mut chosen: Vec<Rgb> = Vec::new();
     for i in order {
         let (n, sum) = bins[i];
-        let c = Rgb((sum[0] / n as u64) as u8, (sum[1] / n as u64) as u8, (sum[2] / n as u64) as u8);
+        let c = Rgb(
+            (sum[0] / n as u64) as u8,
+            (sum[1] / n as u64) as u8,
+            (sum[2] / n as u64) as u8,
+        );
         let distinct = chosen.iter().all(|o| {
             let d = |a: u8, b: u8| (a as i32 - b as i32).pow(2);
             d(o.0, c.0) + d(o.1, c.1) + d(o.2, c.2) > 48 * 48

@@ -27,7 +27,11 @@ pub struct RgbImage {
 
 impl RgbImage {
     pub fn new(width: u32, height: u32, rgb: Vec<u8>) -> RgbImage {
-        assert_eq!(rgb.len(), 3 * width as usize * height as usize, "RGB buffer size");
+        assert_eq!(
+            rgb.len(),
+            3 * width as usize * height as usize,
+            "RGB buffer size"
+        );
         RgbImage { width, height, rgb }
     }
 
@@ -42,7 +46,10 @@ impl RgbImage {
         let (w, h) = (info.width, info.height);
         let rgb = match info.color_type {
             png::ColorType::Rgb => buf,
-            png::ColorType::Rgba => buf.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+            png::ColorType::Rgba => buf
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
             png::ColorType::Grayscale => buf.iter().flat_map(|&g| [g, g, g]).collect(),
             png::ColorType::GrayscaleAlpha => buf.chunks_exact(2).flat_map(|p| [p[0]; 3]).collect(),
             png::ColorType::Indexed => unreachable!("normalize_to_color8 expands palettes"),
@@ -68,7 +75,11 @@ pub fn encode_png(image: &RgbImage, provenance: &Provenance) -> Vec<u8> {
 }
 
 /// Like [`encode_png`], choosing speed over size (frames for the page).
-pub fn encode_png_with(image: &RgbImage, provenance: &Provenance, level: png::Compression) -> Vec<u8> {
+pub fn encode_png_with(
+    image: &RgbImage,
+    provenance: &Provenance,
+    level: png::Compression,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(image.rgb.len() / 2 + 4096);
     let mut encoder = png::Encoder::new(&mut out, image.width, image.height);
     encoder.set_color(png::ColorType::Rgb);
@@ -85,11 +96,19 @@ pub fn encode_png_with(image: &RgbImage, provenance: &Provenance, level: png::Co
     // Keywords and values are Latin-1 text we control; failures here would
     // be programming errors, not input errors.
     for (key, value) in texts {
-        encoder.add_text_chunk(key.into(), latin1_safe(&value)).expect("valid tEXt chunk");
+        encoder
+            .add_text_chunk(key.into(), latin1_safe(&value))
+            .expect("valid tEXt chunk");
     }
-    encoder.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp_packet(provenance)).expect("valid iTXt");
-    let mut writer = encoder.write_header().expect("writing to a Vec cannot fail");
-    writer.write_image_data(&image.rgb).expect("buffer size checked in RgbImage::new");
+    encoder
+        .add_itxt_chunk("XML:com.adobe.xmp".into(), xmp_packet(provenance))
+        .expect("valid iTXt");
+    let mut writer = encoder
+        .write_header()
+        .expect("writing to a Vec cannot fail");
+    writer
+        .write_image_data(&image.rgb)
+        .expect("buffer size checked in RgbImage::new");
     writer.finish().expect("writing to a Vec cannot fail");
     out
 }
@@ -97,11 +116,16 @@ pub fn encode_png_with(image: &RgbImage, provenance: &Provenance, level: png::Co
 /// tEXt is Latin-1: keep ASCII, replace anything else (model names and
 /// JSON params are ASCII in practice).
 fn latin1_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii() && c != '\0' { c } else { '?' }).collect()
+    text.chars()
+        .map(|c| if c.is_ascii() && c != '\0' { c } else { '?' })
+        .collect()
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The XMP packet: IPTC digital source type, creator tool, a description.
@@ -139,8 +163,11 @@ pub fn read_png_text(bytes: &[u8]) -> Result<Vec<(String, String)>, png::Decodin
     reader.next_frame(&mut buf)?;
     reader.finish()?;
     let info = reader.info();
-    let mut out: Vec<(String, String)> =
-        info.uncompressed_latin1_text.iter().map(|t| (t.keyword.clone(), t.text.clone())).collect();
+    let mut out: Vec<(String, String)> = info
+        .uncompressed_latin1_text
+        .iter()
+        .map(|t| (t.keyword.clone(), t.text.clone()))
+        .collect();
     for t in &info.utf8_text {
         out.push((t.keyword.clone(), t.get_text()?));
     }
@@ -169,7 +196,8 @@ mod tests {
         let bytes = encode_png(&image, &provenance);
         assert_eq!(bytes, encode_png(&image, &provenance), "deterministic");
         assert_eq!(RgbImage::decode_png(&bytes).unwrap(), image);
-        let text: std::collections::HashMap<_, _> = read_png_text(&bytes).unwrap().into_iter().collect();
+        let text: std::collections::HashMap<_, _> =
+            read_png_text(&bytes).unwrap().into_iter().collect();
         assert_eq!(text["Software"], software());
         assert_eq!(text["easel:model"], "cppn-aurora");
         assert_eq!(text["easel:model_sha256"], "ab".repeat(32));

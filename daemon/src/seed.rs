@@ -77,17 +77,33 @@ impl Latent {
     /// washed-out pictures. Slerp keeps the norm. Falls back to a linear
     /// mix when the two are (anti)parallel.
     pub fn slerp(&self, other: &Latent, t: f32) -> Latent {
-        assert_eq!(self.values.len(), other.values.len(), "latents of different sizes");
+        assert_eq!(
+            self.values.len(),
+            other.values.len(),
+            "latents of different sizes"
+        );
         let t = t.clamp(0.0, 1.0) as f64;
-        let dot: f64 = self.values.iter().zip(&other.values).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let dot: f64 = self
+            .values
+            .iter()
+            .zip(&other.values)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
         let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         let (na, nb) = (norm(&self.values), norm(&other.values));
-        let cos = if na > 0.0 && nb > 0.0 { (dot / (na * nb)).clamp(-1.0, 1.0) } else { 1.0 };
+        let cos = if na > 0.0 && nb > 0.0 {
+            (dot / (na * nb)).clamp(-1.0, 1.0)
+        } else {
+            1.0
+        };
         let omega = cos.acos();
         let (wa, wb) = if omega.sin().abs() < 1e-6 {
             (1.0 - t, t)
         } else {
-            (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin())
+            (
+                ((1.0 - t) * omega).sin() / omega.sin(),
+                (t * omega).sin() / omega.sin(),
+            )
         };
         let values = self
             .values
@@ -103,7 +119,11 @@ impl Latent {
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish() & MAX_RANDOM_SEED
 }
 
@@ -134,7 +154,12 @@ mod tests {
         assert_ne!(a, Latent::from_seed(43, 10_001));
         let n = a.values.len() as f64;
         let mean = a.values.iter().map(|v| *v as f64).sum::<f64>() / n;
-        let var = a.values.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let var = a
+            .values
+            .iter()
+            .map(|v| (*v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
         assert!(mean.abs() < 0.05, "mean {mean}");
         assert!((var - 1.0).abs() < 0.05, "variance {var}");
         assert!(a.values.iter().all(|v| v.is_finite()));
@@ -153,9 +178,17 @@ mod tests {
         }
         let norm = |l: &Latent| l.values.iter().map(|v| v * v).sum::<f32>().sqrt();
         let mid = a.slerp(&b, 0.5);
-        let lerp_mid: Vec<f32> = a.values.iter().zip(&b.values).map(|(x, y)| (x + y) / 2.0).collect();
+        let lerp_mid: Vec<f32> = a
+            .values
+            .iter()
+            .zip(&b.values)
+            .map(|(x, y)| (x + y) / 2.0)
+            .collect();
         let lerp_norm = lerp_mid.iter().map(|v| v * v).sum::<f32>().sqrt();
-        assert!(norm(&mid) > lerp_norm, "slerp keeps more of the norm than lerp");
+        assert!(
+            norm(&mid) > lerp_norm,
+            "slerp keeps more of the norm than lerp"
+        );
         assert!((norm(&mid) - (norm(&a) + norm(&b)) / 2.0).abs() < 1.0);
         assert_eq!(a.slerp(&a, 0.3), a.slerp(&a, 0.3));
     }

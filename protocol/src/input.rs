@@ -174,23 +174,56 @@ mod tests {
 
     #[test]
     fn encodes_contract_shapes() {
-        let click = InputMessage { input: "button1", signal: Signal::Button(ButtonEvent::Click) };
-        assert_eq!(wire(&click), serde_json::json!({"input":"button1","event":"click"}));
-        let knob = InputMessage { input: "knob1", signal: Signal::Level(0.5) };
-        assert_eq!(wire(&knob), serde_json::json!({"input":"knob1","value":0.5}));
-        let enc = InputMessage { input: "enc1", signal: Signal::Delta(-2) };
+        let click = InputMessage {
+            input: "button1",
+            signal: Signal::Button(ButtonEvent::Click),
+        };
+        assert_eq!(
+            wire(&click),
+            serde_json::json!({"input":"button1","event":"click"})
+        );
+        let knob = InputMessage {
+            input: "knob1",
+            signal: Signal::Level(0.5),
+        };
+        assert_eq!(
+            wire(&knob),
+            serde_json::json!({"input":"knob1","value":0.5})
+        );
+        let enc = InputMessage {
+            input: "enc1",
+            signal: Signal::Delta(-2),
+        };
         assert_eq!(wire(&enc), serde_json::json!({"input":"enc1","delta":-2}));
-        let here = InputMessage { input: "presence", signal: Signal::Presence(true) };
-        assert_eq!(wire(&here), serde_json::json!({"input":"presence","value":true}));
+        let here = InputMessage {
+            input: "presence",
+            signal: Signal::Presence(true),
+        };
+        assert_eq!(
+            wire(&here),
+            serde_json::json!({"input":"presence","value":true})
+        );
     }
 
     #[test]
     fn decodes_and_round_trips() {
         for m in [
-            InputMessage { input: "button2", signal: Signal::Button(ButtonEvent::Long) },
-            InputMessage { input: "knob1", signal: Signal::Level(0.25) },
-            InputMessage { input: "enc1", signal: Signal::Delta(3) },
-            InputMessage { input: "presence", signal: Signal::Presence(false) },
+            InputMessage {
+                input: "button2",
+                signal: Signal::Button(ButtonEvent::Long),
+            },
+            InputMessage {
+                input: "knob1",
+                signal: Signal::Level(0.25),
+            },
+            InputMessage {
+                input: "enc1",
+                signal: Signal::Delta(3),
+            },
+            InputMessage {
+                input: "presence",
+                signal: Signal::Presence(false),
+            },
         ] {
             let text = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<InputMessage>(&text).unwrap(), m);

@@ -86,7 +86,14 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in [&b""[..], b"#12345", b"ff0010", b"#gg0000", b"#ff0010,", &[0xff, 0xfe]] {
+        for bad in [
+            &b""[..],
+            b"#12345",
+            b"ff0010",
+            b"#gg0000",
+            b"#ff0010,",
+            &[0xff, 0xfe],
+        ] {
             assert_eq!(Palette::parse(bad), None, "{bad:?}");
         }
         let nine = "#000000,".repeat(8) + "#000000";

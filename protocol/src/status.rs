@@ -39,7 +39,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for a in [Availability::Online, Availability::Offline, Availability::Stopped] {
+        for a in [
+            Availability::Online,
+            Availability::Offline,
+            Availability::Stopped,
+        ] {
             assert_eq!(Availability::parse(a.as_str().as_bytes()), Some(a));
         }
         assert_eq!(Availability::parse(b"online\n"), Some(Availability::Online));

@@ -29,7 +29,11 @@ pub enum Topic<'a> {
     /// `P/N/palette`: retained `#rrggbb,…`.
     Palette { prefix: &'a str, node: &'a str },
     /// `P/N/cmd/<command>`; `node` may be [`ALL`]; `command` may be `+`.
-    Command { prefix: &'a str, node: &'a str, command: &'a str },
+    Command {
+        prefix: &'a str,
+        node: &'a str,
+        command: &'a str,
+    },
     /// `P/ctl/<id>/status`: retained controller availability.
     ControllerStatus { prefix: &'a str, id: &'a str },
     /// `P/ctl/<id>/input`: visitor input; `id` may be `+`.
@@ -43,7 +47,11 @@ impl fmt::Display for Topic<'_> {
             Topic::State { prefix, node } => write!(f, "{prefix}/{node}/state"),
             Topic::Event { prefix, node } => write!(f, "{prefix}/{node}/event"),
             Topic::Palette { prefix, node } => write!(f, "{prefix}/{node}/palette"),
-            Topic::Command { prefix, node, command } => write!(f, "{prefix}/{node}/cmd/{command}"),
+            Topic::Command {
+                prefix,
+                node,
+                command,
+            } => write!(f, "{prefix}/{node}/cmd/{command}"),
             Topic::ControllerStatus { prefix, id } => write!(f, "{prefix}/{CTL}/{id}/status"),
             Topic::ControllerInput { prefix, id } => write!(f, "{prefix}/{CTL}/{id}/input"),
         }
@@ -105,25 +113,66 @@ mod tests {
     #[test]
     fn formats_contract_topics() {
         let (prefix, node) = ("easel", "gallery-1");
-        assert_eq!(Topic::Status { prefix, node }.to_string(), "easel/gallery-1/status");
-        assert_eq!(Topic::State { prefix, node }.to_string(), "easel/gallery-1/state");
-        assert_eq!(Topic::Event { prefix, node }.to_string(), "easel/gallery-1/event");
-        assert_eq!(Topic::Palette { prefix, node }.to_string(), "easel/gallery-1/palette");
         assert_eq!(
-            Topic::Command { prefix, node: ALL, command: "generate" }.to_string(),
+            Topic::Status { prefix, node }.to_string(),
+            "easel/gallery-1/status"
+        );
+        assert_eq!(
+            Topic::State { prefix, node }.to_string(),
+            "easel/gallery-1/state"
+        );
+        assert_eq!(
+            Topic::Event { prefix, node }.to_string(),
+            "easel/gallery-1/event"
+        );
+        assert_eq!(
+            Topic::Palette { prefix, node }.to_string(),
+            "easel/gallery-1/palette"
+        );
+        assert_eq!(
+            Topic::Command {
+                prefix,
+                node: ALL,
+                command: "generate"
+            }
+            .to_string(),
             "easel/all/cmd/generate"
         );
-        assert_eq!(Topic::ControllerInput { prefix, id: "+" }.to_string(), "easel/ctl/+/input");
-        assert_eq!(Topic::ControllerStatus { prefix, id: "c1" }.to_string(), "easel/ctl/c1/status");
+        assert_eq!(
+            Topic::ControllerInput { prefix, id: "+" }.to_string(),
+            "easel/ctl/+/input"
+        );
+        assert_eq!(
+            Topic::ControllerStatus { prefix, id: "c1" }.to_string(),
+            "easel/ctl/c1/status"
+        );
     }
 
     #[test]
     fn routes_round_trip() {
         let cases = [
-            ("easel/g1/cmd/generate", Some(Route::Command { node: "g1", command: "generate" })),
-            ("easel/all/cmd/mode", Some(Route::Command { node: "all", command: "mode" })),
-            ("easel/ctl/knobs/input", Some(Route::ControllerInput { id: "knobs" })),
-            ("easel/ctl/knobs/status", Some(Route::ControllerStatus { id: "knobs" })),
+            (
+                "easel/g1/cmd/generate",
+                Some(Route::Command {
+                    node: "g1",
+                    command: "generate",
+                }),
+            ),
+            (
+                "easel/all/cmd/mode",
+                Some(Route::Command {
+                    node: "all",
+                    command: "mode",
+                }),
+            ),
+            (
+                "easel/ctl/knobs/input",
+                Some(Route::ControllerInput { id: "knobs" }),
+            ),
+            (
+                "easel/ctl/knobs/status",
+                Some(Route::ControllerStatus { id: "knobs" }),
+            ),
             ("easel/g1/status", Some(Route::Status { node: "g1" })),
             ("easel/g1/palette", Some(Route::Palette { node: "g1" })),
             ("easel/g1/cmd/", None),

@@ -40,9 +40,14 @@ pub struct GenerateArgs {
 
 /// Parses `WxH`.
 pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
-    let (w, h) = text.split_once(['x', 'X']).ok_or("expected WxH, e.g. 1920x1080")?;
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or("expected WxH, e.g. 1920x1080")?;
     let w = w.trim().parse::<u32>().map_err(|e| format!("width: {e}"))?;
-    let h = h.trim().parse::<u32>().map_err(|e| format!("height: {e}"))?;
+    let h = h
+        .trim()
+        .parse::<u32>()
+        .map_err(|e| format!("height: {e}"))?;
     if w == 0 || h == 0 {
         return Err("width and height must be positive".into());
     }
@@ -55,13 +60,20 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let latent_len: usize = manifest.input.shape.iter().product();
     let (source, latent) = match (&args.input, &args.latent, manifest.kind) {
         (Some(path), _, ModelKind::Image) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let picture = RgbImage::decode_png(&bytes)
                 .with_context(|| format!("{} is not a readable PNG picture", path.display()))?;
             (Source::Image(Arc::new(picture)), None)
         }
-        (Some(_), _, kind) => bail!("--input is for image models; {} is a {kind} model", manifest.name),
-        (None, _, ModelKind::Image) => bail!("{} is an image model: give it --input PICTURE.png", manifest.name),
+        (Some(_), _, kind) => bail!(
+            "--input is for image models; {} is a {kind} model",
+            manifest.name
+        ),
+        (None, _, ModelKind::Image) => bail!(
+            "{} is an image model: give it --input PICTURE.png",
+            manifest.name
+        ),
         (None, Some(path), _) => {
             let (shape, values) = npy::read_f32(path)?;
             if shape != manifest.input.shape {
@@ -76,7 +88,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
         (None, None, _) => {
             let seed = args.seed.unwrap_or_else(random_seed);
-            (Source::Seed(seed), Some(Latent::from_seed(seed, latent_len)))
+            (
+                Source::Seed(seed),
+                Some(Latent::from_seed(seed, latent_len)),
+            )
         }
     };
     if let (Some(path), Some(latent)) = (&args.save_latent, &latent) {
@@ -87,7 +102,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let engine = Engine::start(args.threads, 1);
     let result = (|| {
         engine.load_blocking(package)?;
-        let request = RenderRequest { model: manifest.name.clone(), source, size: args.size, urgency: Urgency::Ordered };
+        let request = RenderRequest {
+            model: manifest.name.clone(),
+            source,
+            size: args.size,
+            urgency: Urgency::Ordered,
+        };
         Ok::<_, anyhow::Error>(engine.render_blocking(request)?)
     })();
     engine.shutdown();
@@ -99,7 +119,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         params["latent"] = serde_json::json!(path.file_name().map(|n| n.to_string_lossy()));
     }
     let png = encode_png(&rendered.image, &rendered.provenance(params));
-    std::fs::write(&args.output, png).with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&args.output, png)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
         "{}: {} {}x{} seed {} in {:.1} ms",
         args.output.display(),

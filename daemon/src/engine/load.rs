@@ -23,11 +23,20 @@ pub enum LoadError {
     #[error("{path}: not a readable ONNX model: {message}")]
     NotOnnx { path: PathBuf, message: String },
     #[error("{path}: unsupported operator {op} (node {node:?}){hint}")]
-    UnsupportedOp { path: PathBuf, op: String, node: String, hint: String },
+    UnsupportedOp {
+        path: PathBuf,
+        op: String,
+        node: String,
+        hint: String,
+    },
     #[error("{path}: {message}")]
     Graph { path: PathBuf, message: String },
     #[error("{path}: tract cannot {stage} this model: {message}")]
-    Tract { path: PathBuf, stage: &'static str, message: String },
+    Tract {
+        path: PathBuf,
+        stage: &'static str,
+        message: String,
+    },
     #[error("{path}: smoke test failed: {message}")]
     SmokeTest { path: PathBuf, message: String },
 }
@@ -35,11 +44,17 @@ pub enum LoadError {
 /// Decodes ONNX bytes into a protobuf, without following any reference
 /// to other files.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto, LoadError> {
-    let not_onnx = |message: String| LoadError::NotOnnx { path: path.into(), message };
+    let not_onnx = |message: String| LoadError::NotOnnx {
+        path: path.into(),
+        message,
+    };
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
         .map_err(|e| not_onnx(format!("{e:#}")))?;
-    let graph = proto.graph.as_ref().ok_or_else(|| not_onnx("it has no graph".into()))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| not_onnx("it has no graph".into()))?;
     if graph.node.is_empty() {
         return Err(not_onnx("its graph has no nodes".into()));
     }
@@ -82,7 +97,11 @@ fn graphs(graph: &pb::GraphProto) -> Vec<&pb::GraphProto> {
 fn external_tensor(graph: &pb::GraphProto) -> Option<String> {
     const EXTERNAL: i32 = 1;
     for g in graphs(graph) {
-        let attr_tensors = g.node.iter().flat_map(|n| &n.attribute).flat_map(|a| a.t.iter().chain(&a.tensors));
+        let attr_tensors = g
+            .node
+            .iter()
+            .flat_map(|n| &n.attribute)
+            .flat_map(|a| a.t.iter().chain(&a.tensors));
         for t in g.initializer.iter().chain(attr_tensors) {
             if t.data_location == Some(EXTERNAL) || !t.external_data.is_empty() {
                 return Some(t.name.clone());
@@ -95,7 +114,9 @@ fn external_tensor(graph: &pb::GraphProto) -> Option<String> {
 /// `(op_type, node name)` of every node tract has no implementation for.
 pub fn unsupported_ops(proto: &pb::ModelProto) -> Vec<(String, String)> {
     let onnx = tract_onnx::onnx();
-    let Some(graph) = proto.graph.as_ref() else { return vec![] };
+    let Some(graph) = proto.graph.as_ref() else {
+        return vec![];
+    };
     graphs(graph)
         .into_iter()
         .flat_map(|g| &g.node)
@@ -118,19 +139,32 @@ pub fn op_hint(op: &str) -> &'static str {
 /// old exporters are weights, not inputs).
 pub fn graph_inputs(graph: &pb::GraphProto) -> Vec<String> {
     let weights: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    graph.input.iter().map(|i| i.name.clone()).filter(|n| !weights.contains(n.as_str())).collect()
+    graph
+        .input
+        .iter()
+        .map(|i| i.name.clone())
+        .filter(|n| !weights.contains(n.as_str()))
+        .collect()
 }
 
 /// Checks the graph against the manifest: operators and names.
 pub fn check(path: &Path, proto: &pb::ModelProto, manifest: &Manifest) -> Result<(), LoadError> {
     if let Some((op, node)) = unsupported_ops(proto).into_iter().next() {
         let hint = op_hint(&op).to_string();
-        return Err(LoadError::UnsupportedOp { path: path.into(), op, node, hint });
+        return Err(LoadError::UnsupportedOp {
+            path: path.into(),
+            op,
+            node,
+            hint,
+        });
     }
     let graph = proto.graph.as_ref().expect("decode checked the graph");
     let inputs = graph_inputs(graph);
     let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-    let graph_err = |message: String| LoadError::Graph { path: path.into(), message };
+    let graph_err = |message: String| LoadError::Graph {
+        path: path.into(),
+        message,
+    };
     let mut expected = vec![manifest.input.name.as_str()];
     if let Some(cppn) = &manifest.cppn {
         expected.push(&cppn.coords);
@@ -169,8 +203,9 @@ pub fn fixed_model(
         stage,
         message: format!("{e:#}"),
     };
-    let mut model =
-        tract_onnx::onnx().model_for_proto_model(proto).map_err(|e| tract_err("read", e))?;
+    let mut model = tract_onnx::onnx()
+        .model_for_proto_model(proto)
+        .map_err(|e| tract_err("read", e))?;
     let mut shapes = vec![(manifest.input.name.clone(), manifest.input.shape.clone())];
     if let (ModelKind::Cppn, Some(cppn), Some((w, h))) = (manifest.kind, &manifest.cppn, size) {
         shapes.push((cppn.coords.clone(), vec![1, 3, h, w]));
@@ -182,12 +217,19 @@ pub fn fixed_model(
         .map(|o| model.node(o.node).name.clone())
         .collect();
     for (ix, name) in input_names.iter().enumerate() {
-        let (_, shape) = shapes.iter().find(|(n, _)| n == name).ok_or_else(|| LoadError::Graph {
-            path: path.into(),
-            message: format!("graph input {name:?} has no shape"),
-        })?;
+        let (_, shape) =
+            shapes
+                .iter()
+                .find(|(n, _)| n == name)
+                .ok_or_else(|| LoadError::Graph {
+                    path: path.into(),
+                    message: format!("graph input {name:?} has no shape"),
+                })?;
         model
-            .set_input_fact(ix, InferenceFact::dt_shape(f32::datum_type(), shape.as_slice()))
+            .set_input_fact(
+                ix,
+                InferenceFact::dt_shape(f32::datum_type(), shape.as_slice()),
+            )
             .map_err(|e| tract_err("shape", e))?;
     }
     model

@@ -142,16 +142,29 @@ impl Model {
         model.plan(size)?;
         let smoke = match model.info.kind {
             ModelKind::Image => {
-                let [_, _, h, w] = model.manifest.input.shape[..] else { unreachable!("validated") };
-                Source::Image(Arc::new(RgbImage::new(w as u32, h as u32, vec![128; 3 * w * h])))
+                let [_, _, h, w] = model.manifest.input.shape[..] else {
+                    unreachable!("validated")
+                };
+                Source::Image(Arc::new(RgbImage::new(
+                    w as u32,
+                    h as u32,
+                    vec![128; 3 * w * h],
+                )))
             }
             _ => Source::Seed(0),
         };
         let smoke_path = model.path.clone();
-        let smoke_error = |message: String| LoadError::SmokeTest { path: smoke_path.clone(), message };
-        let (data, shape) = model.infer(&smoke, None).map_err(|e| smoke_error(e.to_string()))?;
+        let smoke_error = |message: String| LoadError::SmokeTest {
+            path: smoke_path.clone(),
+            message,
+        };
+        let (data, shape) = model
+            .infer(&smoke, None)
+            .map_err(|e| smoke_error(e.to_string()))?;
         if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
-            return Err(smoke_error(format!("the output holds non-finite values ({bad})")));
+            return Err(smoke_error(format!(
+                "the output holds non-finite values ({bad})"
+            )));
         }
         let layout = model.manifest.output.layout;
         let picture = pixels::tensor_to_rgb(&data, &shape, layout, model.manifest.output.range, 0)
@@ -184,20 +197,37 @@ impl Model {
             .map_err(|e| self.tract_error("read", e))?
             .iter()
             .map(|o| {
-                if inference.node(o.node).name == self.manifest.input.name { Role::Main } else { Role::Coords }
+                if inference.node(o.node).name == self.manifest.input.name {
+                    Role::Main
+                } else {
+                    Role::Coords
+                }
             })
             .collect();
-        let optimized = inference.into_optimized().map_err(|e| self.tract_error("optimize", e))?;
+        let optimized = inference
+            .into_optimized()
+            .map_err(|e| self.tract_error("optimize", e))?;
         let runnable = optimized
             .into_runnable_with_options(&self.options)
             .map_err(|e| self.tract_error("plan", e))?;
-        self.plans.insert(0, Plan { size, runnable, roles });
+        self.plans.insert(
+            0,
+            Plan {
+                size,
+                runnable,
+                roles,
+            },
+        );
         self.plans.truncate(PLAN_CACHE);
         Ok(&self.plans[0])
     }
 
     fn tract_error(&self, stage: &'static str, e: TractError) -> LoadError {
-        LoadError::Tract { path: self.path.clone(), stage, message: format!("{e:#}") }
+        LoadError::Tract {
+            path: self.path.clone(),
+            stage,
+            message: format!("{e:#}"),
+        }
     }
 
     /// The requested CPPN size, checked; `(0, 0)` for fixed-size kinds.
@@ -205,7 +235,12 @@ impl Model {
         match (self.info.kind, &self.manifest.cppn) {
             (ModelKind::Cppn, Some(cppn)) => {
                 let (w, h) = size.unwrap_or((cppn.size[0], cppn.size[1]));
-                if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+                if w == 0
+                    || h == 0
+                    || w > MAX_SIDE
+                    || h > MAX_SIDE
+                    || w as u64 * h as u64 > MAX_PIXELS
+                {
                     return Err(RunError::BadInput(format!(
                         "size {w}x{h} is outside 1..={MAX_SIDE} per side and {MAX_PIXELS} pixels"
                     )));
@@ -213,7 +248,9 @@ impl Model {
                 Ok((w as usize, h as usize))
             }
             (kind, _) => match size {
-                Some((w, h)) if (w, h) != (self.info.width, self.info.height) && self.info.width > 0 => {
+                Some((w, h))
+                    if (w, h) != (self.info.width, self.info.height) && self.info.width > 0 =>
+                {
                     Err(RunError::BadInput(format!(
                         "{kind} model {} renders only {}x{}, not {w}x{h}",
                         self.info.name, self.info.width, self.info.height
@@ -229,7 +266,9 @@ impl Model {
         let shape = &self.manifest.input.shape;
         let len: usize = shape.iter().product();
         let values = match (self.info.kind, source) {
-            (ModelKind::Latent | ModelKind::Cppn, Source::Seed(seed)) => Latent::from_seed(*seed, len).values,
+            (ModelKind::Latent | ModelKind::Cppn, Source::Seed(seed)) => {
+                Latent::from_seed(*seed, len).values
+            }
             (ModelKind::Latent | ModelKind::Cppn, Source::Latent(latent)) => {
                 if latent.values.len() != len {
                     return Err(RunError::BadInput(format!(
@@ -241,25 +280,41 @@ impl Model {
                 latent.values.clone()
             }
             (ModelKind::Image, Source::Image(picture)) => {
-                let range = self.manifest.input.range.expect("validated: image models have a range");
+                let range = self
+                    .manifest
+                    .input
+                    .range
+                    .expect("validated: image models have a range");
                 pixels::rgb_to_nchw(picture, shape[3], shape[2], range)
             }
             (ModelKind::Image, _) => {
-                return Err(RunError::BadInput(format!("image model {} needs a picture, not a seed", self.info.name)));
+                return Err(RunError::BadInput(format!(
+                    "image model {} needs a picture, not a seed",
+                    self.info.name
+                )));
             }
             (kind, Source::Image(_)) => {
-                return Err(RunError::BadInput(format!("{kind} model {} takes a seed or latent, not a picture", self.info.name)));
+                return Err(RunError::BadInput(format!(
+                    "{kind} model {} takes a seed or latent, not a picture",
+                    self.info.name
+                )));
             }
         };
         Tensor::from_shape(shape, &values).map_err(|e| RunError::Inference(format!("{e:#}")))
     }
 
     /// Runs the model; returns the raw output values and shape.
-    pub fn infer(&mut self, source: &Source, size: Option<(u32, u32)>) -> Result<(Vec<f32>, Vec<usize>), RunError> {
+    pub fn infer(
+        &mut self,
+        source: &Source,
+        size: Option<(u32, u32)>,
+    ) -> Result<(Vec<f32>, Vec<usize>), RunError> {
         let size = self.size_for(size)?;
         let main = self.main_input(source)?;
         let scale = self.manifest.cppn.as_ref().map_or(1.0, |c| c.scale);
-        let plan = self.plan(size).map_err(|e| RunError::Inference(e.to_string()))?;
+        let plan = self
+            .plan(size)
+            .map_err(|e| RunError::Inference(e.to_string()))?;
         let inputs: TVec<TValue> = plan
             .roles
             .iter()
@@ -267,13 +322,19 @@ impl Model {
                 Role::Main => Ok(main.clone().into_tvalue()),
                 Role::Coords => {
                     let (w, h) = size;
-                    Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, scale)).map(|t| t.into_tvalue())
+                    Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, scale))
+                        .map(|t| t.into_tvalue())
                 }
             })
             .collect::<TractResult<_>>()
             .map_err(|e| RunError::Inference(format!("{e:#}")))?;
-        let outputs = plan.runnable.run(inputs).map_err(|e| RunError::Inference(format!("{e:#}")))?;
-        let output = outputs[0].cast_to::<f32>().map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        let outputs = plan
+            .runnable
+            .run(inputs)
+            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
+        let output = outputs[0]
+            .cast_to::<f32>()
+            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
         let shape = output.shape().to_vec();
         let data = output
             .try_as_plain_ram()
@@ -283,9 +344,19 @@ impl Model {
     }
 
     /// Runs the model and converts its output to a picture.
-    pub fn render(&mut self, source: &Source, size: Option<(u32, u32)>) -> Result<RgbImage, RunError> {
+    pub fn render(
+        &mut self,
+        source: &Source,
+        size: Option<(u32, u32)>,
+    ) -> Result<RgbImage, RunError> {
         let (data, shape) = self.infer(source, size)?;
-        pixels::tensor_to_rgb(&data, &shape, self.manifest.output.layout, self.manifest.output.range, 0)
-            .map_err(|e| RunError::Inference(e.to_string()))
+        pixels::tensor_to_rgb(
+            &data,
+            &shape,
+            self.manifest.output.layout,
+            self.manifest.output.range,
+            0,
+        )
+        .map_err(|e| RunError::Inference(e.to_string()))
     }
 }

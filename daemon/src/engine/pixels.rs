@@ -31,7 +31,9 @@ pub fn tensor_to_rgb(
     index: usize,
 ) -> Result<RgbImage, PixelError> {
     let bad = || PixelError::Shape(shape.to_vec());
-    let &[n, a, b, c] = shape else { return Err(bad()) };
+    let &[n, a, b, c] = shape else {
+        return Err(bad());
+    };
     let (channels, h, w) = match layout {
         Layout::Nchw => (a, b, c),
         Layout::Nhwc => (c, a, b),
@@ -75,9 +77,14 @@ pub fn rgb_to_nchw(image: &RgbImage, w: usize, h: usize, range: [f32; 2]) -> Vec
     let (sw, sh) = (image.width as f32, image.height as f32);
     // The largest centred region of the source with the target's aspect.
     let target_aspect = w as f32 / h as f32;
-    let (cw, ch) = if sw / sh > target_aspect { (sh * target_aspect, sh) } else { (sw, sw / target_aspect) };
+    let (cw, ch) = if sw / sh > target_aspect {
+        (sh * target_aspect, sh)
+    } else {
+        (sw, sw / target_aspect)
+    };
     let (x0, y0) = ((sw - cw) / 2.0, (sh - ch) / 2.0);
-    let sample = |x: usize, y: usize, c: usize| image.rgb[(y * image.width as usize + x) * 3 + c] as f32;
+    let sample =
+        |x: usize, y: usize, c: usize| image.rgb[(y * image.width as usize + x) * 3 + c] as f32;
     for ty in 0..h {
         let sy = (y0 + (ty as f32 + 0.5) * ch / h as f32 - 0.5).clamp(0.0, sh - 1.0);
         let (y_lo, fy) = (sy.floor() as usize, sy.fract());

@@ -46,7 +46,10 @@ pub struct JobQueue<T> {
 impl<T> JobQueue<T> {
     pub fn new(capacity: usize) -> JobQueue<T> {
         assert!(capacity > 0, "a queue holds at least one job");
-        JobQueue { items: VecDeque::with_capacity(capacity), capacity }
+        JobQueue {
+            items: VecDeque::with_capacity(capacity),
+            capacity,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -62,15 +65,25 @@ impl<T> JobQueue<T> {
         if let Urgency::Latest(_) = urgency {
             let mut kept = VecDeque::with_capacity(self.items.len());
             for (u, j) in self.items.drain(..) {
-                if u == urgency { superseded.push(j) } else { kept.push_back((u, j)) }
+                if u == urgency {
+                    superseded.push(j)
+                } else {
+                    kept.push_back((u, j))
+                }
             }
             self.items = kept;
         }
         if self.items.len() >= self.capacity {
-            return Pushed { superseded, rejected: Some(job) };
+            return Pushed {
+                superseded,
+                rejected: Some(job),
+            };
         }
         self.items.push_back((urgency, job));
-        Pushed { superseded, rejected: None }
+        Pushed {
+            superseded,
+            rejected: None,
+        }
     }
 
     pub fn pop(&mut self) -> Option<T> {

@@ -59,9 +59,19 @@ impl Rendered {
 }
 
 enum Job {
-    Load { package: ModelPackage, reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>> },
-    Unload { name: String, reply: oneshot::Sender<bool> },
-    Render { request: RenderRequest, queued: Instant, reply: oneshot::Sender<Result<Rendered, RunError>> },
+    Load {
+        package: ModelPackage,
+        reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>,
+    },
+    Unload {
+        name: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Render {
+        request: RenderRequest,
+        queued: Instant,
+        reply: oneshot::Sender<Result<Rendered, RunError>>,
+    },
 }
 
 impl Job {
@@ -103,16 +113,25 @@ impl Engine {
     pub fn start(threads: usize, queue: usize) -> Engine {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { jobs: JobQueue::new(queue.max(1)), closed: false }),
+            queue: Mutex::new(Queue {
+                jobs: JobQueue::new(queue.max(1)),
+                closed: false,
+            }),
             wake: Condvar::new(),
             worker: Mutex::new(None),
             threads,
         });
         // tract's `multithread(1)` spreads over every core (a known bug):
         // one thread means the single-thread executor.
-        let executor =
-            if threads == 1 { Executor::SingleThread } else { Executor::multithread_with_name(threads, "easel-infer") };
-        let options = RunOptions { executor: Some(executor), ..RunOptions::default() };
+        let executor = if threads == 1 {
+            Executor::SingleThread
+        } else {
+            Executor::multithread_with_name(threads, "easel-infer")
+        };
+        let options = RunOptions {
+            executor: Some(executor),
+            ..RunOptions::default()
+        };
         let worker_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("easel-engine".into())
@@ -140,13 +159,22 @@ impl Engine {
         let pushed = queue.jobs.push(urgency, job);
         drop(queue);
         self.shared.wake.notify_one();
-        pushed.superseded.into_iter().for_each(|j| j.refuse(RunError::Superseded));
-        pushed.rejected.into_iter().for_each(|j| j.refuse(RunError::Busy));
+        pushed
+            .superseded
+            .into_iter()
+            .for_each(|j| j.refuse(RunError::Superseded));
+        pushed
+            .rejected
+            .into_iter()
+            .for_each(|j| j.refuse(RunError::Busy));
     }
 
     /// Loads (or reloads) a model; it replaces a loaded one of the same name
     /// only once it has loaded and passed its smoke test.
-    pub fn load(&self, package: ModelPackage) -> oneshot::Receiver<Result<Arc<ModelInfo>, LoadError>> {
+    pub fn load(
+        &self,
+        package: ModelPackage,
+    ) -> oneshot::Receiver<Result<Arc<ModelInfo>, LoadError>> {
         let (reply, rx) = oneshot::channel();
         self.submit(Urgency::Ordered, Job::Load { package, reply });
         rx
@@ -155,7 +183,13 @@ impl Engine {
     /// Forgets a loaded model; answers whether it was loaded.
     pub fn unload(&self, name: &str) -> oneshot::Receiver<bool> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Urgency::Ordered, Job::Unload { name: name.into(), reply });
+        self.submit(
+            Urgency::Ordered,
+            Job::Unload {
+                name: name.into(),
+                reply,
+            },
+        );
         rx
     }
 
@@ -163,7 +197,14 @@ impl Engine {
     pub fn render(&self, request: RenderRequest) -> oneshot::Receiver<Result<Rendered, RunError>> {
         let (reply, rx) = oneshot::channel();
         let urgency = request.urgency;
-        self.submit(urgency, Job::Render { request, queued: Instant::now(), reply });
+        self.submit(
+            urgency,
+            Job::Render {
+                request,
+                queued: Instant::now(),
+                reply,
+            },
+        );
         rx
     }
 
@@ -171,13 +212,18 @@ impl Engine {
     pub fn load_blocking(&self, package: ModelPackage) -> Result<Arc<ModelInfo>, LoadError> {
         let name = package.onnx_path();
         self.load(package).blocking_recv().unwrap_or_else(|_| {
-            Err(LoadError::Graph { path: name, message: RunError::Stopped.to_string() })
+            Err(LoadError::Graph {
+                path: name,
+                message: RunError::Stopped.to_string(),
+            })
         })
     }
 
     /// Blocking convenience for tools: render and wait.
     pub fn render_blocking(&self, request: RenderRequest) -> Result<Rendered, RunError> {
-        self.render(request).blocking_recv().unwrap_or(Err(RunError::Stopped))
+        self.render(request)
+            .blocking_recv()
+            .unwrap_or(Err(RunError::Stopped))
     }
 
     /// Stops taking jobs, lets the running one finish, answers the waiting
@@ -189,7 +235,9 @@ impl Engine {
             queue.jobs.drain()
         };
         self.shared.wake.notify_all();
-        waiting.into_iter().for_each(|j| j.refuse(RunError::Stopped));
+        waiting
+            .into_iter()
+            .for_each(|j| j.refuse(RunError::Stopped));
         let handle = self.shared.worker.lock().expect("worker lock").take();
         if let Some(handle) = handle {
             // A panic inside tract is already reported by the panic hook.
@@ -226,22 +274,28 @@ fn work(shared: &Shared, options: &RunOptions) {
             Job::Unload { name, reply } => {
                 let _ = reply.send(models.remove(&name).is_some());
             }
-            Job::Render { request, queued, reply } => {
+            Job::Render {
+                request,
+                queued,
+                reply,
+            } => {
                 let waited = queued.elapsed();
                 let result = match models.get_mut(&request.model) {
                     None => Err(RunError::UnknownModel(request.model.clone())),
                     Some((model, info)) => {
                         let started = Instant::now();
-                        model.render(&request.source, request.size).map(|image| Rendered {
-                            image,
-                            model: info.clone(),
-                            seed: match request.source {
-                                Source::Seed(seed) => Some(seed),
-                                _ => None,
-                            },
-                            inference: started.elapsed(),
-                            waited,
-                        })
+                        model
+                            .render(&request.source, request.size)
+                            .map(|image| Rendered {
+                                image,
+                                model: info.clone(),
+                                seed: match request.source {
+                                    Source::Seed(seed) => Some(seed),
+                                    _ => None,
+                                },
+                                inference: started.elapsed(),
+                                waited,
+                            })
                     }
                 };
                 let _ = reply.send(result);

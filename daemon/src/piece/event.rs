@@ -37,7 +37,11 @@ pub struct ErrorEvent {
 
 impl Event {
     pub fn error(request_id: Option<String>, code: &str, message: impl Into<String>) -> Event {
-        Event::Error(ErrorEvent { request_id, code: code.into(), message: message.into() })
+        Event::Error(ErrorEvent {
+            request_id,
+            code: code.into(),
+            message: message.into(),
+        })
     }
 
     pub fn to_json(&self) -> String {
@@ -80,6 +84,9 @@ mod tests {
         assert_eq!(v["seed"], 7);
         let e: serde_json::Value =
             serde_json::from_str(&Event::error(None, "invalid_json", "bad").to_json()).unwrap();
-        assert_eq!(e, serde_json::json!({"type":"error","request_id":null,"code":"invalid_json","message":"bad"}));
+        assert_eq!(
+            e,
+            serde_json::json!({"type":"error","request_id":null,"code":"invalid_json","message":"bad"})
+        );
     }
 }

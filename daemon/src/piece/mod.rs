@@ -16,7 +16,7 @@ pub mod state;
 
 use crate::archive::Archive;
 use crate::config::Config;
-use crate::engine::{Engine, RenderRequest, Rendered, RunError, Source, Urgency, Lane};
+use crate::engine::{Engine, Lane, RenderRequest, Rendered, RunError, Source, Urgency};
 use crate::metrics::Metrics;
 use crate::package::ModelPackage;
 use crate::picture::encode_png;
@@ -38,7 +38,10 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn now(request: Result<Request, CommandError>) -> Incoming {
-        Incoming { arrived: Instant::now(), request }
+        Incoming {
+            arrived: Instant::now(),
+            request,
+        }
     }
 }
 
@@ -128,7 +131,11 @@ pub fn start(
     (piece, task)
 }
 
-async fn command_loop(studio: Arc<Studio>, mut rx: mpsc::Receiver<Incoming>, cancel: CancellationToken) {
+async fn command_loop(
+    studio: Arc<Studio>,
+    mut rx: mpsc::Receiver<Incoming>,
+    cancel: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -146,7 +153,11 @@ async fn command_loop(studio: Arc<Studio>, mut rx: mpsc::Receiver<Incoming>, can
 impl Studio {
     fn publish_error(&self, request_id: Option<String>, code: &str, message: String) {
         self.metrics.errors.with_label_values(&[code]).inc();
-        tracing::warn!(code, request_id = request_id.as_deref().unwrap_or(""), "{message}");
+        tracing::warn!(
+            code,
+            request_id = request_id.as_deref().unwrap_or(""),
+            "{message}"
+        );
         let _ = self.events.send(Event::error(request_id, code, message));
     }
 
@@ -164,8 +175,20 @@ impl Studio {
             Command::Generate { seed, model } => {
                 let model = match model.or_else(|| self.state.borrow().model.clone()) {
                     Some(m) if self.is_loaded(&m) => m,
-                    Some(m) => return self.publish_error(request_id, "unknown_model", format!("model {m:?} is not loaded")),
-                    None => return self.publish_error(request_id, "no_model", "no model is loaded".into()),
+                    Some(m) => {
+                        return self.publish_error(
+                            request_id,
+                            "unknown_model",
+                            format!("model {m:?} is not loaded"),
+                        );
+                    }
+                    None => {
+                        return self.publish_error(
+                            request_id,
+                            "no_model",
+                            "no model is loaded".into(),
+                        );
+                    }
                 };
                 let seed = seed.unwrap_or_else(crate::seed::random_seed);
                 let rx = self.engine.render(RenderRequest {
@@ -174,7 +197,9 @@ impl Studio {
                     size: None,
                     urgency: Urgency::Latest(Lane::Interactive),
                 });
-                self.metrics.queue_depth.set(self.engine.queue_depth() as i64);
+                self.metrics
+                    .queue_depth
+                    .set(self.engine.queue_depth() as i64);
                 let studio = self.clone();
                 self.in_flight.spawn(async move {
                     let result = rx.await.unwrap_or(Err(RunError::Stopped));
@@ -183,7 +208,11 @@ impl Studio {
             }
             Command::Model { name } => {
                 if !self.is_loaded(&name) {
-                    return self.publish_error(request_id, "unknown_model", format!("model {name:?} is not loaded"));
+                    return self.publish_error(
+                        request_id,
+                        "unknown_model",
+                        format!("model {name:?} is not loaded"),
+                    );
                 }
                 self.state.send_modify(|s| s.model = Some(name));
             }
@@ -202,8 +231,15 @@ impl Studio {
     }
 
     /// Archives a finished render and announces it.
-    async fn finish(&self, request_id: Option<String>, arrived: Instant, result: Result<Rendered, RunError>) {
-        self.metrics.queue_depth.set(self.engine.queue_depth() as i64);
+    async fn finish(
+        &self,
+        request_id: Option<String>,
+        arrived: Instant,
+        result: Result<Rendered, RunError>,
+    ) {
+        self.metrics
+            .queue_depth
+            .set(self.engine.queue_depth() as i64);
         let rendered = match result {
             Ok(r) => r,
             Err(e) => return self.publish_error(request_id, e.code(), e.to_string()),
@@ -225,8 +261,20 @@ impl Studio {
         .await;
         let (id, palette) = match stored {
             Ok(Ok(stored)) => stored,
-            Ok(Err(e)) => return self.publish_error(request_id, "archive_failed", format!("storing the picture: {e}")),
-            Err(e) => return self.publish_error(request_id, "archive_failed", format!("encoding the picture: {e}")),
+            Ok(Err(e)) => {
+                return self.publish_error(
+                    request_id,
+                    "archive_failed",
+                    format!("storing the picture: {e}"),
+                );
+            }
+            Err(e) => {
+                return self.publish_error(
+                    request_id,
+                    "archive_failed",
+                    format!("encoding the picture: {e}"),
+                );
+            }
         };
         let url = format!("/images/{id}.png");
         let (w, h) = (rendered.image.width, rendered.image.height);
@@ -265,7 +313,11 @@ pub fn discover(models_dir: &std::path::Path) -> Vec<ModelPackage> {
         tracing::error!("models folder {} cannot be read", models_dir.display());
         return Vec::new();
     };
-    let mut dirs: Vec<_> = entries.flatten().map(|e| e.path()).filter(|p| p.join(crate::package::MANIFEST).is_file()).collect();
+    let mut dirs: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join(crate::package::MANIFEST).is_file())
+        .collect();
     dirs.sort();
     dirs.into_iter()
         .filter_map(|dir| match ModelPackage::open(&dir) {

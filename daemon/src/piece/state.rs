@@ -31,7 +31,10 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Params {
-        Params { seconds: 8.0, fps: 12.0 }
+        Params {
+            seconds: 8.0,
+            fps: 12.0,
+        }
     }
 }
 

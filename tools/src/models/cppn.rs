@@ -7,8 +7,8 @@
 //! soft bands, sin the ripples that make the "aurora" look. Untrained by
 //! design: a CPPN with random weights is already a picture generator.
 
-use super::graph::{Attr, GraphBuilder};
 use super::Built;
+use super::graph::{Attr, GraphBuilder};
 use easel_daemon::package::{CppnSpec, InputSpec, Layout, ModelKind, OutputSpec};
 
 /// Latent size: enough variety per seed, small enough to morph smoothly.
@@ -18,7 +18,12 @@ const HIDDEN: usize = 32;
 /// A 1×1 convolution `cin -> cout` with weights N(0, std²) and no bias.
 fn dense(g: &mut GraphBuilder, x: &str, cin: usize, cout: usize, std: f32) -> String {
     let w = g.random_weight("w", &[cout, cin, 1, 1], 0.0, std);
-    g.node("Conv", &[x, &w], vec![("kernel_shape", Attr::Ints(vec![1, 1]))], None)
+    g.node(
+        "Conv",
+        &[x, &w],
+        vec![("kernel_shape", Attr::Ints(vec![1, 1]))],
+        None,
+    )
 }
 
 pub fn build(seed: u64) -> Built {
@@ -49,8 +54,20 @@ pub fn build(seed: u64) -> Built {
         description: format!(
             "CPPN with seeded random weights (weight seed {seed}): abstract colour fields at any resolution"
         ),
-        input: InputSpec { name: "z".into(), shape: vec![1, LATENT, 1, 1], range: None },
-        output: OutputSpec { name: "image".into(), layout: Layout::Nchw, range: [0.0, 1.0] },
-        cppn: Some(CppnSpec { coords: "coords".into(), size: [512, 512], scale: 1.0 }),
+        input: InputSpec {
+            name: "z".into(),
+            shape: vec![1, LATENT, 1, 1],
+            range: None,
+        },
+        output: OutputSpec {
+            name: "image".into(),
+            layout: Layout::Nchw,
+            range: [0.0, 1.0],
+        },
+        cppn: Some(CppnSpec {
+            coords: "coords".into(),
+            size: [512, 512],
+            scale: 1.0,
+        }),
     }
 }

@@ -8,8 +8,8 @@
 //! effective fan-in) so activations neither vanish nor saturate and the
 //! output spans the tanh range.
 
-use super::graph::{Attr, GraphBuilder};
 use super::Built;
+use super::graph::{Attr, GraphBuilder};
 use easel_daemon::package::{InputSpec, Layout, ModelKind, OutputSpec};
 
 pub const LATENT: usize = 100;
@@ -38,9 +38,18 @@ fn batch_norm(g: &mut GraphBuilder, x: &str, c: usize) -> String {
     let scale = g.random_weight("gamma", &[c], 1.0, 0.1);
     let bias = g.random_weight("beta", &[c], 0.0, 0.1);
     let mean = g.random_weight("mean", &[c], 0.0, 0.1);
-    let var = g.normal(c, 1.0, 0.1).into_iter().map(|v| v.abs().max(0.2)).collect();
+    let var = g
+        .normal(c, 1.0, 0.1)
+        .into_iter()
+        .map(|v| v.abs().max(0.2))
+        .collect();
     let var = g.weight("var", &[c], var);
-    g.node("BatchNormalization", &[x, &scale, &bias, &mean, &var], vec![("epsilon", Attr::Float(1e-5))], None)
+    g.node(
+        "BatchNormalization",
+        &[x, &scale, &bias, &mean, &var],
+        vec![("epsilon", Attr::Float(1e-5))],
+        None,
+    )
 }
 
 pub fn build(seed: u64) -> Built {
@@ -63,8 +72,16 @@ pub fn build(seed: u64) -> Built {
         description: format!(
             "DCGAN-architecture generator, 100-d latent -> 64x64, untrained seeded weights (weight seed {seed}); for operator coverage and speed work"
         ),
-        input: InputSpec { name: "z".into(), shape: vec![1, LATENT, 1, 1], range: None },
-        output: OutputSpec { name: "image".into(), layout: Layout::Nchw, range: [-1.0, 1.0] },
+        input: InputSpec {
+            name: "z".into(),
+            shape: vec![1, LATENT, 1, 1],
+            range: None,
+        },
+        output: OutputSpec {
+            name: "image".into(),
+            layout: Layout::Nchw,
+            range: [-1.0, 1.0],
+        },
         cppn: None,
     }
 }

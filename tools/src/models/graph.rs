@@ -55,7 +55,10 @@ fn tensor_type(shape: &[usize]) -> pb::TypeProto {
 impl GraphBuilder {
     pub fn new(name: &str, weight_seed: u64) -> GraphBuilder {
         GraphBuilder {
-            graph: pb::GraphProto { name: name.into(), ..Default::default() },
+            graph: pb::GraphProto {
+                name: name.into(),
+                ..Default::default()
+            },
             next: 0,
             weight_seed,
         }
@@ -87,7 +90,11 @@ impl GraphBuilder {
 
     /// A float initializer with the given values.
     pub fn weight(&mut self, stem: &str, dims: &[usize], values: Vec<f32>) -> String {
-        assert_eq!(dims.iter().product::<usize>(), values.len(), "{stem}: dims vs values");
+        assert_eq!(
+            dims.iter().product::<usize>(),
+            values.len(),
+            "{stem}: dims vs values"
+        );
         let name = self.fresh(stem);
         self.graph.initializer.push(pb::TensorProto {
             name: name.clone(),
@@ -115,7 +122,11 @@ impl GraphBuilder {
     /// `len` values drawn from N(mean, std²), continuing the weight stream.
     pub fn normal(&mut self, len: usize, mean: f32, std: f32) -> Vec<f32> {
         self.weight_seed = self.weight_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        Latent::from_seed(self.weight_seed, len).values.into_iter().map(|v| mean + std * v).collect()
+        Latent::from_seed(self.weight_seed, len)
+            .values
+            .into_iter()
+            .map(|v| mean + std * v)
+            .collect()
     }
 
     /// A weight of `dims` drawn from N(mean, std²).
@@ -125,13 +136,22 @@ impl GraphBuilder {
     }
 
     /// Adds a node; returns the name of its (single) output.
-    pub fn node(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>, output: Option<&str>) -> String {
+    pub fn node(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        output: Option<&str>,
+    ) -> String {
         let out = output.map_or_else(|| self.fresh(&op.to_ascii_lowercase()), str::to_string);
         let attribute = attrs
             .into_iter()
             .map(|(name, attr)| {
                 use pb::attribute_proto::AttributeType as T;
-                let mut a = pb::AttributeProto { name: name.into(), ..Default::default() };
+                let mut a = pb::AttributeProto {
+                    name: name.into(),
+                    ..Default::default()
+                };
                 match attr {
                     Attr::Ints(v) => (a.r#type, a.ints) = (T::Ints as i32, v),
                     Attr::Float(f) => (a.r#type, a.f) = (T::Float as i32, f),
@@ -161,7 +181,10 @@ impl GraphBuilder {
     pub fn finish(self, doc: &str) -> Vec<u8> {
         let model = pb::ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
             producer_name: "easel".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             doc_string: doc.into(),

@@ -63,11 +63,15 @@ pub fn write_package(dir: &Path, name: &str, built: Built) -> anyhow::Result<Man
         output: built.output,
         cppn: built.cppn,
     };
-    manifest.validate().map_err(anyhow::Error::msg).context("generated manifest")?;
+    manifest
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("generated manifest")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let onnx = dir.join(&manifest.file);
     std::fs::write(&onnx, &built.onnx).with_context(|| format!("writing {}", onnx.display()))?;
     let toml = dir.join(easel_daemon::package::MANIFEST);
-    std::fs::write(&toml, manifest.to_toml()).with_context(|| format!("writing {}", toml.display()))?;
+    std::fs::write(&toml, manifest.to_toml())
+        .with_context(|| format!("writing {}", toml.display()))?;
     Ok(manifest)
 }

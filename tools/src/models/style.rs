@@ -7,8 +7,8 @@
 //! Seeded, untrained weights: it re-paints a picture into coloured
 //! texture, which is what operator coverage and speed work need.
 
-use super::graph::{Attr, GraphBuilder};
 use super::Built;
+use super::graph::{Attr, GraphBuilder};
 use easel_daemon::package::{InputSpec, Layout, ModelKind, OutputSpec};
 
 pub const SIZE: usize = 256;
@@ -17,13 +17,26 @@ pub const SIZE: usize = 256;
 fn conv(g: &mut GraphBuilder, x: &str, cin: usize, cout: usize, k: usize, stride: i64) -> String {
     let pad = (k / 2) as i64;
     let pads = g.int64s("pads", &[0, 0, pad, pad, 0, 0, pad, pad]);
-    let padded = g.node("Pad", &[x, &pads], vec![("mode", Attr::Str("reflect"))], None);
-    let w = g.random_weight("w", &[cout, cin, k, k], 0.0, (2.0 / (cin * k * k) as f32).sqrt());
+    let padded = g.node(
+        "Pad",
+        &[x, &pads],
+        vec![("mode", Attr::Str("reflect"))],
+        None,
+    );
+    let w = g.random_weight(
+        "w",
+        &[cout, cin, k, k],
+        0.0,
+        (2.0 / (cin * k * k) as f32).sqrt(),
+    );
     let b = g.random_weight("b", &[cout], 0.0, 0.05);
     g.node(
         "Conv",
         &[&padded, &w, &b],
-        vec![("kernel_shape", Attr::Ints(vec![k as i64, k as i64])), ("strides", Attr::Ints(vec![stride, stride]))],
+        vec![
+            ("kernel_shape", Attr::Ints(vec![k as i64, k as i64])),
+            ("strides", Attr::Ints(vec![stride, stride])),
+        ],
         None,
     )
 }
@@ -31,10 +44,22 @@ fn conv(g: &mut GraphBuilder, x: &str, cin: usize, cout: usize, k: usize, stride
 fn instance_norm(g: &mut GraphBuilder, x: &str, c: usize) -> String {
     let scale = g.random_weight("in_scale", &[c], 1.0, 0.1);
     let bias = g.random_weight("in_bias", &[c], 0.0, 0.1);
-    g.node("InstanceNormalization", &[x, &scale, &bias], vec![("epsilon", Attr::Float(1e-5))], None)
+    g.node(
+        "InstanceNormalization",
+        &[x, &scale, &bias],
+        vec![("epsilon", Attr::Float(1e-5))],
+        None,
+    )
 }
 
-fn conv_in_relu(g: &mut GraphBuilder, x: &str, cin: usize, cout: usize, k: usize, stride: i64) -> String {
+fn conv_in_relu(
+    g: &mut GraphBuilder,
+    x: &str,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: i64,
+) -> String {
     let x = conv(g, x, cin, cout, k, stride);
     let x = instance_norm(g, &x, cout);
     g.op("Relu", &[&x])
@@ -52,7 +77,10 @@ fn upsample(g: &mut GraphBuilder, x: &str) -> String {
     g.node(
         "Resize",
         &[x, "", &scales],
-        vec![("mode", Attr::Str("nearest")), ("nearest_mode", Attr::Str("floor"))],
+        vec![
+            ("mode", Attr::Str("nearest")),
+            ("nearest_mode", Attr::Str("floor")),
+        ],
         None,
     )
 }
@@ -84,8 +112,16 @@ pub fn build(seed: u64) -> Built {
         description: format!(
             "fast style transfer architecture, 256x256, untrained seeded weights (weight seed {seed}); for operator coverage and speed work"
         ),
-        input: InputSpec { name: "input".into(), shape: vec![1, 3, SIZE, SIZE], range: Some([0.0, 255.0]) },
-        output: OutputSpec { name: "image".into(), layout: Layout::Nchw, range: [-1.0, 1.0] },
+        input: InputSpec {
+            name: "input".into(),
+            shape: vec![1, 3, SIZE, SIZE],
+            range: Some([0.0, 255.0]),
+        },
+        output: OutputSpec {
+            name: "image".into(),
+            layout: Layout::Nchw,
+            range: [-1.0, 1.0],
+        },
         cppn: None,
     }
 }
