@@ -10,6 +10,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub mod camera;
+
 /// The default model of a fresh checkout.
 pub const DEFAULT_MODEL: &str = "cppn-aurora";
 
@@ -28,6 +30,8 @@ pub struct RawConfig {
     pub http: RawHttp,
     #[serde(default)]
     pub deploy: RawDeploy,
+    #[serde(default)]
+    pub camera: camera::RawCamera,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +69,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub http_listen: SocketAddr,
     pub trusted_keys: Vec<PathBuf>,
+    pub camera: camera::CameraConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +178,12 @@ impl Config {
         {
             issue("url", format!("{url:?}: expected mqtt://host:port or mqtts://host:port"));
         }
+        let camera = camera::CameraConfig::from_raw(&raw.camera).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            camera::CameraConfig::default()
+        });
         let mut addr = |key: &str, value: Option<String>, default: &str| {
             let value = value.unwrap_or_else(|| default.into());
             value.parse::<SocketAddr>().unwrap_or_else(|e| {
@@ -197,6 +208,7 @@ impl Config {
             },
             http_listen,
             trusted_keys: raw.deploy.trusted_keys,
+            camera,
         };
         if issues.is_empty() { Ok(config) } else { Err(issues) }
     }
@@ -329,6 +341,21 @@ trusted_keys = ["keys/studio.pub"]
             keys,
             vec![("node", Some(1)), ("threads", Some(2)), ("source", Some(3)), ("listen", Some(5))]
         );
+    }
+
+    #[test]
+    fn camera_table_is_checked() {
+        let text = "source = \"v4l:///dev/video0\"\n[camera]\nwidth = 1280\nheight = 720\nfps = 15\nformat = \"mjpeg\"\nfallback = \"still\"\nslideshow_seconds = 4\n";
+        let c = Config::parse(text).unwrap();
+        assert_eq!((c.camera.width, c.camera.height, c.camera.fps), (1280, 720, 15.0));
+        assert_eq!(c.camera.format, Some(camera::PixelFormat::Mjpeg));
+        assert_eq!(c.camera.fallback, camera::Fallback::Still);
+        assert_eq!(Config::embedded_defaults().camera, camera::CameraConfig::default());
+        let issues = Config::parse("[camera]\nfps = 0\nformat = \"h264\"\n").unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(keys, vec![("fps", Some(2)), ("format", Some(3))]);
+        let unknown = Config::parse("[camera]\nwidht = 640\n").unwrap_err();
+        assert_eq!((unknown[0].key.as_str(), unknown[0].line), ("widht", Some(2)));
     }
 
     #[test]
