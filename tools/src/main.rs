@@ -42,9 +42,12 @@ enum Command {
         /// Weight seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Package name (default: cppn-aurora, dcgan-64 or style-256).
+        /// Package name (default: cppn-aurora, dcgan-64 or style-<size>).
         #[arg(long)]
         name: Option<String>,
+        /// Input and output size of `style` (a multiple of 4; default 256).
+        #[arg(long)]
+        size: Option<usize>,
     },
 }
 
@@ -55,9 +58,20 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
-        Command::Model { architecture, output, seed, name } => {
-            let name = name.unwrap_or_else(|| architecture.default_name().into());
-            models::write_package(&output, &name, architecture.build(seed))
+        Command::Model { architecture, output, seed, name, size } => {
+            use models::Architecture::Style;
+            let built = match (architecture, size) {
+                (_, None) => Ok(architecture.build(seed)),
+                (Style, Some(n)) if n >= 4 && n % 4 == 0 => Ok(models::style::build_sized(seed, n)),
+                (Style, Some(n)) => Err(anyhow::anyhow!("--size {n}: must be a multiple of 4")),
+                (_, Some(_)) => Err(anyhow::anyhow!("--size applies to `easel model style` only")),
+            };
+            let name = match (name, size, architecture) {
+                (Some(name), _, _) => name,
+                (None, Some(n), Style) => format!("style-{n}"),
+                (None, _, _) => architecture.default_name().into(),
+            };
+            built.and_then(|built| models::write_package(&output, &name, built))
                 .with_context(|| format!("writing model package {}", output.display()))
                 .map(|m| eprintln!("{}: {} model {} (sha256 {})", output.display(), m.kind, m.name, m.sha256))
         }

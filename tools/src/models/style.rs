@@ -2,7 +2,8 @@
 //! al. 2016) as artists export it: reflection padding, a 9×9 convolution,
 //! two stride-2 convolutions, five residual blocks, two nearest-neighbour
 //! ×2 resizes each followed by a 3×3 convolution, a final 9×9 convolution;
-//! instance normalisation and ReLU between. 256×256 in and out.
+//! instance normalisation and ReLU between. 256×256 in and out, or any
+//! multiple of 4 (`easel model style --size 512`).
 //!
 //! Seeded, untrained weights: it re-paints a picture into coloured
 //! texture, which is what operator coverage and speed work need.
@@ -86,8 +87,18 @@ fn upsample(g: &mut GraphBuilder, x: &str) -> String {
 }
 
 pub fn build(seed: u64) -> Built {
+    build_sized(seed, SIZE)
+}
+
+/// The same network (same weights for the same seed) at `size`×`size`, a
+/// multiple of 4 (two stride-2 convolutions, two ×2 resizes).
+pub fn build_sized(seed: u64, size: usize) -> Built {
+    assert!(
+        size >= 4 && size % 4 == 0,
+        "style size must be a multiple of 4"
+    );
     let mut g = GraphBuilder::new("style", seed);
-    let input = g.input("input", &[1, 3, SIZE, SIZE]);
+    let input = g.input("input", &[1, 3, size, size]);
     // Inputs arrive in 0..255; bring them to roughly unit scale first.
     let inv = g.weight("inv255", &[1], vec![1.0 / 127.5]);
     let one = g.weight("one", &[1], vec![1.0]);
@@ -105,16 +116,16 @@ pub fn build(seed: u64) -> Built {
     x = conv_in_relu(&mut g, &x, 64, 32, 3, 1);
     x = conv(&mut g, &x, 32, 3, 9, 1);
     let image = g.op("Tanh", &[&x]);
-    g.output(&image, "image", &[1, 3, SIZE, SIZE]);
+    g.output(&image, "image", &[1, 3, size, size]);
     Built {
         onnx: g.finish("easel reference fast-style-transfer network (untrained, seeded weights)"),
         kind: ModelKind::Image,
         description: format!(
-            "fast style transfer architecture, 256x256, untrained seeded weights (weight seed {seed}); for operator coverage and speed work"
+            "fast style transfer architecture, {size}x{size}, untrained seeded weights (weight seed {seed}); for operator coverage and speed work"
         ),
         input: InputSpec {
             name: "input".into(),
-            shape: vec![1, 3, SIZE, SIZE],
+            shape: vec![1, 3, size, size],
             range: Some([0.0, 255.0]),
         },
         output: OutputSpec {
