@@ -180,7 +180,7 @@ mod tests {
         assert!(a.path(&ids[4]).unwrap().exists());
         assert!(!dir.path().join(format!("{}.png", ids[1])).exists());
         assert_eq!(a.recent(2), vec![ids[4].clone(), ids[3].clone()]);
-        a.store(&[9; 900]).unwrap();
+        a.store(&[9; 950]).unwrap();
         assert_eq!(a.usage().0, 1, "byte limit evicts the older ones");
         std::fs::write(dir.path().join("x.png.tmp"), b"half").unwrap();
         let b = Archive::open(
@@ -191,7 +191,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(b.usage(), (1, 900));
+        assert_eq!(b.usage(), (1, 950));
         assert!(
             !dir.path().join("x.png.tmp").exists(),
             "interrupted writes are cleaned"

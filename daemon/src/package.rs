@@ -321,7 +321,7 @@ range = [-1.0, 1.0]
         let text = DCGAN.replace("license = \"MIT\"", "licence = \"MIT\"");
         let err = Manifest::parse(&text).unwrap_err();
         assert!(err.contains("licence"), "{err}");
-        assert!(err.contains("line 7"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
     }
 
     #[test]

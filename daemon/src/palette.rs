@@ -15,8 +15,8 @@ pub fn dominant(image: &RgbImage, max: usize) -> Palette {
         let bin =
             ((px[0] as usize >> 4) << 8) | ((px[1] as usize >> 4) << 4) | (px[2] as usize >> 4);
         bins[bin].0 += 1;
-        for c in 0..3 {
-            bins[bin].1[c] += px[c] as u64;
+        for (sum, &v) in bins[bin].1.iter_mut().zip(px) {
+            *sum += v as u64;
         }
     }
     let mut order: Vec<usize> = (0..bins.len()).filter(|&i| bins[i].0 > 0).collect();
@@ -52,10 +52,10 @@ mod tests {
 
     #[test]
     fn finds_the_main_colours_in_order() {
-        // 3/4 red, 1/4 blue.
+        // 3/4 red, 1/4 blue (every fourth row, so the 1-in-4 sample sees both).
         let mut rgb = Vec::new();
         for i in 0..64 {
-            rgb.extend(if i % 4 == 3 { [0, 0, 250] } else { [250, 0, 0] });
+            rgb.extend(if (i / 8) % 4 == 3 { [0, 0, 250] } else { [250, 0, 0] });
         }
         let p = dominant(&RgbImage::new(8, 8, rgb), 5);
         assert_eq!(p.to_string(), "#fa0000,#0000fa");

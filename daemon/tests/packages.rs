@@ -447,7 +447,11 @@ fn shape_in_the_manifest_that_the_graph_cannot_take_is_an_error() {
     let mut manifest = tiny_manifest(&onnx);
     manifest.input.shape = vec![1, 5, 1, 1];
     let dir = package_dir(&onnx, &manifest);
-    assert_mentions(&load_error(dir.path()), &["model.onnx"]);
+    // Regression: this used to surface only at the smoke test as "Can not broadcast 5 against 3".
+    assert_mentions(
+        &load_error(dir.path()),
+        &["model.onnx", "input.shape [1, 5, 1, 1]", "[1, 3, 1, 1]"],
+    );
 }
 
 #[test]

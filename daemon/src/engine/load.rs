@@ -147,6 +147,21 @@ pub fn graph_inputs(graph: &pb::GraphProto) -> Vec<String> {
         .collect()
 }
 
+/// The dimensions a graph input declares: `Some(n)` fixed, `None` symbolic.
+fn declared_shape(input: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let pb::type_proto::Value::TensorType(t) = input.r#type.as_ref()?.value.as_ref()?;
+    let dims = &t.shape.as_ref()?.dim;
+    Some(
+        dims.iter()
+            .map(|d| match d.value {
+                Some(Value::DimValue(n)) if n > 0 => Some(n as usize),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 /// Checks the graph against the manifest: operators and names.
 pub fn check(path: &Path, proto: &pb::ModelProto, manifest: &Manifest) -> Result<(), LoadError> {
     if let Some((op, node)) = unsupported_ops(proto).into_iter().next() {
@@ -180,6 +195,30 @@ pub fn check(path: &Path, proto: &pb::ModelProto, manifest: &Manifest) -> Result
         return Err(graph_err(format!(
             "the graph takes input {extra:?}, which the manifest does not describe"
         )));
+    }
+    let declared = graph
+        .input
+        .iter()
+        .find(|i| i.name == manifest.input.name)
+        .and_then(declared_shape);
+    if let Some(declared) = declared {
+        let fits = declared.len() == manifest.input.shape.len()
+            && declared
+                .iter()
+                .zip(&manifest.input.shape)
+                .all(|(d, m)| d.is_none_or(|d| d == *m));
+        if !fits {
+            let shown: Vec<String> = declared
+                .iter()
+                .map(|d| d.map_or("?".into(), |d| d.to_string()))
+                .collect();
+            return Err(graph_err(format!(
+                "manifest input.shape {:?} but the graph declares input {:?} as [{}]",
+                manifest.input.shape,
+                manifest.input.name,
+                shown.join(", ")
+            )));
+        }
     }
     if !outputs.contains(&manifest.output.name.as_str()) {
         return Err(graph_err(format!(

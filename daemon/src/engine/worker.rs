@@ -60,7 +60,7 @@ impl Rendered {
 
 enum Job {
     Load {
-        package: ModelPackage,
+        package: Box<ModelPackage>,
         reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>,
     },
     Unload {
@@ -176,7 +176,13 @@ impl Engine {
         package: ModelPackage,
     ) -> oneshot::Receiver<Result<Arc<ModelInfo>, LoadError>> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Urgency::Ordered, Job::Load { package, reply });
+        self.submit(
+            Urgency::Ordered,
+            Job::Load {
+                package: Box::new(package),
+                reply,
+            },
+        );
         rx
     }
 

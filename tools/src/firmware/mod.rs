@@ -72,11 +72,17 @@ pub fn run_firmware(args: &FirmwareArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| a.elf.with_extension("uf2"));
             let size = uf2::convert_file(&a.elf, &out)
                 .with_context(|| format!("writing {} from {}", out.display(), a.elf.display()))?;
+            let image =
+                std::fs::read(&out).with_context(|| format!("reading {}", out.display()))?;
+            let blocks: Vec<_> = uf2::blocks(&image).collect();
+            let start = blocks.iter().map(|b| b.0).min().unwrap_or(0);
+            let end = blocks.iter().map(|b| b.0 + b.1).max().unwrap_or(0);
+            let rp2040 = blocks.iter().all(|b| b.2 == uf2::RP2040_FAMILY);
             println!(
-                "wrote {} ({} bytes, {} blocks)",
+                "wrote {} ({size} bytes, {} blocks, flash {start:#010x}..{end:#010x}{})",
                 out.display(),
-                size,
-                size / 512
+                blocks.len(),
+                if rp2040 { ", RP2040" } else { "" }
             );
             Ok(())
         }
