@@ -31,6 +31,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub deploy: RawDeploy,
     #[serde(default)]
+    pub archive: RawArchive,
+    #[serde(default)]
     pub camera: camera::RawCamera,
 }
 
@@ -47,6 +49,15 @@ pub struct RawMqtt {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub listen: Option<String>,
+    /// Enables the controls of `/admin`; env `EASEL_ADMIN_TOKEN` overrides.
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArchive {
+    pub keep: Option<usize>,
+    pub max_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +79,9 @@ pub struct Config {
     pub source: String,
     pub mqtt: MqttConfig,
     pub http_listen: SocketAddr,
+    /// `None`: `/admin` is read-only.
+    pub admin_token: Option<String>,
+    pub archive: crate::archive::Limits,
     pub trusted_keys: Vec<PathBuf>,
     pub camera: camera::CameraConfig,
 }
@@ -193,6 +207,23 @@ impl Config {
         };
         let embedded_listen = addr("embedded_listen", raw.mqtt.embedded_listen, "127.0.0.1:1883");
         let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
+        let admin_token = std::env::var("EASEL_ADMIN_TOKEN").ok().or(raw.http.admin_token).filter(|t| !t.is_empty());
+        if admin_token.as_ref().is_some_and(|t| t.len() < 8) {
+            issue("admin_token", "must be at least 8 characters".into());
+        }
+        let defaults = crate::archive::Limits::default();
+        let keep = raw.archive.keep.unwrap_or(defaults.keep);
+        if keep == 0 {
+            issue("keep", "must be at least 1".into());
+        }
+        let max_bytes = match raw.archive.max_mb {
+            Some(0) => {
+                issue("max_mb", "must be at least 1".into());
+                defaults.max_bytes
+            }
+            Some(mb) => mb.saturating_mul(1 << 20),
+            None => defaults.max_bytes,
+        };
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -207,6 +238,8 @@ impl Config {
                 embedded_listen,
             },
             http_listen,
+            admin_token,
+            archive: crate::archive::Limits { keep: keep.max(1), max_bytes },
             trusted_keys: raw.deploy.trusted_keys,
             camera,
         };
@@ -312,6 +345,11 @@ embedded_listen = "127.0.0.1:1883"
 
 [http]
 listen = "127.0.0.1:0"
+admin_token = "technician-secret"
+
+[archive]
+keep = 50
+max_mb = 10
 
 [deploy]
 trusted_keys = ["keys/studio.pub"]
@@ -321,6 +359,10 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(c.threads, 2);
         assert_eq!(c.mqtt.username.as_deref(), Some("artist"));
         assert_eq!(c.http_listen.port(), 0);
+        assert_eq!(c.archive, crate::archive::Limits { keep: 50, max_bytes: 10 << 20 });
+        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
+            assert_eq!(c.admin_token.as_deref(), Some("technician-secret"));
+        }
         assert_eq!(c.trusted_keys, vec![PathBuf::from("keys/studio.pub")]);
     }
 
@@ -356,6 +398,18 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(keys, vec![("fps", Some(2)), ("format", Some(3))]);
         let unknown = Config::parse("[camera]\nwidht = 640\n").unwrap_err();
         assert_eq!((unknown[0].key.as_str(), unknown[0].line), ("widht", Some(2)));
+    }
+
+    #[test]
+    fn archive_and_admin_values_are_checked() {
+        let text = "[http]\nadmin_token = \"short\"\n[archive]\nkeep = 0\nmax_mb = 0\n";
+        let issues = Config::parse(text).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
+            assert_eq!(keys, vec![("admin_token", Some(2)), ("keep", Some(4)), ("max_mb", Some(5))]);
+        }
+        assert!(Config::parse("[archive]\nkept = 3\n").is_err(), "unknown keys are errors");
+        assert_eq!(Config::embedded_defaults().archive, crate::archive::Limits::default());
     }
 
     #[test]

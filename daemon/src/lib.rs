@@ -11,6 +11,7 @@ pub mod palette;
 pub mod picture;
 pub mod piece;
 pub mod seed;
+pub mod web;
 
 use anyhow::Context;
 use std::future::Future;
@@ -22,12 +23,17 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     tracing::info!(node = %config.node, threads = config.threads, "easeld {} starting", env!("CARGO_PKG_VERSION"));
     let images = config.data_dir.join("images");
-    let archive = archive::Archive::open(&images, archive::Limits::default())
+    let archive = archive::Archive::open(&images, config.archive)
         .with_context(|| format!("opening the image archive {}", images.display()))?;
     let engine = engine::Engine::start(config.threads, engine::worker::DEFAULT_QUEUE);
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
     let (piece, piece_task) = piece::start(&config, engine.clone(), Arc::new(archive), metrics, cancel.clone());
+    // The page is up before any model is: a kiosk shows the glow (or the
+    // archive's newest picture) instead of a browser error while models load.
+    let (listener, addr) = web::bind(config.http_listen).await?;
+    tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
+    let web_task = tokio::spawn(web::serve(listener, web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())));
     let mut state = piece.state.clone();
     let ready = state.wait_for(|s| s.model.is_some());
     tokio::select! {
@@ -38,6 +44,11 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     tracing::info!("stopping: finishing the picture in flight");
     cancel.cancel();
     let _ = piece_task.await;
+    match tokio::time::timeout(std::time::Duration::from_secs(5), web_task).await {
+        Ok(Ok(Err(e))) => tracing::error!("{e}"),
+        Err(_) => tracing::warn!("web server did not stop within 5 s"),
+        _ => {}
+    }
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -3,6 +3,21 @@
 
 use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
+/// Error codes exported at 0 from the start: a series that appears only
+/// after the first failure breaks `rate()` and alerts on it.
+pub const KNOWN_ERROR_CODES: &[&str] = &[
+    "invalid_json",
+    "bad_request",
+    "payload_too_large",
+    "unknown_command",
+    "unknown_model",
+    "no_model",
+    "bad_input",
+    "inference_failed",
+    "busy",
+    "archive_failed",
+];
+
 pub struct Metrics {
     registry: Registry,
     pub images_generated: IntCounter,
@@ -13,6 +28,11 @@ pub struct Metrics {
     pub frames_dropped: IntCounter,
     pub queue_depth: IntGauge,
     pub command_seconds: Histogram,
+    pub archive_images: IntGauge,
+    pub archive_bytes: IntGauge,
+    /// Gallery pages connected to `/live` now.
+    pub page_clients: IntGauge,
+    pub frames_served: IntCounter,
 }
 
 impl Metrics {
@@ -42,6 +62,12 @@ impl Metrics {
                 HistogramOpts::new("easel_command_seconds", "Command arrival to result event").buckets(buckets),
             )
             .expect("valid metric"),
+            archive_images: IntGauge::new("easel_archive_images", "Pictures held in the archive").expect("valid metric"),
+            archive_bytes: IntGauge::new("easel_archive_bytes", "Bytes held in the archive").expect("valid metric"),
+            page_clients: IntGauge::new("easel_page_clients", "Gallery pages connected to the live stream")
+                .expect("valid metric"),
+            frames_served: IntCounter::new("easel_frames_served_total", "Morph/live frames fetched by gallery pages")
+                .expect("valid metric"),
             registry,
         };
         for c in [
@@ -53,8 +79,15 @@ impl Metrics {
             Box::new(metrics.frames_dropped.clone()),
             Box::new(metrics.queue_depth.clone()),
             Box::new(metrics.command_seconds.clone()),
+            Box::new(metrics.archive_images.clone()),
+            Box::new(metrics.archive_bytes.clone()),
+            Box::new(metrics.page_clients.clone()),
+            Box::new(metrics.frames_served.clone()),
         ] {
             metrics.registry.register(c).expect("unique metric names");
+        }
+        for code in KNOWN_ERROR_CODES {
+            metrics.errors.with_label_values(&[code]);
         }
         metrics
     }
@@ -89,6 +122,7 @@ mod tests {
             "easel_errors_total{code=\"invalid_json\"} 1",
             "easel_mqtt_connected 0",
             "easel_frames_total 0",
+            "easel_errors_total{code=\"busy\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }

@@ -1,0 +1,120 @@
+//! `/api/state`, `/healthz` and `/metrics`: what a technician, a monitoring
+//! system or a fleet dashboard reads. Health is a pure function of the
+//! piece's state and the MQTT link, so it can be tested without a daemon.
+
+use super::Web;
+use crate::piece::state::State as PieceState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The verdict of `/healthz`, with every reason it is not healthy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub ok: bool,
+    pub model: Option<String>,
+    pub mqtt_connected: bool,
+    pub reasons: Vec<String>,
+}
+
+impl Health {
+    pub fn of(state: &PieceState, mqtt_connected: bool) -> Health {
+        let mut reasons = Vec::new();
+        if state.model.is_none() {
+            reasons.push("no model loaded".to_string());
+        }
+        if !mqtt_connected {
+            reasons.push("MQTT broker not connected".to_string());
+        }
+        Health {
+            ok: reasons.is_empty(),
+            model: state.model.clone(),
+            mqtt_connected,
+            reasons,
+        }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub fn current_health(web: &Web) -> Health {
+    let connected = *web.piece.mqtt_connected.borrow();
+    Health::of(&web.piece.state.borrow(), connected)
+}
+
+pub async fn healthz(State(web): State<Web>) -> Response {
+    let health = current_health(&web);
+    let status = if health.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(
+        status,
+        serde_json::to_string(&health).expect("health serialises"),
+    )
+}
+
+pub async fn state(State(web): State<Web>) -> Response {
+    let body = web.piece.state.borrow().to_json();
+    json(StatusCode::OK, body)
+}
+
+pub async fn metrics(State(web): State<Web>) -> Response {
+    let m = &web.piece.metrics;
+    // Gauges that mirror other owners' values are read at scrape time, so
+    // they can never drift from the truth.
+    m.mqtt_connected
+        .set(i64::from(*web.piece.mqtt_connected.borrow()));
+    let (pictures, bytes) = web.piece.archive.usage();
+    m.archive_images.set(pictures as i64);
+    m.archive_bytes.set(bytes as i64);
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
+}
+
+/// Every unknown path: a plain 404, never a page that could end on a kiosk.
+pub async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        "not found\n",
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_needs_model_and_mqtt() {
+        let mut state = PieceState::new("n");
+        let h = Health::of(&state, true);
+        assert!(!h.ok);
+        assert_eq!(h.reasons, vec!["no model loaded"]);
+        state.model = Some("dcgan-64".into());
+        assert!(Health::of(&state, true).ok);
+        let h = Health::of(&state, false);
+        assert!(!h.ok);
+        assert_eq!(h.reasons, vec!["MQTT broker not connected"]);
+    }
+}

@@ -1,0 +1,94 @@
+//! The web edge (CONTRACT.md, "HTTP"): the kiosk gallery page, archived
+//! pictures, live updates, state, health, metrics and the technician view.
+//!
+//! It only watches what the piece publishes and sends it commands (admin
+//! buttons); it never renders or archives anything itself. Everything the
+//! page needs is compiled into the binary: a kiosk on a gallery network may
+//! have no internet, and a page that half-loads is a blank screen.
+
+pub mod admin;
+pub mod gallery;
+pub mod health;
+pub mod images;
+pub mod live;
+
+use crate::piece::Piece;
+use axum::Router;
+use axum::routing::{get, post};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Web {
+    pub piece: Piece,
+    /// `None`: `/admin` shows, but refuses every control.
+    pub admin_token: Option<Arc<str>>,
+    /// Ends the live streams at shutdown, so graceful shutdown can finish.
+    pub cancel: CancellationToken,
+    /// Tells the page (and a technician) that the daemon restarted.
+    pub boot: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on http://{addr}/: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving http: {0}")]
+    Serve(std::io::Error),
+}
+
+impl Web {
+    pub fn new(piece: Piece, admin_token: Option<String>, cancel: CancellationToken) -> Web {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        Web {
+            piece,
+            admin_token: admin_token.map(Into::into),
+            cancel,
+            boot: boot.to_string().into(),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(gallery::page))
+            .route("/images/{file}", get(images::archived))
+            .route("/frames/latest.png", get(images::latest_frame))
+            .route("/live", get(live::stream))
+            .route("/api/state", get(health::state))
+            .route("/healthz", get(health::healthz))
+            .route("/metrics", get(health::metrics))
+            .route("/admin", get(admin::page))
+            .route("/admin/recent", get(admin::recent))
+            .route("/admin/cmd/{command}", post(admin::command))
+            .fallback(health::not_found)
+            .with_state(self)
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and returns the listener with
+/// the address it really got.
+pub async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), WebError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| WebError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// Serves until `web.cancel` fires, then lets open requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, web: Web) -> Result<(), WebError> {
+    let cancel = web.cancel.clone();
+    axum::serve(listener, web.router())
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+        .map_err(WebError::Serve)
+}

@@ -1,0 +1,223 @@
+//! The daemon's HTTP surface against the real `easeld` binary: archived
+//! pictures and path traversal, Prometheus metrics, state, health reasons,
+//! and the admin token.
+
+mod web_support;
+
+use std::time::Duration;
+use web_support::{ADMIN_TOKEN, Daemon, Setup, get, prometheus, request};
+
+#[test]
+fn images_metrics_state_and_admin() {
+    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
+    // A secret next to the archive that traversal must not reach.
+    std::fs::write(setup.dir.path().join("secret.txt"), "do not serve").unwrap();
+    let daemon = Daemon::start(&setup.config);
+    daemon.wait_ready();
+    let addr = daemon.addr;
+
+    let before = prometheus::parse(&get(addr, "/metrics").unwrap().text()).expect("metrics parse");
+    let generated = |s: &[prometheus::Sample]| {
+        prometheus::value(s, "easel_images_generated_total", &[]).unwrap()
+    };
+    let start = generated(&before);
+
+    // Three pictures through the technician's controls.
+    let mut ids = Vec::new();
+    for seed in [11, 12, 13] {
+        let event = daemon.generate(&format!("{{\"seed\":{seed}}}"));
+        assert_eq!(event["type"], "generated");
+        assert_eq!(event["seed"], seed);
+        assert_eq!(event["model"], "dcgan-64");
+        ids.push(event["id"].as_str().unwrap().to_string());
+    }
+
+    // The archive serves them, with provenance inside and long caching.
+    let r = get(addr, &format!("/images/{}.png", ids[2])).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert!(
+        r.header("cache-control")
+            .unwrap()
+            .contains("max-age=31536000"),
+        "{:?}",
+        r.headers
+    );
+    let text = easel_daemon::picture::read_png_text(&r.body).unwrap();
+    assert!(
+        text.iter().any(|(k, v)| k == "easel:seed" && v == "13"),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "easel:model" && v == "dcgan-64")
+    );
+
+    // Metrics parse and count exactly the pictures made.
+    let metrics = get(addr, "/metrics").unwrap();
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let after = prometheus::parse(&metrics.text()).expect("metrics parse");
+    assert_eq!(generated(&after) - start, 3.0, "{}", metrics.text());
+    assert!(
+        prometheus::value(
+            &after,
+            "easel_inference_seconds_count",
+            &[("model", "dcgan-64")]
+        )
+        .unwrap()
+            >= 3.0
+    );
+    for name in [
+        "easel_errors_total",
+        "easel_mqtt_connected",
+        "easel_frames_total",
+        "easel_queue_depth",
+        "easel_frames_dropped_total",
+    ] {
+        assert!(
+            after.iter().any(|s| s.name == name)
+                || metrics.text().contains(&format!("# TYPE {name}")),
+            "{name} missing"
+        );
+    }
+    assert_eq!(
+        prometheus::value(&after, "easel_archive_images", &[]),
+        Some(3.0)
+    );
+
+    // Traversal in every spelling: 404, and nothing outside is read.
+    for path in [
+        "/images/../secret.txt",
+        "/images/..%2fsecret.txt",
+        "/images/..%2F..%2Fsecret.txt",
+        "/images/%2e%2e%2fsecret.txt",
+        "/images/..%5csecret.txt",
+        "/images/....//secret.txt",
+        "/images/../../../../etc/passwd",
+        "/images/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/images/%2Fetc%2Fpasswd",
+        "/images/1700000000000-000001.png",
+        "/images/1700000000000-000001.png%00.txt",
+        "/images/latest.png",
+        "/images/",
+        &format!("/images/{}", ids[0]),
+        &format!("/images/{}.png/..", ids[0]),
+        &format!("/images/{}.png/../../secret.txt", ids[0]),
+    ] {
+        let r = get(addr, path).unwrap();
+        assert_eq!(r.status, 404, "{path} gave {}", r.status);
+        let body = r.text();
+        assert!(
+            !body.contains("do not serve") && !body.contains("root:"),
+            "{path} leaked {body}"
+        );
+    }
+
+    // State is the piece's JSON.
+    let state: serde_json::Value =
+        serde_json::from_slice(&get(addr, "/api/state").unwrap().body).unwrap();
+    assert_eq!(state["node"], "web-test");
+    assert_eq!(state["model"], "dcgan-64");
+    assert_eq!(state["latest"]["id"], ids[2].as_str());
+
+    // Health says why it is not healthy (no MQTT edge connected yet, or connected).
+    let h = get(addr, "/healthz").unwrap();
+    let health: serde_json::Value = serde_json::from_slice(&h.body).unwrap();
+    assert_eq!(h.status == 200, health["ok"] == true, "{health}");
+    if h.status == 503 {
+        assert!(!health["reasons"].as_array().unwrap().is_empty());
+    }
+
+    // Controls need the token; reading does not.
+    let no_token = request(addr, "POST", "/admin/cmd/generate", &[], b"{}").unwrap();
+    assert_eq!(no_token.status, 401);
+    let wrong = request(
+        addr,
+        "POST",
+        "/admin/cmd/generate",
+        &[("Authorization", "Bearer nope")],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 401);
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let bad = request(
+        addr,
+        "POST",
+        "/admin/cmd/generate",
+        &[("Authorization", &auth)],
+        b"{\"seed\":\"x\"}",
+    )
+    .unwrap();
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let mode = request(
+        addr,
+        "POST",
+        "/admin/cmd/mode",
+        &[("Authorization", &auth)],
+        b"{\"mode\":\"still\"}",
+    )
+    .unwrap();
+    assert_eq!(mode.status, 202, "{}", mode.text());
+    assert_eq!(get(addr, "/admin").unwrap().status, 200);
+    let recent: serde_json::Value =
+        serde_json::from_slice(&get(addr, "/admin/recent").unwrap().body).unwrap();
+    assert_eq!(recent["controls"], true);
+    let seeds: Vec<_> = recent["pictures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        seeds,
+        vec![13, 12, 11],
+        "newest first, seeds from provenance"
+    );
+
+    // The refused command was counted like any other error.
+    let last = prometheus::parse(&get(addr, "/metrics").unwrap().text()).unwrap();
+    assert_eq!(
+        prometheus::value(&last, "easel_errors_total", &[("code", "bad_request")]),
+        Some(1.0)
+    );
+    assert_eq!(generated(&last) - start, 3.0, "refusals make no pictures");
+
+    let status = daemon.stop();
+    assert!(status.success(), "easeld exits 0 on SIGTERM: {status}");
+}
+
+#[test]
+fn admin_controls_are_off_without_a_token() {
+    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(
+        &setup.config,
+        text.replace(&format!("admin_token = {ADMIN_TOKEN:?}\n"), ""),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&setup.config);
+    let r = request(
+        daemon.addr,
+        "POST",
+        "/admin/cmd/generate",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(r.status, 403, "{}", r.text());
+    // The page is served at once, before any model has loaded.
+    let page = get(daemon.addr, "/").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("EventSource"));
+    assert!(
+        !page.text().contains("http://") && !page.text().contains("https://"),
+        "no external assets"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+}
