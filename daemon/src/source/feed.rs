@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+/// The test pattern's rate while it stands in for a failing source.
+const FALLBACK_FPS: f32 = 10.0;
+
 /// How the configured source is doing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceHealth {
@@ -194,9 +197,11 @@ fn run<F>(
                 }
             },
             (None, Fallback::Pattern) => {
-                let pattern = fallback.get_or_insert_with(|| {
-                    PatternSource::new(camera.width, camera.height, camera.fps)
-                });
+                // The pattern costs tens of milliseconds a frame at 640×480;
+                // a stand-in need not move at the camera's full rate.
+                let fps = camera.fps.min(FALLBACK_FPS);
+                let pattern = fallback
+                    .get_or_insert_with(|| PatternSource::new(camera.width, camera.height, fps));
                 debug_assert_eq!(pattern.uri(), pattern::URI);
                 pattern.next_frame().ok()
             }
