@@ -32,6 +32,11 @@ pub struct RawConfig {
     pub deploy: RawDeploy,
     #[serde(default)]
     pub archive: RawArchive,
+    /// Controller bindings (`[[bind]]`); none = the contract's defaults.
+    #[serde(default)]
+    pub bind: Vec<crate::piece::bindings::RawBinding>,
+    #[serde(default)]
+    pub attract: crate::piece::attract::RawAttract,
     #[serde(default)]
     pub camera: camera::RawCamera,
 }
@@ -43,6 +48,12 @@ pub struct RawMqtt {
     pub prefix: Option<String>,
     pub username: Option<String>,
     pub embedded_listen: Option<String>,
+    /// Largest command payload in bytes.
+    pub max_payload: Option<usize>,
+    /// PEM CA certificates for `mqtts://` (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Default `easeld-<node>`.
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -84,6 +95,8 @@ pub struct Config {
     pub archive: crate::archive::Limits,
     pub trusted_keys: Vec<PathBuf>,
     pub camera: camera::CameraConfig,
+    pub bindings: crate::piece::bindings::Bindings,
+    pub attract: crate::piece::attract::AttractConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +106,11 @@ pub struct MqttConfig {
     pub prefix: String,
     pub username: Option<String>,
     pub embedded_listen: SocketAddr,
+    pub max_payload: usize,
+    pub ca_file: Option<PathBuf>,
+    /// Unique per node: two daemons with one id would take turns kicking
+    /// each other off the broker.
+    pub client_id: String,
 }
 
 /// One problem in a config file: where, and what.
@@ -224,6 +242,26 @@ impl Config {
             Some(mb) => mb.saturating_mul(1 << 20),
             None => defaults.max_bytes,
         };
+        let bindings = crate::piece::bindings::Bindings::from_raw(&raw.bind).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            crate::piece::bindings::Bindings::defaults()
+        });
+        let attract = crate::piece::attract::AttractConfig::from_raw(&raw.attract).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            Default::default()
+        });
+        let max_payload = raw.mqtt.max_payload.unwrap_or(crate::piece::command::DEFAULT_MAX_PAYLOAD);
+        if !(64..=1 << 20).contains(&max_payload) {
+            issue("max_payload", format!("{max_payload} is not within 64..=1048576"));
+        }
+        let client_id = raw.mqtt.client_id.clone().unwrap_or_else(|| format!("easeld-{node}"));
+        if client_id.is_empty() || client_id.len() > 64 {
+            issue("client_id", "must be 1 to 64 characters".into());
+        }
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -236,7 +274,12 @@ impl Config {
                 prefix,
                 username: raw.mqtt.username,
                 embedded_listen,
+                max_payload,
+                ca_file: raw.mqtt.ca_file,
+                client_id,
             },
+            bindings,
+            attract,
             http_listen,
             admin_token,
             archive: crate::archive::Limits { keep: keep.max(1), max_bytes },
@@ -386,6 +429,18 @@ trusted_keys = ["keys/studio.pub"]
     }
 
     #[test]
+    fn archive_and_admin_values_are_checked() {
+        let text = "[http]\nadmin_token = \"short\"\n[archive]\nkeep = 0\nmax_mb = 0\n";
+        let issues = Config::parse(text).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
+            assert_eq!(keys, vec![("admin_token", Some(2)), ("keep", Some(4)), ("max_mb", Some(5))]);
+        }
+        assert!(Config::parse("[archive]\nkept = 3\n").is_err(), "unknown keys are errors");
+        assert_eq!(Config::embedded_defaults().archive, crate::archive::Limits::default());
+    }
+
+    #[test]
     fn camera_table_is_checked() {
         let text = "source = \"v4l:///dev/video0\"\n[camera]\nwidth = 1280\nheight = 720\nfps = 15\nformat = \"mjpeg\"\nfallback = \"still\"\nslideshow_seconds = 4\n";
         let c = Config::parse(text).unwrap();
@@ -398,18 +453,6 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(keys, vec![("fps", Some(2)), ("format", Some(3))]);
         let unknown = Config::parse("[camera]\nwidht = 640\n").unwrap_err();
         assert_eq!((unknown[0].key.as_str(), unknown[0].line), ("widht", Some(2)));
-    }
-
-    #[test]
-    fn archive_and_admin_values_are_checked() {
-        let text = "[http]\nadmin_token = \"short\"\n[archive]\nkeep = 0\nmax_mb = 0\n";
-        let issues = Config::parse(text).unwrap_err();
-        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
-        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
-            assert_eq!(keys, vec![("admin_token", Some(2)), ("keep", Some(4)), ("max_mb", Some(5))]);
-        }
-        assert!(Config::parse("[archive]\nkept = 3\n").is_err(), "unknown keys are errors");
-        assert_eq!(Config::embedded_defaults().archive, crate::archive::Limits::default());
     }
 
     #[test]

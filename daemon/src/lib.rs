@@ -6,6 +6,7 @@ pub mod archive;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod mqtt;
 pub mod package;
 pub mod palette;
 pub mod picture;
@@ -34,6 +35,7 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     let (listener, addr) = web::bind(config.http_listen).await?;
     tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
     let web_task = tokio::spawn(web::serve(listener, web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())));
+    let mqtt = mqtt::MqttEdge::start(&config, piece.clone()).await?;
     let mut state = piece.state.clone();
     let ready = state.wait_for(|s| s.model.is_some());
     tokio::select! {
@@ -49,6 +51,8 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Err(_) => tracing::warn!("web server did not stop within 5 s"),
         _ => {}
     }
+    // After the last picture's event: `stopped`, then a clean disconnect.
+    mqtt.stop().await;
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     tracing::info!("stopped");
     Ok(())

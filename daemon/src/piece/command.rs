@@ -12,9 +12,43 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 16 * 1024;
 /// What the piece should do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Generate { seed: Option<u64>, model: Option<String> },
-    Model { name: String },
-    Mode { mode: Mode, seconds: Option<f32>, fps: Option<f32> },
+    Generate {
+        seed: Option<u64>,
+        model: Option<String>,
+    },
+    Model {
+        name: String,
+    },
+    Mode {
+        mode: Mode,
+        seconds: Option<f32>,
+        fps: Option<f32>,
+    },
+    /// Live parameters without changing the mode (a knob, a technician).
+    Params {
+        seconds: Option<f32>,
+        fps: Option<f32>,
+    },
+    /// The next loaded model, in load order (a button's long press).
+    NextModel,
+    /// Still <-> morph (a button).
+    ToggleMode,
+    /// Someone is there: leave attract mode.
+    Wake,
+    /// Favourite seeds: save the current picture's model and seed under a
+    /// name, or recall one (kept in `data_dir`, survive restarts).
+    Scene {
+        action: SceneAction,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SceneAction {
+    Save,
+    Recall,
+    Delete,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -65,25 +99,93 @@ struct ModePayload {
     fps: Option<f32>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParamsPayload {
+    request_id: Option<String>,
+    seconds: Option<f32>,
+    fps: Option<f32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BarePayload {
+    request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenePayload {
+    request_id: Option<String>,
+    action: SceneAction,
+    name: String,
+}
+
+/// `seconds` and `fps` share one sane range.
+fn check_rates(
+    request_id: &Option<String>,
+    name: &str,
+    values: [(&str, Option<f32>); 2],
+) -> Result<(), CommandError> {
+    for (key, v) in values {
+        if let Some(v) = v
+            && !(v.is_finite() && (0.0..=3600.0).contains(&v))
+        {
+            return Err(CommandError {
+                request_id: request_id.clone(),
+                code: "bad_request",
+                message: format!("{name}: {key} must be within 0..=3600"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Decodes the payload of command `name`.
 pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, CommandError> {
-    let fail = |request_id, code, message: String| CommandError { request_id, code, message };
+    let fail = |request_id, code, message: String| CommandError {
+        request_id,
+        code,
+        message,
+    };
     if payload.len() > max_payload {
-        return Err(fail(None, "payload_too_large", format!("{} bytes; the limit is {max_payload}", payload.len())));
+        return Err(fail(
+            None,
+            "payload_too_large",
+            format!("{} bytes; the limit is {max_payload}", payload.len()),
+        ));
     }
     // An empty payload means "no arguments" for commands that need none.
-    let payload = if payload.iter().all(u8::is_ascii_whitespace) { &b"{}"[..] } else { payload };
+    let payload = if payload.iter().all(u8::is_ascii_whitespace) {
+        &b"{}"[..]
+    } else {
+        payload
+    };
     let value: serde_json::Value = serde_json::from_slice(payload)
         .map_err(|e| fail(None, "invalid_json", format!("payload is not JSON: {e}")))?;
-    let request_id = value.get("request_id").and_then(|v| v.as_str()).map(|s| s.chars().take(128).collect());
+    let request_id = value
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .map(|s| s.chars().take(128).collect());
     if !value.is_object() {
-        return Err(fail(request_id, "bad_request", "payload must be a JSON object".into()));
+        return Err(fail(
+            request_id,
+            "bad_request",
+            "payload must be a JSON object".into(),
+        ));
     }
-    let bad = |e: serde_json::Error| fail(request_id.clone(), "bad_request", format!("{name}: {e}"));
+    let bad =
+        |e: serde_json::Error| fail(request_id.clone(), "bad_request", format!("{name}: {e}"));
     let (rid, command) = match name {
         "generate" => {
             let p: GeneratePayload = serde_json::from_value(value.clone()).map_err(bad)?;
-            (p.request_id, Command::Generate { seed: p.seed, model: p.model })
+            (
+                p.request_id,
+                Command::Generate {
+                    seed: p.seed,
+                    model: p.model,
+                },
+            )
         }
         "model" => {
             let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
@@ -91,26 +193,75 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
         }
         "mode" => {
             let p: ModePayload = serde_json::from_value(value.clone()).map_err(bad)?;
-            for (key, v) in [("seconds", p.seconds), ("fps", p.fps)] {
-                if let Some(v) = v
-                    && !(v.is_finite() && v >= 0.0 && v <= 3600.0)
-                {
-                    return Err(fail(request_id, "bad_request", format!("mode: {key} must be within 0..=3600")));
-                }
+            check_rates(&request_id, name, [("seconds", p.seconds), ("fps", p.fps)])?;
+            (
+                p.request_id,
+                Command::Mode {
+                    mode: p.mode,
+                    seconds: p.seconds,
+                    fps: p.fps,
+                },
+            )
+        }
+        "params" => {
+            let p: ParamsPayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            check_rates(&request_id, name, [("seconds", p.seconds), ("fps", p.fps)])?;
+            (
+                p.request_id,
+                Command::Params {
+                    seconds: p.seconds,
+                    fps: p.fps,
+                },
+            )
+        }
+        "next_model" | "toggle_mode" | "wake" => {
+            let p: BarePayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            let command = match name {
+                "next_model" => Command::NextModel,
+                "toggle_mode" => Command::ToggleMode,
+                _ => Command::Wake,
+            };
+            (p.request_id, command)
+        }
+        "scene" => {
+            let p: ScenePayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            if !easel_protocol::is_valid_model_name(&p.name) {
+                return Err(fail(
+                    request_id,
+                    "bad_request",
+                    format!("scene: {:?} is not [a-z0-9_-]{{1,64}}", p.name),
+                ));
             }
-            (p.request_id, Command::Mode { mode: p.mode, seconds: p.seconds, fps: p.fps })
+            (
+                p.request_id,
+                Command::Scene {
+                    action: p.action,
+                    name: p.name,
+                },
+            )
         }
         other => {
             let shown: String = other.chars().take(64).collect();
-            return Err(fail(request_id, "unknown_command", format!("unknown command {shown:?}")));
+            return Err(fail(
+                request_id,
+                "unknown_command",
+                format!("unknown command {shown:?}"),
+            ));
         }
     };
     if let Command::Generate { model: Some(m), .. } | Command::Model { name: m } = &command
         && !easel_protocol::is_valid_model_name(m)
     {
-        return Err(fail(rid, "unknown_model", format!("{m:?} is not a model name")));
+        return Err(fail(
+            rid,
+            "unknown_model",
+            format!("{m:?} is not a model name"),
+        ));
     }
-    Ok(Request { request_id: rid.map(|s| s.chars().take(128).collect()), command })
+    Ok(Request {
+        request_id: rid.map(|s| s.chars().take(128).collect()),
+        command,
+    })
 }
 
 #[cfg(test)]
@@ -128,29 +279,89 @@ mod tests {
 
     #[test]
     fn contract_commands() {
-        assert_eq!(ok("generate", "{}").command, Command::Generate { seed: None, model: None });
-        assert_eq!(ok("generate", "").command, Command::Generate { seed: None, model: None });
-        let r = ok("generate", r#"{"seed":7,"model":"dcgan-64","request_id":"abc"}"#);
+        assert_eq!(
+            ok("generate", "{}").command,
+            Command::Generate {
+                seed: None,
+                model: None
+            }
+        );
+        assert_eq!(
+            ok("generate", "").command,
+            Command::Generate {
+                seed: None,
+                model: None
+            }
+        );
+        let r = ok(
+            "generate",
+            r#"{"seed":7,"model":"dcgan-64","request_id":"abc"}"#,
+        );
         assert_eq!(r.request_id.as_deref(), Some("abc"));
-        assert_eq!(r.command, Command::Generate { seed: Some(7), model: Some("dcgan-64".into()) });
-        assert_eq!(ok("model", r#"{"name":"x"}"#).command, Command::Model { name: "x".into() });
+        assert_eq!(
+            r.command,
+            Command::Generate {
+                seed: Some(7),
+                model: Some("dcgan-64".into())
+            }
+        );
+        assert_eq!(
+            ok("model", r#"{"name":"x"}"#).command,
+            Command::Model { name: "x".into() }
+        );
         assert_eq!(
             ok("mode", r#"{"mode":"morph","seconds":4,"fps":0}"#).command,
-            Command::Mode { mode: Mode::Morph, seconds: Some(4.0), fps: Some(0.0) }
+            Command::Mode {
+                mode: Mode::Morph,
+                seconds: Some(4.0),
+                fps: Some(0.0)
+            }
+        );
+        assert_eq!(
+            ok("params", r#"{"fps":6}"#).command,
+            Command::Params {
+                seconds: None,
+                fps: Some(6.0)
+            }
+        );
+        assert_eq!(ok("next_model", "").command, Command::NextModel);
+        assert_eq!(ok("toggle_mode", "{}").command, Command::ToggleMode);
+        assert_eq!(ok("wake", "{}").command, Command::Wake);
+        assert_eq!(
+            ok("scene", r#"{"action":"save","name":"blue-1"}"#).command,
+            Command::Scene {
+                action: SceneAction::Save,
+                name: "blue-1".into()
+            }
         );
     }
 
     #[test]
     fn refusals_have_codes_and_keep_request_id() {
         assert_eq!(code("generate", b"{nope"), ("invalid_json", None));
-        assert_eq!(code("generate", br#"{"seed":"x","request_id":"r"}"#), ("bad_request", Some("r".into())));
+        assert_eq!(
+            code("generate", br#"{"seed":"x","request_id":"r"}"#),
+            ("bad_request", Some("r".into()))
+        );
         assert_eq!(code("generate", br#"{"seed":-1}"#).0, "bad_request");
         assert_eq!(code("generate", br#"{"sed":1}"#).0, "bad_request");
         assert_eq!(code("generate", b"[1]").0, "bad_request");
-        assert_eq!(code("explode", br#"{"request_id":"q"}"#), ("unknown_command", Some("q".into())));
+        assert_eq!(
+            code("explode", br#"{"request_id":"q"}"#),
+            ("unknown_command", Some("q".into()))
+        );
         assert_eq!(code("model", br#"{"name":"../x"}"#).0, "unknown_model");
         assert_eq!(code("mode", br#"{"mode":"party"}"#).0, "bad_request");
-        assert_eq!(code("mode", br#"{"mode":"morph","fps":-1}"#).0, "bad_request");
+        assert_eq!(
+            code("mode", br#"{"mode":"morph","fps":-1}"#).0,
+            "bad_request"
+        );
+        assert_eq!(code("params", br#"{"seconds":1e9}"#).0, "bad_request");
+        assert_eq!(
+            code("scene", br#"{"action":"save","name":"../x"}"#).0,
+            "bad_request"
+        );
+        assert_eq!(code("wake", br#"{"now":true}"#).0, "bad_request");
         let huge = vec![b' '; DEFAULT_MAX_PAYLOAD + 1];
         assert_eq!(code("generate", &huge).0, "payload_too_large");
     }

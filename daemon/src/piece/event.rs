@@ -11,6 +11,15 @@ use std::sync::Arc;
 pub enum Event {
     Generated(Generated),
     Error(ErrorEvent),
+    /// A command without a picture of its own (model, mode, params…) was
+    /// carried out; sent only when the command had a `request_id`.
+    Done(Done),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Done {
+    pub request_id: Option<String>,
+    pub command: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -10,20 +10,26 @@
 //! worker while the loop takes the next command (so "latest wins" works),
 //! and each finished render is archived and announced by its own task.
 
+pub mod attract;
+pub mod bindings;
 pub mod command;
 pub mod event;
+pub mod morph;
+mod morph_task;
+pub mod scenes;
 pub mod state;
 
 use crate::archive::Archive;
 use crate::config::Config;
-use crate::engine::{Engine, Lane, RenderRequest, Rendered, RunError, Source, Urgency};
+use crate::engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use crate::metrics::Metrics;
 use crate::package::ModelPackage;
 use crate::picture::encode_png;
-use command::{Command, CommandError, Request};
+use command::{Command, CommandError, Mode, Request, SceneAction};
 use event::{Event, Frame, Generated};
 use state::{Latest, ModelSummary, State};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -69,6 +75,14 @@ struct Studio {
     events: broadcast::Sender<Event>,
     state: watch::Sender<State>,
     palette: watch::Sender<String>,
+    frames: watch::Sender<Option<Frame>>,
+    /// Loaded models' facts (the morph needs their latent sizes).
+    infos: Mutex<HashMap<String, Arc<ModelInfo>>>,
+    scenes: Mutex<scenes::Scenes>,
+    attract: Mutex<attract::Attract>,
+    attract_config: attract::AttractConfig,
+    /// Woken on every command, so the morph task re-checks attract mode.
+    activity: tokio::sync::Notify,
     in_flight: TaskTracker,
 }
 
@@ -84,7 +98,7 @@ pub fn start(
     let (events, _) = broadcast::channel(1024);
     let (state_tx, state) = watch::channel(State::new(&config.node));
     let (palette_tx, palette) = watch::channel(String::new());
-    let (_frames_tx, frames) = watch::channel(None);
+    let (frames_tx, frames) = watch::channel(None);
     let (mqtt_connected, _) = watch::channel(false);
     let piece = Piece {
         commands,
@@ -106,8 +120,17 @@ pub fn start(
         events,
         state: state_tx,
         palette: palette_tx,
+        frames: frames_tx,
+        infos: Mutex::new(HashMap::new()),
+        scenes: Mutex::new(scenes::Scenes::open(&config.data_dir)),
+        attract: Mutex::new(attract::Attract::new(&config.attract, Instant::now())),
+        attract_config: config.attract,
+        activity: tokio::sync::Notify::new(),
         in_flight: TaskTracker::new(),
     });
+    let names = studio.scenes.lock().expect("scenes lock").names();
+    studio.state.send_modify(|s| s.scenes = names);
+    tokio::spawn(morph_task::run(studio.clone(), cancel.clone()));
     let loader = studio.clone();
     let default_model = config.default_model.clone();
     let task = tokio::spawn(async move {
@@ -165,11 +188,23 @@ impl Studio {
         self.state.borrow().models.iter().any(|m| m.name == name)
     }
 
+    /// Answers a command that has no picture to show for itself.
+    fn done(&self, request_id: Option<String>, command: &str) {
+        if request_id.is_some() {
+            let _ = self.events.send(Event::Done(event::Done { request_id, command: command.into() }));
+        }
+    }
+
     fn handle(self: &Arc<Self>, incoming: Incoming) {
         let request = match incoming.request {
             Ok(request) => request,
             Err(e) => return self.publish_error(e.request_id, e.code, e.message),
         };
+        self.attract.lock().expect("attract lock").handle_activity(incoming.arrived);
+        if self.state.borrow().attract {
+            self.state.send_modify(|s| s.attract = false);
+        }
+        self.activity.notify_one();
         let request_id = request.request_id;
         match request.command {
             Command::Generate { seed, model } => {
@@ -215,18 +250,73 @@ impl Studio {
                     );
                 }
                 self.state.send_modify(|s| s.model = Some(name));
+                self.done(request_id, "model");
             }
             Command::Mode { mode, seconds, fps } => {
                 self.state.send_modify(|s| {
                     s.mode = mode;
-                    if let Some(seconds) = seconds {
-                        s.params.seconds = seconds;
-                    }
-                    if let Some(fps) = fps {
-                        s.params.fps = fps;
+                    s.params.set(seconds, fps);
+                });
+                self.done(request_id, "mode");
+            }
+            Command::Params { seconds, fps } => {
+                self.state.send_modify(|s| s.params.set(seconds, fps));
+                self.done(request_id, "params");
+            }
+            Command::NextModel => {
+                self.state.send_modify(|s| {
+                    let at = s.models.iter().position(|m| Some(&m.name) == s.model.as_ref());
+                    if let Some(next) = s.models.get(at.map_or(0, |i| (i + 1) % s.models.len())) {
+                        s.model = Some(next.name.clone());
                     }
                 });
+                self.done(request_id, "next_model");
             }
+            Command::ToggleMode => {
+                self.state.send_modify(|s| s.mode = if s.mode == Mode::Still { Mode::Morph } else { Mode::Still });
+                self.done(request_id, "toggle_mode");
+            }
+            Command::Wake => self.done(request_id, "wake"),
+            Command::Scene { action, name } => self.handle_scene(request_id, action, name, incoming.arrived),
+        }
+    }
+
+    fn handle_scene(self: &Arc<Self>, request_id: Option<String>, action: SceneAction, name: String, arrived: Instant) {
+        let mut scenes = self.scenes.lock().expect("scenes lock");
+        let result = match action {
+            SceneAction::Save => {
+                let latest = self.state.borrow().latest.clone();
+                match latest {
+                    Some(Latest { model, seed: Some(seed), .. }) => {
+                        scenes.save(&name, scenes::Scene { model, seed }).map_err(|e| ("scene_failed", e.to_string()))
+                    }
+                    _ => Err(("no_picture", "no picture with a seed to save yet".into())),
+                }
+            }
+            SceneAction::Delete => match scenes.delete(&name) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(("unknown_scene", format!("no scene {name:?}"))),
+                Err(e) => Err(("scene_failed", e.to_string())),
+            },
+            SceneAction::Recall => {
+                let Some(scene) = scenes.get(&name).cloned() else {
+                    drop(scenes);
+                    return self.publish_error(request_id, "unknown_scene", format!("no scene {name:?}"));
+                };
+                drop(scenes);
+                // A recalled scene is answered by its `generated` event.
+                let command = Command::Generate { seed: Some(scene.seed), model: Some(scene.model) };
+                return self.handle(Incoming { arrived, request: Ok(Request { request_id, command }) });
+            }
+        };
+        let names = scenes.names();
+        drop(scenes);
+        match result {
+            Ok(()) => {
+                self.state.send_modify(|s| s.scenes = names);
+                self.done(request_id, "scene");
+            }
+            Err((code, message)) => self.publish_error(request_id, code, message),
         }
     }
 
@@ -337,6 +427,7 @@ impl Studio {
         let name = package.name().to_string();
         match self.engine.load(package).await {
             Ok(Ok(info)) => {
+                self.infos.lock().expect("infos lock").insert(name.clone(), info.clone());
                 tracing::info!(model = %name, kind = %info.kind, ms = info.load_time.as_millis() as u64, "model loaded");
                 self.state.send_modify(|s| {
                     s.models.retain(|m| m.name != name);

@@ -18,6 +18,10 @@ pub struct State {
     pub params: Params,
     pub models: Vec<ModelSummary>,
     pub latest: Option<Latest>,
+    /// Nobody has been around for a while: a slow morph is running.
+    pub attract: bool,
+    /// Names of the saved scenes.
+    pub scenes: Vec<String>,
 }
 
 /// Live parameters a technician or a knob can change.
@@ -27,6 +31,18 @@ pub struct Params {
     pub seconds: f32,
     /// Target frame rate in morph/live modes; 0 = as fast as possible.
     pub fps: f32,
+}
+
+impl Params {
+    /// Applies the values given, keeps the others.
+    pub fn set(&mut self, seconds: Option<f32>, fps: Option<f32>) {
+        if let Some(seconds) = seconds {
+            self.seconds = seconds;
+        }
+        if let Some(fps) = fps {
+            self.fps = fps;
+        }
+    }
 }
 
 impl Default for Params {
@@ -81,6 +97,8 @@ impl State {
             params: Params::default(),
             models: Vec::new(),
             latest: None,
+            attract: false,
+            scenes: Vec::new(),
         }
     }
 

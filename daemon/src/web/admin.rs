@@ -169,6 +169,7 @@ pub async fn command(
                     let id = match &event {
                         Event::Generated(g) => &g.request_id,
                         Event::Error(e) => &e.request_id,
+                        Event::Done(d) => &d.request_id,
                     };
                     if id.as_deref() == Some(wanted.as_str()) {
                         return Some(event);

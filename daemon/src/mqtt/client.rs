@@ -1,0 +1,287 @@
+//! The socket side of the MQTT session: one rumqttc (MQTT 5) connection,
+//! polled by one task, written by another. All decisions are the pure
+//! `Session`'s; this file only moves bytes and keeps time (backoff).
+//!
+//! MQTT 5 is used for one reason: "retain as published" on our
+//! subscriptions, so a retained command is recognised and refused even
+//! when it arrives live (3.1.1 brokers clear the flag on live delivery).
+
+use super::session::{Outgoing, Session};
+use crate::piece::{Incoming, Piece};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Where and who to connect as.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub client_id: String,
+    pub username: Option<String>,
+    /// From `EASEL_MQTT_PASSWORD`, never from the config file.
+    pub password: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0:?} is not mqtt://host:port or mqtts://host:port")]
+    BadUrl(String),
+    #[error("reading CA certificates {path}: {message}")]
+    Ca { path: PathBuf, message: String },
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Splits `mqtt://host:port` / `mqtts://host[:port]` (ports default 1883 / 8883).
+pub fn parse_url(url: &str) -> Result<(String, u16, bool), ClientError> {
+    let bad = || ClientError::BadUrl(url.into());
+    let (rest, tls) = match url.split_once("://") {
+        Some(("mqtt", rest)) => (rest, false),
+        Some(("mqtts", rest)) => (rest, true),
+        _ => return Err(bad()),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
+        None => (rest, if tls { 8883 } else { 1883 }),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', '@']) {
+        return Err(bad());
+    }
+    Ok((host.into(), port, tls))
+}
+
+/// Reconnect delays: 100 ms doubling to 5 s, back to 100 ms once connected.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub fn new() -> Backoff {
+        Backoff { next: Self::MIN }
+    }
+
+    /// The delay before the next attempt.
+    pub fn handle_failure(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+
+    pub fn handle_connected(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
+
+fn tls_config(ca_file: Option<&PathBuf>) -> Result<rustls::ClientConfig, ClientError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let ca = |message: String| ClientError::Ca { path: path.clone(), message };
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca(e.to_string()))? {
+                roots.add(cert.map_err(|e| ca(e.to_string()))?).map_err(|e| ca(e.to_string()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, ClientError> {
+    let mut options = MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
+    options.set_keep_alive(Duration::from_secs(10));
+    options.set_clean_start(true);
+    // Oversized commands must reach the session to be answered with an
+    // error event; the session enforces the real limit.
+    options.set_max_packet_size(Some(4 * 1024 * 1024));
+    let will = session.last_will();
+    options.set_last_will(LastWill::new(will.topic, will.payload, QoS::AtLeastOnce, will.retain, None));
+    if let Some(user) = &endpoint.username {
+        options.set_credentials(user, endpoint.password.clone().unwrap_or_default());
+    }
+    if endpoint.tls {
+        let config = tls_config(endpoint.ca_file.as_ref())?;
+        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
+            config,
+        ))));
+    }
+    Ok(options)
+}
+
+async fn send(client: &AsyncClient, out: Outgoing) {
+    if let Err(e) = client.publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload).await {
+        tracing::warn!("MQTT publish not queued: {e}");
+    }
+}
+
+/// Runs the connection until `stop`; then publishes `stopped` and
+/// disconnects cleanly (so the broker does not send the Last Will).
+pub async fn run(endpoint: Endpoint, session: Session, piece: Piece, stop: CancellationToken) -> Result<(), ClientError> {
+    let (client, mut eventloop) = AsyncClient::new(options(&endpoint, &session)?, 1024);
+    tracing::info!(host = %endpoint.host, port = endpoint.port, tls = endpoint.tls, client_id = %endpoint.client_id, "MQTT client starting");
+    // (connection generation, up): bumped on every CONNACK.
+    let (link_tx, mut link) = watch::channel((0u64, false));
+    let set_link = |up: bool| {
+        piece.mqtt_connected.send_replace(up);
+        piece.metrics.mqtt_connected.set(up as i64);
+        link_tx.send_modify(|(generation, was)| {
+            if up {
+                *generation += 1;
+            }
+            *was = up;
+        });
+    };
+    let done_polling = CancellationToken::new();
+    let polling_ended = CancellationToken::new();
+    let poller = async {
+        let _ended = polling_ended.clone().drop_guard();
+        let mut backoff = Backoff::new();
+        loop {
+            let event = tokio::select! {
+                _ = done_polling.cancelled() => break,
+                event = eventloop.poll() => event,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    tracing::info!("MQTT connected");
+                    backoff.handle_connected();
+                    set_link(true);
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let arrived = Instant::now();
+                    let topic = String::from_utf8_lossy(&p.topic);
+                    for request in session.handle_publish(&topic, &p.payload, p.retain) {
+                        if piece.commands.send(Incoming { arrived, request }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    if link_tx.borrow().1 {
+                        tracing::warn!("MQTT connection lost: {e}");
+                    } else {
+                        tracing::debug!("MQTT connect failed: {e}");
+                    }
+                    set_link(false);
+                    let delay = backoff.handle_failure();
+                    tokio::select! {
+                        _ = done_polling.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {},
+                    }
+                }
+            }
+        }
+    };
+    let publisher = async {
+        let mut events = piece.events.subscribe();
+        let mut state = piece.state.clone();
+        let mut palette = piece.palette.clone();
+        let filters = || {
+            session.subscriptions().into_iter().map(|topic| {
+                let mut f = Filter::new(topic, QoS::AtLeastOnce);
+                f.preserve_retain = true;
+                f
+            })
+        };
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                Ok(()) = link.changed() => {
+                    if link.borrow_and_update().1 {
+                        if let Err(e) = client.subscribe_many(filters()).await {
+                            tracing::warn!("MQTT subscribe not queued: {e}");
+                        }
+                        let messages = session.on_connect(&state.borrow_and_update(), &palette.borrow_and_update());
+                        for out in messages {
+                            send(&client, out).await;
+                        }
+                    }
+                }
+                event = events.recv() => match event {
+                    Ok(event) => send(&client, session.event(&event)).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Ok(()) = state.changed() => {
+                    let out = session.state(&state.borrow_and_update());
+                    if link.borrow().1 { send(&client, out).await }
+                }
+                Ok(()) = palette.changed() => {
+                    let out = session.palette(&palette.borrow_and_update());
+                    if link.borrow().1 { send(&client, out).await }
+                }
+            }
+        }
+        // Events of the last pictures, then the goodbye.
+        while let Ok(event) = events.try_recv() {
+            send(&client, session.event(&event)).await;
+        }
+        send(&client, session.stopped()).await;
+        let _ = client.disconnect().await;
+        // The poller flushes the queue and stops after DISCONNECT; a dead
+        // broker must not hold the exit up.
+        let _ = tokio::time::timeout(Duration::from_secs(3), polling_ended.cancelled()).await;
+        done_polling.cancel();
+    };
+    tokio::join!(poller, async {
+        publisher.await;
+    });
+    set_link(false);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(parse_url("mqtt://127.0.0.1:1883").unwrap(), ("127.0.0.1".into(), 1883, false));
+        assert_eq!(parse_url("mqtts://broker.gallery").unwrap(), ("broker.gallery".into(), 8883, true));
+        assert_eq!(parse_url("mqtt://[::1]:1884/").unwrap(), ("::1".into(), 1884, false));
+        for bad in ["http://x:1", "mqtt://:1883", "mqtt://h:port", "mqtt://u@h:1"] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling_and_resets() {
+        let mut b = Backoff::new();
+        let delays: Vec<_> = (0..8).map(|_| b.handle_failure().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        b.handle_connected();
+        assert_eq!(b.handle_failure().as_millis(), 100);
+    }
+}

@@ -1,0 +1,191 @@
+//! The MQTT session as a pure value: which topics to subscribe to, what to
+//! publish on every (re)connect, what the Last Will is, and what an
+//! incoming publish means. No sockets and no clock here: `client.rs` reads
+//! and writes, this decides (like rumqttc's `MqttState`).
+
+use crate::piece::bindings::Bindings;
+use crate::piece::command::{self, CommandError, Request};
+use crate::piece::event::Event;
+use crate::piece::state::State;
+use easel_protocol::topic::{ALL, Route, Topic};
+use easel_protocol::{Availability, InputMessage};
+
+/// One message to publish (QoS 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+/// The topics and the decisions of one daemon's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    prefix: String,
+    node: String,
+    max_payload: usize,
+    bindings: Bindings,
+}
+
+impl Session {
+    pub fn new(prefix: &str, node: &str, max_payload: usize, bindings: Bindings) -> Session {
+        Session { prefix: prefix.into(), node: node.into(), max_payload, bindings }
+    }
+
+    /// Subscribed on every connect: this node's commands, the fleet's, and
+    /// every controller's input.
+    pub fn subscriptions(&self) -> Vec<String> {
+        let prefix = self.prefix.as_str();
+        vec![
+            Topic::Command { prefix, node: &self.node, command: "+" }.to_string(),
+            Topic::Command { prefix, node: ALL, command: "+" }.to_string(),
+            Topic::ControllerInput { prefix, id: "+" }.to_string(),
+        ]
+    }
+
+    fn status(&self, availability: Availability) -> Outgoing {
+        Outgoing {
+            topic: Topic::Status { prefix: &self.prefix, node: &self.node }.to_string(),
+            payload: availability.as_str().as_bytes().to_vec(),
+            retain: true,
+        }
+    }
+
+    /// The Last Will: the broker publishes it when the connection dies.
+    pub fn last_will(&self) -> Outgoing {
+        self.status(Availability::Offline)
+    }
+
+    /// Published just before a clean disconnect.
+    pub fn stopped(&self) -> Outgoing {
+        self.status(Availability::Stopped)
+    }
+
+    /// Published after every CONNACK: a broker that restarted has lost
+    /// every retained message, so all of them are sent again.
+    pub fn on_connect(&self, state: &State, palette: &str) -> Vec<Outgoing> {
+        let mut out = vec![self.status(Availability::Online), self.state(state)];
+        if !palette.is_empty() {
+            out.push(self.palette(palette));
+        }
+        out
+    }
+
+    pub fn state(&self, state: &State) -> Outgoing {
+        Outgoing {
+            topic: Topic::State { prefix: &self.prefix, node: &self.node }.to_string(),
+            payload: state.to_json().into_bytes(),
+            retain: true,
+        }
+    }
+
+    pub fn palette(&self, palette: &str) -> Outgoing {
+        Outgoing {
+            topic: Topic::Palette { prefix: &self.prefix, node: &self.node }.to_string(),
+            payload: palette.as_bytes().to_vec(),
+            retain: true,
+        }
+    }
+
+    pub fn event(&self, event: &Event) -> Outgoing {
+        Outgoing {
+            topic: Topic::Event { prefix: &self.prefix, node: &self.node }.to_string(),
+            payload: event.to_json().into_bytes(),
+            retain: false,
+        }
+    }
+
+    /// What an incoming publish asks of the piece: zero or more requests
+    /// (or refusals, which become error events). `retained` must be the
+    /// flag as published (MQTT 5 "retain as published"), so a command left
+    /// retained on the broker is refused instead of replayed on restart.
+    pub fn handle_publish(&self, topic: &str, payload: &[u8], retained: bool) -> Vec<Result<Request, CommandError>> {
+        match Route::parse(&self.prefix, topic) {
+            Some(Route::Command { node, command }) if node == self.node || node == ALL => {
+                if retained {
+                    // Still parsed, only to echo its request_id.
+                    let request_id = command::parse(command, payload, self.max_payload)
+                        .map_or_else(|e| e.request_id, |r| r.request_id);
+                    return vec![Err(CommandError {
+                        request_id,
+                        code: "retained_command",
+                        message: format!("{topic}: commands must not be retained; ignored"),
+                    })];
+                }
+                vec![command::parse(command, payload, self.max_payload)]
+            }
+            Some(Route::ControllerInput { id }) => {
+                if payload.len() > self.max_payload {
+                    tracing::warn!(controller = id, "input of {} bytes ignored", payload.len());
+                    return Vec::new();
+                }
+                match serde_json::from_slice::<InputMessage>(payload) {
+                    Ok(input) => self.bindings.handle(&input),
+                    Err(e) => {
+                        tracing::warn!(controller = id, "malformed input ignored: {e}");
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::piece::command::Command;
+
+    fn session() -> Session {
+        Session::new("easel", "n1", 1024, Bindings::defaults())
+    }
+
+    fn codes(out: Vec<Result<Request, CommandError>>) -> Vec<Result<Command, &'static str>> {
+        out.into_iter().map(|r| r.map(|r| r.command).map_err(|e| e.code)).collect()
+    }
+
+    #[test]
+    fn subscribes_to_own_fleet_and_controller_topics() {
+        assert_eq!(session().subscriptions(), ["easel/n1/cmd/+", "easel/all/cmd/+", "easel/ctl/+/input"]);
+    }
+
+    #[test]
+    fn every_connect_republishes_retained_topics() {
+        let s = session();
+        let out = s.on_connect(&State::new("n1"), "#ff0000");
+        let topics: Vec<_> = out.iter().map(|o| (o.topic.as_str(), o.retain)).collect();
+        assert_eq!(topics, [("easel/n1/status", true), ("easel/n1/state", true), ("easel/n1/palette", true)]);
+        assert_eq!(out[0].payload, b"online");
+        assert_eq!(s.on_connect(&State::new("n1"), "").len(), 2, "no palette before the first picture");
+        assert_eq!(s.last_will().payload, b"offline");
+        assert_eq!(s.stopped().payload, b"stopped");
+    }
+
+    #[test]
+    fn commands_for_this_node_and_all_only() {
+        let s = session();
+        let generate = Ok(Command::Generate { seed: Some(1), model: None });
+        assert_eq!(codes(s.handle_publish("easel/n1/cmd/generate", br#"{"seed":1}"#, false)), [generate.clone()]);
+        assert_eq!(codes(s.handle_publish("easel/all/cmd/generate", br#"{"seed":1}"#, false)), [generate]);
+        assert!(s.handle_publish("easel/n2/cmd/generate", b"{}", false).is_empty());
+        assert!(s.handle_publish("other/n1/cmd/generate", b"{}", false).is_empty());
+        assert_eq!(codes(s.handle_publish("easel/n1/cmd/nope", b"{}", false)), [Err("unknown_command")]);
+    }
+
+    #[test]
+    fn retained_commands_are_refused_with_their_request_id() {
+        let out = session().handle_publish("easel/n1/cmd/generate", br#"{"request_id":"r9"}"#, true);
+        let e = out[0].as_ref().unwrap_err();
+        assert_eq!((e.code, e.request_id.as_deref()), ("retained_command", Some("r9")));
+    }
+
+    #[test]
+    fn controller_input_goes_through_bindings() {
+        let s = session();
+        let out = codes(s.handle_publish("easel/ctl/a/input", br#"{"input":"button1","event":"click"}"#, false));
+        assert_eq!(out, [Ok(Command::Generate { seed: None, model: None })]);
+        assert!(s.handle_publish("easel/ctl/a/input", b"{garbage", false).is_empty());
+        assert!(s.handle_publish("easel/ctl/a/input", &[b' '; 2000], false).is_empty());
+    }
+}
