@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod metrics;
 pub mod mqtt;

@@ -1,0 +1,329 @@
+//! Deployed models on disk, under `data_dir/deploy/`, arranged so that a
+//! power cut or `kill -9` at any instant leaves either the old state or the
+//! new one, never a half of either:
+//!
+//! ```text
+//! staging/<version>/            verified, fully written, awaiting activation
+//! staging/.tmp-<version>-<pid>/ being written; removed by `recover`
+//! installed/<version>/          activated: the current one and the previous
+//! current/<name>                pointer: {"current": version, "previous": version|null}
+//! current/.<name>.tmp           a pointer being written; removed by `recover`
+//! ```
+//!
+//! `<version>` is `<name>-<first 8 hex digits of the content hash>`. A
+//! folder appears under its final name only by `rename` after every file in
+//! it was fsynced; a pointer changes only by renaming a fsynced temporary
+//! over it. No symlinks: some boards keep `data_dir` on FAT. This module
+//! does no verification (that is `format`) and knows nothing of MQTT.
+
+use super::DeployError;
+use super::format::VerifiedPackage;
+use crate::engine::{Model, ModelInfo};
+use crate::package::ModelPackage;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Which version of one model is current, and which one `rollback` restores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pointer {
+    pub current: String,
+    pub previous: Option<String>,
+}
+
+/// A package written to `staging/`, ready to smoke-test and activate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staged {
+    pub name: String,
+    pub version: String,
+    pub dir: PathBuf,
+}
+
+/// What `recover` removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    pub removed: Vec<PathBuf>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
+    move |source| DeployError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn deploy_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("deploy")
+}
+
+fn staging_dir(data_dir: &Path) -> PathBuf {
+    deploy_dir(data_dir).join("staging")
+}
+
+fn installed_dir(data_dir: &Path) -> PathBuf {
+    deploy_dir(data_dir).join("installed")
+}
+
+fn pointers_dir(data_dir: &Path) -> PathBuf {
+    deploy_dir(data_dir).join("current")
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> Result<(), DeployError> {
+    // Directories cannot be opened for syncing on every platform; where
+    // they can (every Unix the daemon runs on), this is what makes a rename
+    // survive a power cut.
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), DeployError> {
+    let mut file = File::create(path).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+/// The model name in a version string, if it is one.
+pub fn name_of(version: &str) -> Option<&str> {
+    let (name, hash) = version.rsplit_once('-')?;
+    let ok = hash.len() == 8
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+        && easel_protocol::is_valid_model_name(name);
+    ok.then_some(name)
+}
+
+/// Writes a verified package to `staging/<version>/`: into a temporary
+/// folder first, every file and the folder fsynced, then renamed into
+/// place. Staging the same version twice is a no-op.
+pub fn stage(package: &VerifiedPackage, data_dir: &Path) -> Result<Staged, DeployError> {
+    let staging = staging_dir(data_dir);
+    fs::create_dir_all(&staging).map_err(io(&staging))?;
+    let version = package.version();
+    let dir = staging.join(&version);
+    let staged = Staged {
+        name: package.manifest.name.clone(),
+        version: version.clone(),
+        dir: dir.clone(),
+    };
+    if dir.is_dir() {
+        return Ok(staged);
+    }
+    let tmp = staging.join(format!(".tmp-{version}-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    fs::create_dir(&tmp).map_err(io(&tmp))?;
+    for (name, bytes) in &package.files {
+        write_synced(&tmp.join(name), bytes)?;
+    }
+    sync_dir(&tmp)?;
+    fs::rename(&tmp, &dir).map_err(io(&dir))?;
+    sync_dir(&staging)?;
+    Ok(staged)
+}
+
+/// Loads a staged (or installed) package the way the engine will — read,
+/// check, optimize, run once, output shape and finite values checked — on
+/// the calling thread, without touching the engine's loaded models. A
+/// model that fails here must not become current.
+pub fn smoke_test(dir: &Path) -> Result<ModelInfo, DeployError> {
+    let package = ModelPackage::open(dir).map_err(|e| DeployError::SmokeTest(e.to_string()))?;
+    let options = tract_onnx::tract_core::runtime::RunOptions::default();
+    Model::load(&package, &options)
+        .map(|model| model.info().clone())
+        .map_err(|e| DeployError::SmokeTest(e.to_string()))
+}
+
+/// The pointer for model `name`, if any version of it was activated.
+pub fn pointer(data_dir: &Path, name: &str) -> Result<Option<Pointer>, DeployError> {
+    let path = pointers_dir(data_dir).join(name);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| DeployError::Malformed(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+fn write_pointer(data_dir: &Path, name: &str, pointer: &Pointer) -> Result<(), DeployError> {
+    let dir = pointers_dir(data_dir);
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let bytes = serde_json::to_vec(pointer).expect("a pointer always serialises");
+    write_synced(&tmp, &bytes)?;
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(&dir)
+}
+
+/// The package folder of a version, once installed.
+pub fn installed_path(data_dir: &Path, version: &str) -> PathBuf {
+    installed_dir(data_dir).join(version)
+}
+
+/// The package folder of model `name`'s current deployed version.
+pub fn current_dir(data_dir: &Path, name: &str) -> Result<Option<PathBuf>, DeployError> {
+    Ok(pointer(data_dir, name)?.map(|p| installed_path(data_dir, &p.current)))
+}
+
+/// Every deployed model and its pointer, sorted by name: what `state`
+/// lists and what the daemon loads at startup.
+pub fn deployed(data_dir: &Path) -> Result<Vec<(String, Pointer)>, DeployError> {
+    let dir = pointers_dir(data_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(&dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !easel_protocol::is_valid_model_name(&name) {
+            continue;
+        }
+        if let Some(p) = pointer(data_dir, &name)? {
+            out.push((name, p));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Makes `version` (staged or already installed) current: moves it into
+/// `installed/`, then swaps the pointer in one rename. The version that was
+/// current becomes `previous`; older versions of the model are removed.
+pub fn activate(data_dir: &Path, version: &str) -> Result<Pointer, DeployError> {
+    let name = name_of(version)
+        .ok_or_else(|| DeployError::BadName(format!("{version:?} is not a version")))?;
+    let installed = installed_dir(data_dir);
+    fs::create_dir_all(&installed).map_err(io(&installed))?;
+    let target = installed.join(version);
+    if !target.is_dir() {
+        let staged = staging_dir(data_dir).join(version);
+        if !staged.is_dir() {
+            return Err(DeployError::NotInstalled(version.into()));
+        }
+        fs::rename(&staged, &target).map_err(io(&target))?;
+        sync_dir(&installed)?;
+        sync_dir(&staging_dir(data_dir))?;
+    }
+    let old = pointer(data_dir, name)?;
+    let previous = match old {
+        Some(p) if p.current != version => Some(p.current),
+        Some(p) => p.previous,
+        None => None,
+    };
+    let new = Pointer {
+        current: version.into(),
+        previous,
+    };
+    write_pointer(data_dir, name, &new)?;
+    prune(data_dir, name, &new)?;
+    Ok(new)
+}
+
+/// Swaps current and previous: the version before the last activation is
+/// current again, and the one it replaces stays as `previous`.
+pub fn rollback(data_dir: &Path, name: &str) -> Result<Pointer, DeployError> {
+    let old = pointer(data_dir, name)?.ok_or_else(|| DeployError::NotInstalled(name.into()))?;
+    let previous = old
+        .previous
+        .filter(|p| installed_path(data_dir, p).is_dir())
+        .ok_or_else(|| DeployError::NoPrevious(name.into()))?;
+    let new = Pointer {
+        current: previous,
+        previous: Some(old.current),
+    };
+    write_pointer(data_dir, name, &new)?;
+    Ok(new)
+}
+
+/// Removes installed versions of `name` that the pointer no longer names.
+fn prune(data_dir: &Path, name: &str, keep: &Pointer) -> Result<(), DeployError> {
+    let installed = installed_dir(data_dir);
+    for entry in fs::read_dir(&installed).map_err(io(&installed))? {
+        let entry = entry.map_err(io(&installed))?;
+        let file_name = entry.file_name();
+        let Some(version) = file_name.to_str() else {
+            continue;
+        };
+        let kept = version == keep.current || keep.previous.as_deref() == Some(version);
+        if !kept && name_of(version) == Some(name) {
+            fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Startup cleanup: removes half-written staging folders and pointer
+/// temporaries, and installed folders that no pointer names (a crash
+/// between moving a version into `installed/` and writing its pointer).
+/// Complete staged versions stay: they were verified and fully written.
+pub fn recover(data_dir: &Path) -> Result<Recovery, DeployError> {
+    let mut recovery = Recovery::default();
+    let mut remove = |path: PathBuf| -> Result<(), DeployError> {
+        if path.is_dir() {
+            fs::remove_dir_all(&path).map_err(io(&path))?;
+        } else {
+            fs::remove_file(&path).map_err(io(&path))?;
+        }
+        recovery.removed.push(path);
+        Ok(())
+    };
+    for dir in [staging_dir(data_dir), pointers_dir(data_dir)] {
+        for path in list(&dir)? {
+            let hidden = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'));
+            if hidden {
+                remove(path)?;
+            }
+        }
+    }
+    let named: Vec<String> = deployed(data_dir)?
+        .into_iter()
+        .flat_map(|(_, p)| std::iter::once(p.current).chain(p.previous))
+        .collect();
+    for path in list(&installed_dir(data_dir))? {
+        let version = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !named.iter().any(|n| n == version) {
+            remove(path)?;
+        }
+    }
+    Ok(recovery)
+}
+
+fn list(dir: &Path) -> Result<Vec<PathBuf>, DeployError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.path()).map_err(io(dir)))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_name_their_model() {
+        assert_eq!(name_of("dcgan-64-a1bce809"), Some("dcgan-64"));
+        assert_eq!(name_of("dcgan-64"), None);
+        assert_eq!(name_of("../x-a1bce809"), None);
+        assert_eq!(name_of("-a1bce809"), None);
+    }
+}

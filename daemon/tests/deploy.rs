@@ -1,0 +1,381 @@
+//! Deploy groundwork against the real `models/dcgan-64`: a signed package
+//! verifies, stages, passes its smoke test, activates and rolls back; every
+//! kind of bad package is refused with its code and leaves nothing on
+//! disk; a crash in the middle of staging is cleaned up at startup with the
+//! previous model still current and intact.
+
+use easel_daemon::deploy::format::{self, Limits};
+use easel_daemon::deploy::{self, TrustedKeys, keys, store};
+use easel_daemon::package::{MANIFEST, ModelPackage};
+use ed25519_dalek::SigningKey;
+use std::path::{Path, PathBuf};
+
+fn dcgan() -> (String, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64");
+    let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
+    let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
+    (manifest, onnx)
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn trusting(k: &SigningKey) -> TrustedKeys {
+    TrustedKeys::new(vec![k.verifying_key()])
+}
+
+/// dcgan-64 with `description` replaced: a distinct version of the same model.
+fn version(description: &str, signer: &SigningKey) -> Vec<u8> {
+    let (manifest, onnx) = dcgan();
+    let manifest = replace_line(
+        &manifest,
+        "description",
+        &format!("description = {description:?}"),
+    );
+    format::encode(
+        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+        Some(signer),
+    )
+}
+
+fn replace_line(text: &str, key: &str, with: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with(&format!("{key} =")) {
+                with
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                files(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+fn refused(bytes: &[u8], trusted: &TrustedKeys, limits: &Limits) -> &'static str {
+    let data = tempfile::tempdir().unwrap();
+    let err = deploy::receive(bytes, trusted, limits, data.path()).unwrap_err();
+    assert!(
+        files(data.path()).is_empty(),
+        "{err}: left {:?}",
+        files(data.path())
+    );
+    assert!(store::deployed(data.path()).unwrap().is_empty());
+    err.code()
+}
+
+#[test]
+fn dcgan_round_trips_stages_smoke_tests_and_activates() {
+    let (manifest, onnx) = dcgan();
+    let studio = key(1);
+    let file = format::encode(
+        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+        Some(&studio),
+    );
+    let package = deploy::verify(&file, &trusting(&studio)).unwrap();
+    assert_eq!(package.manifest.name, "dcgan-64");
+    assert_eq!(package.signer, studio.verifying_key());
+    assert_eq!(package.files[1].1, onnx);
+
+    let data = tempfile::tempdir().unwrap();
+    let staged =
+        deploy::receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap();
+    assert_eq!(staged.version, package.version());
+    let info = deploy::smoke_test(&staged.dir).unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.width, info.height),
+        ("dcgan-64", 64, 64)
+    );
+    let pointer = deploy::activate(data.path(), &staged.version).unwrap();
+    assert_eq!(
+        pointer,
+        deploy::Pointer {
+            current: staged.version.clone(),
+            previous: None
+        }
+    );
+    let current = store::current_dir(data.path(), "dcgan-64")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ModelPackage::open(&current).unwrap().read_onnx().unwrap(),
+        onnx
+    );
+    assert!(!staged.dir.exists(), "activation moves the staged folder");
+}
+
+#[test]
+fn bad_packages_are_refused_with_their_code_and_leave_nothing() {
+    let (manifest, onnx) = dcgan();
+    let studio = key(1);
+    let trusted = trusting(&studio);
+    let limits = Limits::default();
+    let good = [
+        (MANIFEST, manifest.as_bytes()),
+        ("model.onnx", onnx.as_slice()),
+    ];
+
+    assert_eq!(
+        refused(&format::encode(&good, None), &trusted, &limits),
+        "unsigned"
+    );
+    assert_eq!(
+        refused(&format::encode(&good, Some(&key(2))), &trusted, &limits),
+        "untrusted_key"
+    );
+
+    let other = dcgan_with_sha(&manifest, &"0".repeat(64));
+    let wrong_hash = [
+        (MANIFEST, other.as_bytes()),
+        ("model.onnx", onnx.as_slice()),
+    ];
+    assert_eq!(
+        refused(
+            &format::encode(&wrong_hash, Some(&studio)),
+            &trusted,
+            &limits
+        ),
+        "hash_mismatch"
+    );
+
+    let traversal = [
+        (MANIFEST, manifest.as_bytes()),
+        ("model.onnx", onnx.as_slice()),
+        ("../evil", b"x".as_slice()),
+    ];
+    assert_eq!(
+        refused(
+            &format::encode(&traversal, Some(&studio)),
+            &trusted,
+            &limits
+        ),
+        "bad_name"
+    );
+    let slash = [
+        (MANIFEST, manifest.as_bytes()),
+        ("sub/model.onnx", onnx.as_slice()),
+    ];
+    assert_eq!(
+        refused(&format::encode(&slash, Some(&studio)), &trusted, &limits),
+        "bad_name"
+    );
+    let evil_name = manifest.replacen("name = \"dcgan-64\"", "name = \"../dcgan\"", 1);
+    let renamed = [
+        (MANIFEST, evil_name.as_bytes()),
+        ("model.onnx", onnx.as_slice()),
+    ];
+    assert_eq!(
+        refused(&format::encode(&renamed, Some(&studio)), &trusted, &limits),
+        "bad_name"
+    );
+
+    let file = format::encode(&good, Some(&studio));
+    let small = Limits {
+        max_bytes: onnx.len() as u64,
+        max_entries: 16,
+    };
+    assert_eq!(refused(&file, &trusted, &small), "too_large");
+    let few = Limits {
+        max_bytes: 1 << 30,
+        max_entries: 1,
+    };
+    assert_eq!(refused(&file, &trusted, &few), "too_large");
+}
+
+fn dcgan_with_sha(manifest: &str, sha: &str) -> String {
+    replace_line(manifest, "sha256", &format!("sha256 = \"{sha}\""))
+}
+
+#[test]
+fn one_flipped_byte_anywhere_is_refused() {
+    let (manifest, onnx) = dcgan();
+    let studio = key(1);
+    let trusted = trusting(&studio);
+    let file = format::encode(
+        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+        Some(&studio),
+    );
+    let payload_start = file.len() - onnx.len() - manifest.len();
+    // Every byte of header, index, key, signature and manifest; then 40
+    // places spread over the ONNX, first and last byte included.
+    let onnx_start = file.len() - onnx.len();
+    let mut places: Vec<usize> = (0..onnx_start).collect();
+    places.extend((0..40).map(|i| onnx_start + i * (onnx.len() - 1) / 39));
+    let mut bad = file.clone();
+    for &i in &places {
+        bad[i] ^= 0x20;
+        let err = deploy::verify(&bad, &trusted).unwrap_err();
+        let want: &[&str] = if i < 12 {
+            &["malformed"]
+        } else if i >= payload_start {
+            &["hash_mismatch"]
+        } else {
+            &["malformed", "untrusted_key", "bad_signature"]
+        };
+        assert!(want.contains(&err.code()), "byte {i}: {err}");
+        bad[i] ^= 0x20;
+    }
+    assert_eq!(bad, file);
+}
+
+#[test]
+fn activate_keeps_the_previous_version_and_rollback_restores_it() {
+    let studio = key(1);
+    let trusted = trusting(&studio);
+    let data = tempfile::tempdir().unwrap();
+    let receive = |description: &str| {
+        deploy::receive(
+            &version(description, &studio),
+            &trusted,
+            &Limits::default(),
+            data.path(),
+        )
+        .unwrap()
+    };
+    let v1 = receive("first");
+    let v2 = receive("second");
+    assert_ne!(v1.version, v2.version);
+    deploy::activate(data.path(), &v1.version).unwrap();
+    let p = deploy::activate(data.path(), &v2.version).unwrap();
+    assert_eq!(
+        (p.current.as_str(), p.previous.as_deref()),
+        (v2.version.as_str(), Some(v1.version.as_str()))
+    );
+    let description = |data: &Path| {
+        let dir = store::current_dir(data, "dcgan-64").unwrap().unwrap();
+        ModelPackage::open(dir).unwrap().manifest.description
+    };
+    assert_eq!(description(data.path()), "second");
+
+    let p = deploy::rollback(data.path(), "dcgan-64").unwrap();
+    assert_eq!(
+        (p.current.as_str(), p.previous.as_deref()),
+        (v1.version.as_str(), Some(v2.version.as_str()))
+    );
+    assert_eq!(description(data.path()), "first");
+    // Rolling back again returns to the newer one: rollback is a swap.
+    deploy::rollback(data.path(), "dcgan-64").unwrap();
+    assert_eq!(description(data.path()), "second");
+
+    // A third version pushes the oldest out of `installed/`.
+    let v3 = receive("third");
+    deploy::activate(data.path(), &v3.version).unwrap();
+    assert!(!store::installed_path(data.path(), &v1.version).exists());
+    assert!(store::installed_path(data.path(), &v2.version).is_dir());
+    assert_eq!(store::deployed(data.path()).unwrap().len(), 1);
+
+    let err = deploy::rollback(data.path(), "cppn-aurora").unwrap_err();
+    assert_eq!(err.code(), "not_installed");
+    let err = deploy::activate(data.path(), "dcgan-64-00000000").unwrap_err();
+    assert_eq!(err.code(), "not_installed");
+}
+
+#[test]
+fn a_model_that_fails_its_smoke_test_is_not_activated() {
+    let (manifest, onnx) = dcgan();
+    let studio = key(1);
+    let data = tempfile::tempdir().unwrap();
+    let good = deploy::receive(
+        &version("good", &studio),
+        &trusting(&studio),
+        &Limits::default(),
+        data.path(),
+    )
+    .unwrap();
+    deploy::activate(data.path(), &good.version).unwrap();
+
+    // Signed and hashed correctly, but the graph has no input "nope".
+    let broken = manifest.replace("name = \"z\"", "name = \"nope\"");
+    let file = format::encode(
+        &[(MANIFEST, broken.as_bytes()), ("model.onnx", &onnx)],
+        Some(&studio),
+    );
+    let staged =
+        deploy::receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap();
+    let err = deploy::smoke_test(&staged.dir).unwrap_err();
+    assert_eq!(err.code(), "smoke_test_failed", "{err}");
+    let pointer = store::pointer(data.path(), "dcgan-64").unwrap().unwrap();
+    assert_eq!(pointer.current, good.version);
+}
+
+#[test]
+fn a_crash_mid_stage_is_cleaned_by_recover_and_the_previous_model_stays() {
+    let studio = key(1);
+    let data = tempfile::tempdir().unwrap();
+    let v1 = deploy::receive(
+        &version("first", &studio),
+        &trusting(&studio),
+        &Limits::default(),
+        data.path(),
+    )
+    .unwrap();
+    deploy::activate(data.path(), &v1.version).unwrap();
+
+    // What a kill -9 can leave: a half-written staging folder, a half-written
+    // pointer, and a version moved into installed/ whose pointer never came.
+    let deploy_dir = store::deploy_dir(data.path());
+    let tmp = deploy_dir.join("staging/.tmp-dcgan-64-0badc0de-4242");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("model.onnx"), &dcgan().1[..1000]).unwrap();
+    std::fs::write(deploy_dir.join("current/.dcgan-64.tmp"), b"{\"curr").unwrap();
+    let orphan = store::installed_path(data.path(), "dcgan-64-0badc0de");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("model.onnx"), b"partial").unwrap();
+
+    let recovery = deploy::recover(data.path()).unwrap();
+    assert_eq!(recovery.removed.len(), 3, "{:?}", recovery.removed);
+    assert!(!tmp.exists() && !orphan.exists());
+    let pointer = store::pointer(data.path(), "dcgan-64").unwrap().unwrap();
+    assert_eq!(pointer.current, v1.version);
+    let current = store::current_dir(data.path(), "dcgan-64")
+        .unwrap()
+        .unwrap();
+    let package = ModelPackage::open(&current).unwrap();
+    assert_eq!(
+        package.read_onnx().unwrap(),
+        dcgan().1,
+        "the current model is intact"
+    );
+    assert_eq!(package.manifest.description, "first");
+    // Recovery is idempotent, and a later deploy works.
+    assert!(deploy::recover(data.path()).unwrap().removed.is_empty());
+    let v2 = deploy::receive(
+        &version("second", &studio),
+        &trusting(&studio),
+        &Limits::default(),
+        data.path(),
+    )
+    .unwrap();
+    deploy::activate(data.path(), &v2.version).unwrap();
+}
+
+#[test]
+fn trusted_keys_are_read_from_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("studio.pub");
+    std::fs::write(&path, keys::public_to_text(&key(1).verifying_key())).unwrap();
+    let trusted = TrustedKeys::read(std::slice::from_ref(&path)).unwrap();
+    assert!(trusted.contains(&key(1).verifying_key()));
+    assert!(!trusted.contains(&key(2).verifying_key()));
+    std::fs::write(&path, keys::secret_to_text(&key(1))).unwrap();
+    let err = TrustedKeys::read(&[path]).unwrap_err();
+    assert!(err.to_string().contains("studio.pub"), "{err}");
+}
