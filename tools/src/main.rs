@@ -8,6 +8,7 @@ mod firmware;
 mod generate;
 mod models;
 mod npy;
+mod sign;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -31,6 +32,10 @@ enum Command {
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
     Flash(firmware::FlashArgs),
+    /// Write a new ed25519 key pair: KEY (private, mode 0600) and KEY.pub.
+    Keygen(sign::KeygenArgs),
+    /// Pack and sign a model folder into one `.easelpkg` file for deploy.
+    Pack(sign::PackArgs),
     /// Write a reference model package (reproducible byte for byte from its seed).
     Model {
         /// Which architecture.
@@ -58,6 +63,8 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
+        Command::Keygen(args) => sign::keygen(&args),
+        Command::Pack(args) => sign::pack(&args),
         Command::Model { architecture, output, seed, name, size } => {
             use models::Architecture::Style;
             let built = match (architecture, size) {

@@ -1,0 +1,112 @@
+//! `easel keygen` and `easel pack`: the studio's half of a signed deploy.
+//! The key text format and the package format live in the daemon's
+//! `deploy` module, so what is written here is exactly what a daemon reads;
+//! `pack` verifies its own output the way a daemon will before writing it.
+
+use anyhow::{Context, bail};
+use easel_daemon::deploy::{TrustedKeys, format, keys};
+use easel_daemon::package::{MANIFEST, ModelPackage};
+use ed25519_dalek::SigningKey;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct KeygenArgs {
+    /// The private key file to write; the public key goes to `<file>.pub`.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct PackArgs {
+    /// The model package folder (easel.toml and the ONNX file it names).
+    pub model: PathBuf,
+    /// The private key file from `easel keygen`.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The package file to write (`<name>.easelpkg`).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `<file>.pub` beside a private key file.
+pub fn public_path(secret: &Path) -> PathBuf {
+    let mut name = OsString::from(secret.as_os_str());
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// Writes a new key pair. Never overwrites: a replaced key would silently
+/// lock the studio out of every piece that trusts the old one.
+pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
+    let public = public_path(&args.output);
+    for path in [&args.output, &public] {
+        if path.exists() {
+            bail!("{} exists; refusing to overwrite a key", path.display());
+        }
+    }
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    write_new(&args.output, keys::secret_to_text(&key).as_bytes(), 0o600)
+        .with_context(|| format!("writing the private key {}", args.output.display()))?;
+    write_new(
+        &public,
+        keys::public_to_text(&key.verifying_key()).as_bytes(),
+        0o644,
+    )
+    .with_context(|| format!("writing the public key {}", public.display()))?;
+    eprintln!(
+        "{}: private key (keep it secret); {}: public key (list it in [deploy] trusted_keys)",
+        args.output.display(),
+        public.display()
+    );
+    Ok(())
+}
+
+/// Creates a file that must not exist yet, with `mode` on Unix from the
+/// first byte on (no window in which a secret is world-readable).
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Packs and signs a model folder: its manifest (byte for byte as written)
+/// and the ONNX file the manifest names, checked against its sha256.
+pub fn pack(args: &PackArgs) -> anyhow::Result<()> {
+    let package = ModelPackage::open(&args.model)?;
+    let onnx = package.read_onnx()?;
+    let manifest_path = args.model.join(MANIFEST);
+    let manifest = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let key = keys::read_secret(&args.key)?;
+    let entries = [
+        (MANIFEST, manifest.as_slice()),
+        (package.manifest.file.as_str(), onnx.as_slice()),
+    ];
+    let bytes = format::encode(&entries, Some(&key));
+    let verified = format::verify(&bytes, &TrustedKeys::new(vec![key.verifying_key()]))
+        .with_context(|| format!("checking the package built from {}", args.model.display()))?;
+    let tmp = {
+        let mut name = OsString::from(args.output.as_os_str());
+        name.push(".tmp");
+        PathBuf::from(name)
+    };
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, &args.output))
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    eprintln!(
+        "{}: {} ({} bytes, content sha256 {})",
+        args.output.display(),
+        verified.version(),
+        bytes.len(),
+        hex::encode(verified.content_hash)
+    );
+    Ok(())
+}
