@@ -13,6 +13,7 @@ pub mod palette;
 pub mod picture;
 pub mod piece;
 pub mod seed;
+pub mod source;
 pub mod web;
 
 use anyhow::Context;
