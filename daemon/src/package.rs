@@ -65,6 +65,10 @@ pub struct Manifest {
     /// Only for `cppn` models: how the coordinate grid is fed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cppn: Option<CppnSpec>,
+    /// Only for packages written by `easel quantize`: what was done to the
+    /// source model and how close the result stays to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<VariantSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +105,36 @@ pub struct CppnSpec {
     /// values zoom out and show more, finer structure.
     #[serde(default = "default_scale")]
     pub scale: f32,
+}
+
+/// How a variant package was derived from its source (`easel quantize`),
+/// and its measured quality against it. Pictures are compared as 8-bit RGB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// `weights` (int8 weights, float compute), `static` (int8 compute where
+    /// an integer kernel exists) or `f16` (half-precision weights).
+    pub mode: String,
+    /// The source package's name and the sha256 of its ONNX file.
+    pub source: String,
+    pub source_sha256: String,
+    /// What the activation ranges or the quality check were computed on.
+    #[serde(default)]
+    pub calibration: String,
+    /// Pictures compared against the source model.
+    pub samples: u32,
+    /// Mean and worst PSNR (dB, capped at 100 for identical pictures).
+    pub psnr_db: f64,
+    pub psnr_worst_db: f64,
+    /// Mean and worst SSIM (luma, 7x7 windows).
+    pub ssim: f64,
+    pub ssim_worst: f64,
+    /// ONNX file sizes.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Layers that compute in float although the mode is an integer one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub float_layers: Vec<String>,
 }
 
 fn default_scale() -> f32 {
@@ -265,6 +299,14 @@ impl Manifest {
             }
             ModelKind::Latent => {}
         }
+        if let Some(v) = &self.variant
+            && !["weights", "static", "f16"].contains(&v.mode.as_str())
+        {
+            return Err(format!(
+                "variant.mode {:?} is not weights, static or f16",
+                v.mode
+            ));
+        }
         if self.kind != ModelKind::Cppn && self.cppn.is_some() {
             return Err(format!(
                 "a [cppn] table makes no sense for a {} model",
@@ -322,6 +364,28 @@ range = [-1.0, 1.0]
         let err = Manifest::parse(&text).unwrap_err();
         assert!(err.contains("licence"), "{err}");
         assert!(err.contains("line 6"), "{err}");
+    }
+
+    #[test]
+    fn variant_table_round_trips_and_is_checked() {
+        let text = format!(
+            "{DCGAN}\n[variant]\nmode = \"weights\"\nsource = \"dcgan-faces\"\nsource_sha256 = \"00\"\n\
+             calibration = \"32 seeds\"\nsamples = 32\npsnr_db = 41.5\npsnr_worst_db = 39.0\n\
+             ssim = 0.99\nssim_worst = 0.98\nbytes_before = 4000\nbytes_after = 1000\n"
+        );
+        let m = Manifest::parse(&text).unwrap();
+        m.validate().unwrap();
+        let v = m.variant.as_ref().unwrap();
+        assert_eq!(
+            (v.mode.as_str(), v.samples, v.psnr_db),
+            ("weights", 32, 41.5)
+        );
+        assert!(v.float_layers.is_empty());
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+        let bad = Manifest::parse(&text.replace("\"weights\"", "\"int4\"")).unwrap();
+        assert!(bad.validate().unwrap_err().contains("variant.mode"));
+        let unknown = text.replace("samples = 32", "samples = 32\nspeed = 3");
+        assert!(Manifest::parse(&unknown).unwrap_err().contains("speed"));
     }
 
     #[test]

@@ -157,6 +157,7 @@ fn tiny_manifest(onnx: &[u8]) -> Manifest {
             range: [0.0, 1.0],
         },
         cppn: None,
+        variant: None,
     }
 }
 

@@ -8,7 +8,7 @@ mod firmware;
 mod generate;
 mod models;
 mod npy;
-mod sign;
+mod quantize;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -28,14 +28,13 @@ enum Command {
     /// Measure load time, latency (median, p99), throughput and peak memory
     /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
     Bench(bench::BenchArgs),
+    /// Write a smaller variant of a model package (int8 weights, int8
+    /// compute, or f16) with a quality report and a sample grid.
+    Quantize(quantize::QuantizeArgs),
     /// Controller firmware images (`easel firmware uf2 <elf> -o out.uf2`).
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
     Flash(firmware::FlashArgs),
-    /// Write a new ed25519 key pair: KEY (private, mode 0600) and KEY.pub.
-    Keygen(sign::KeygenArgs),
-    /// Pack and sign a model folder into one `.easelpkg` file for deploy.
-    Pack(sign::PackArgs),
     /// Write a reference model package (reproducible byte for byte from its seed).
     Model {
         /// Which architecture.
@@ -61,10 +60,9 @@ fn main() {
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
-        Command::Keygen(args) => sign::keygen(&args),
-        Command::Pack(args) => sign::pack(&args),
         Command::Model { architecture, output, seed, name, size } => {
             use models::Architecture::Style;
             let built = match (architecture, size) {

@@ -62,6 +62,7 @@ pub fn write_package(dir: &Path, name: &str, built: Built) -> anyhow::Result<Man
         input: built.input,
         output: built.output,
         cppn: built.cppn,
+        variant: None,
     };
     manifest
         .validate()

@@ -1,0 +1,395 @@
+//! `easel quantize`: writes a smaller variant of a model package and says
+//! how far its pictures drift from the f32 model.
+//!
+//! - `weights`: int8 weights per output channel behind `DequantizeLinear`
+//!   (about 4x smaller; tract folds them back to f32, so same speed);
+//! - `static`: `QLinearConv` / `QLinearMatMul` with calibrated uint8
+//!   activations, where an integer kernel exists; other weight layers keep
+//!   float compute (with int8 weights) and the report lists them;
+//! - `f16`: half-precision weights cast back to f32 in the graph.
+//!
+//! The result is a complete package (its manifest carries a `[variant]`
+//! table with the quality numbers), judged through the same engine the
+//! daemon uses. It is built in a hidden folder beside the destination and
+//! renamed into place only when everything succeeded, so a failed or
+//! refused run leaves nothing behind.
+
+pub mod calib;
+pub mod quality;
+pub mod rewrite;
+
+use crate::generate::parse_size;
+use anyhow::{Context, bail, ensure};
+use calib::{CalibSet, Method};
+use easel_daemon::engine::{Model, Source, load};
+use easel_daemon::package::{MANIFEST, Manifest, ModelKind, ModelPackage, VariantSpec, sha256_hex};
+use easel_daemon::picture::{Provenance, RgbImage, encode_png};
+use indicatif::{ProgressBar, ProgressStyle};
+use prost::Message;
+use quality::Score;
+use std::path::{Path, PathBuf};
+use tract_onnx::tract_core::runtime::RunOptions;
+
+/// One sample rendered by the f32 model and by the variant.
+type Pair = (RgbImage, RgbImage);
+
+/// Pictures in the sample grid.
+const GRID_ROWS: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum Mode {
+    Weights,
+    Static,
+    F16,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Weights => "weights",
+            Mode::Static => "static",
+            Mode::F16 => "f16",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuantizeArgs {
+    /// The f32 model package to start from.
+    pub model: PathBuf,
+    /// What to make.
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    /// Calibration: a number of seeds, or a folder of PNG pictures (image
+    /// models). Quality is judged on other seeds (1..=N) or on the pictures.
+    #[arg(long)]
+    pub calib: Option<String>,
+    /// How `static` chooses activation ranges.
+    #[arg(long, value_enum, default_value = "percentile")]
+    pub method: Method,
+    /// Percentile for `--method percentile`.
+    #[arg(long, default_value_t = 99.99)]
+    pub percentile: f32,
+    /// Pictures compared with the f32 model for the quality report.
+    #[arg(long, default_value_t = 32)]
+    pub samples: usize,
+    /// Refuse a variant whose mean PSNR is below this (dB).
+    #[arg(long, default_value_t = 30.0)]
+    pub floor: f64,
+    /// Write the variant even below the floor.
+    #[arg(long)]
+    pub force: bool,
+    /// Picture size WxH for cppn models during calibration and comparison.
+    #[arg(long, value_parser = parse_size, default_value = "128x128")]
+    pub size: (u32, u32),
+    /// The package folder to write (must not exist yet).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// The quality report, also written as `quality.json` in the package.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub source: String,
+    pub variant: String,
+    pub mode: &'static str,
+    pub calibration: String,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub summary: quality::Summary,
+    pub floor_db: f64,
+    pub integer_layers: Vec<String>,
+    pub float_layers: Vec<String>,
+    pub scores: Vec<Score>,
+}
+
+pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
+    let report = quantize(&args)?;
+    print_report(&report, &args.output);
+    Ok(())
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(what.to_string());
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
+    ensure!(args.samples >= 1, "--samples must be at least 1");
+    ensure!(
+        args.percentile > 50.0 && args.percentile <= 100.0,
+        "--percentile must be within (50, 100]"
+    );
+    let source = ModelPackage::open(&args.model)
+        .with_context(|| format!("opening model package {}", args.model.display()))?;
+    let onnx_path = source.onnx_path();
+    let bytes = source.read_onnx()?;
+    let mut proto = load::decode(&onnx_path, &bytes)?;
+    load::check(&onnx_path, &proto, &source.manifest)?;
+    let out = &args.output;
+    if out.exists() {
+        let empty = out.is_dir() && std::fs::read_dir(out)?.next().is_none();
+        ensure!(
+            empty,
+            "{} already exists; choose a new folder or remove it",
+            out.display()
+        );
+    }
+    let calib = CalibSet::parse(args.calib.as_deref(), 32)?;
+    let opset = load::opset(&proto);
+    ensure!(
+        args.mode == Mode::F16 || opset >= rewrite::MIN_OPSET,
+        "{}: opset {opset}: per-channel int8 needs opset >= {}; export again with opset_version=17",
+        onnx_path.display(),
+        rewrite::MIN_OPSET
+    );
+    let kind = source.manifest.kind;
+    let cppn_size = (args.size.0 as usize, args.size.1 as usize);
+    let rewritten = match args.mode {
+        Mode::Weights => rewrite::int8_weights(&mut proto),
+        Mode::F16 => rewrite::f16_weights(&mut proto),
+        Mode::Static => {
+            let names = rewrite::static_candidates(&proto);
+            let ranges = if names.is_empty() {
+                Default::default()
+            } else {
+                let sources = calib.calibration_sources(kind);
+                let progress = bar(sources.len() as u64, "calibrating");
+                let ranges = calib::activation_ranges(
+                    &proto,
+                    &source.manifest,
+                    &names,
+                    &sources,
+                    cppn_size,
+                    (args.method, args.percentile),
+                    &progress,
+                )
+                .with_context(|| format!("calibrating {}", onnx_path.display()))?;
+                progress.finish_and_clear();
+                ranges
+            };
+            rewrite::static_int8(&mut proto, &ranges)
+        }
+    };
+    ensure!(
+        rewritten.tensors > 0,
+        "{}: no Conv, ConvTranspose, Gemm or MatMul weights to quantize",
+        onnx_path.display()
+    );
+    let onnx = proto.encode_to_vec();
+
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    // Dropped (and deleted) on every error path below.
+    let staging = tempfile::Builder::new()
+        .prefix(".easel-quantize-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a staging folder in {}", parent.display()))?;
+    let name = variant_name(out, &source.manifest.name, args.mode);
+    let mut manifest = Manifest {
+        name: name.clone(),
+        file: "model.onnx".into(),
+        sha256: sha256_hex(&onnx),
+        description: format!(
+            "{} ({} variant of {})",
+            source.manifest.description,
+            args.mode.name(),
+            source.manifest.name
+        ),
+        variant: None,
+        ..source.manifest.clone()
+    };
+    std::fs::write(staging.path().join(&manifest.file), &onnx)?;
+    std::fs::write(staging.path().join(MANIFEST), manifest.to_toml())?;
+
+    let variant_package = ModelPackage::open(staging.path())?;
+    let eval = calib::evaluation_sources(&calib, kind, args.samples);
+    let (scores, rows) = compare(&source, &variant_package, &eval, kind, args.size)?;
+    let summary = quality::summarize(&scores);
+    let report = Report {
+        source: source.manifest.name.clone(),
+        variant: name.clone(),
+        mode: args.mode.name(),
+        calibration: match args.mode {
+            Mode::Static => format!(
+                "{}, {}",
+                calib.describe(),
+                match args.method {
+                    Method::Minmax => "min-max".to_string(),
+                    Method::Percentile => format!("percentile {}", args.percentile),
+                }
+            ),
+            _ => "none (weights only)".into(),
+        },
+        bytes_before: bytes.len() as u64,
+        bytes_after: onnx.len() as u64,
+        summary,
+        floor_db: args.floor,
+        integer_layers: rewritten.integer_layers,
+        float_layers: rewritten.float_layers,
+        scores,
+    };
+    if report.summary.psnr_db < args.floor && !args.force {
+        print_report(&report, out);
+        bail!(
+            "{} variant of {}: mean PSNR {:.1} dB is below the {:.1} dB floor; nothing written (--force writes it anyway)",
+            args.mode.name(),
+            source.manifest.name,
+            report.summary.psnr_db,
+            args.floor
+        );
+    }
+    manifest.variant = Some(VariantSpec {
+        mode: args.mode.name().into(),
+        source: source.manifest.name.clone(),
+        source_sha256: source.manifest.sha256.to_ascii_lowercase(),
+        calibration: report.calibration.clone(),
+        samples: report.summary.samples as u32,
+        psnr_db: round2(report.summary.psnr_db),
+        psnr_worst_db: round2(report.summary.psnr_worst_db),
+        ssim: round4(report.summary.ssim),
+        ssim_worst: round4(report.summary.ssim_worst),
+        bytes_before: report.bytes_before,
+        bytes_after: report.bytes_after,
+        float_layers: report.float_layers.clone(),
+    });
+    manifest
+        .validate()
+        .map_err(anyhow::Error::msg)
+        .context("variant manifest")?;
+    std::fs::write(staging.path().join(MANIFEST), manifest.to_toml())?;
+    let grid = quality::grid(&rows);
+    let provenance = Provenance {
+        model: name,
+        model_sha256: manifest.sha256.clone(),
+        seed: None,
+        params: serde_json::json!({"grid": "f32 | variant | difference x8", "source": report.source}),
+    };
+    std::fs::write(
+        staging.path().join("samples.png"),
+        encode_png(&grid, &provenance),
+    )?;
+    std::fs::write(
+        staging.path().join("quality.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    if out.exists() {
+        std::fs::remove_dir(out).with_context(|| format!("replacing empty {}", out.display()))?;
+    }
+    let staged = staging.keep();
+    if let Err(e) = std::fs::rename(&staged, out) {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(e).with_context(|| format!("moving the variant into {}", out.display()));
+    }
+    Ok(report)
+}
+
+/// Renders every source through both models and scores the pictures.
+fn compare(
+    source: &ModelPackage,
+    variant: &ModelPackage,
+    eval: &[Source],
+    kind: ModelKind,
+    size: (u32, u32),
+) -> anyhow::Result<(Vec<Score>, Vec<Pair>)> {
+    let options = RunOptions::default();
+    let spinner = ProgressBar::new_spinner().with_message("loading the f32 model and the variant");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut f32_model = Model::load(source, &options)
+        .with_context(|| format!("loading {}", source.dir.display()))?;
+    let mut q_model =
+        Model::load(variant, &options).context("loading the variant in the engine")?;
+    spinner.finish_and_clear();
+    let size = (kind == ModelKind::Cppn).then_some(size);
+    let progress = bar(eval.len() as u64, "comparing");
+    let mut scores = Vec::with_capacity(eval.len());
+    let mut rows = Vec::new();
+    for (i, s) in eval.iter().enumerate() {
+        let a = f32_model
+            .render(s, size)
+            .context("rendering with the f32 model")?;
+        let b = q_model
+            .render(s, size)
+            .context("rendering with the variant")?;
+        scores.push(Score {
+            sample: match s {
+                Source::Seed(seed) => format!("seed {seed}"),
+                _ => format!("picture {}", i + 1),
+            },
+            psnr_db: quality::psnr(&a, &b),
+            ssim: quality::ssim(&a, &b),
+        });
+        if rows.len() < GRID_ROWS {
+            rows.push((a, b));
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok((scores, rows))
+}
+
+/// The output folder's name when it is a valid model name, else
+/// `<source>-<suffix>`.
+fn variant_name(out: &Path, source: &str, mode: Mode) -> String {
+    let folder = out.file_name().map(|n| n.to_string_lossy().to_string());
+    match folder {
+        Some(n) if easel_protocol::is_valid_model_name(&n) => n,
+        _ => {
+            let suffix = match mode {
+                Mode::Weights => "int8w",
+                Mode::Static => "int8",
+                Mode::F16 => "f16",
+            };
+            format!("{source}-{suffix}")
+        }
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
+}
+
+fn print_report(r: &Report, out: &Path) {
+    let s = &r.summary;
+    eprintln!(
+        "{} -> {} ({} mode), {}",
+        r.source,
+        out.display(),
+        r.mode,
+        r.calibration
+    );
+    eprintln!(
+        "  size     {:.2} MB -> {:.2} MB ({:.1}x smaller)",
+        r.bytes_before as f64 / 1e6,
+        r.bytes_after as f64 / 1e6,
+        r.bytes_before as f64 / r.bytes_after.max(1) as f64
+    );
+    eprintln!(
+        "  PSNR     mean {:.2} dB, worst {:.2} dB ({}), floor {:.1} dB, over {} pictures",
+        s.psnr_db, s.psnr_worst_db, s.psnr_worst_sample, r.floor_db, s.samples
+    );
+    eprintln!("  SSIM     mean {:.4}, worst {:.4}", s.ssim, s.ssim_worst);
+    if !r.integer_layers.is_empty() {
+        eprintln!("  int8 compute: {} layers", r.integer_layers.len());
+    }
+    for l in &r.float_layers {
+        eprintln!("  float: {l}");
+    }
+    if r.mode == "static" && !r.integer_layers.is_empty() {
+        eprintln!(
+            "  note: tract's int8 kernels are fast on aarch64 (SDOT) but much slower than f32 on x86 without VNNI: run `easel bench --pick` on the target"
+        );
+    }
+}
