@@ -379,3 +379,89 @@ fn trusted_keys_are_read_from_key_files() {
     let err = TrustedKeys::read(&[path]).unwrap_err();
     assert!(err.to_string().contains("studio.pub"), "{err}");
 }
+
+/// Set in the child process that `kill_9_while_installing…` kills.
+const CHILD_DATA: &str = "EASEL_DEPLOY_TEST_CHILD_DATA";
+
+/// The child: receives and activates new versions of dcgan-64 until killed.
+#[test]
+#[ignore = "run as a child process by kill_9_while_installing_leaves_a_complete_current_model"]
+fn install_until_killed() {
+    let Some(data) = std::env::var_os(CHILD_DATA) else {
+        return;
+    };
+    let data = PathBuf::from(data);
+    let studio = key(1);
+    for i in 0u64.. {
+        let file = version(&format!("child {i}"), &studio);
+        let staged = deploy::receive(&file, &trusting(&studio), &Limits::default(), &data).unwrap();
+        deploy::activate(&data, &staged.version).unwrap();
+    }
+}
+
+#[test]
+fn kill_9_while_installing_leaves_a_complete_current_model() {
+    let studio = key(1);
+    let data = tempfile::tempdir().unwrap();
+    let first = deploy::receive(
+        &version("first", &studio),
+        &trusting(&studio),
+        &Limits::default(),
+        data.path(),
+    )
+    .unwrap();
+    deploy::activate(data.path(), &first.version).unwrap();
+    let onnx = dcgan().1;
+    let mut last = first.version.clone();
+    for round in 0..4u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "install_until_killed",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DATA, data.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Different moments in the write/rename/pointer cycle each round.
+        std::thread::sleep(std::time::Duration::from_millis(200 + 137 * round));
+        child.kill().unwrap(); // SIGKILL on Unix: no destructor, no cleanup
+        child.wait().unwrap();
+
+        deploy::recover(data.path()).unwrap();
+        let pointer = store::pointer(data.path(), "dcgan-64").unwrap().unwrap();
+        let current = store::current_dir(data.path(), "dcgan-64")
+            .unwrap()
+            .unwrap();
+        let package = ModelPackage::open(&current).unwrap();
+        assert_eq!(
+            package.read_onnx().unwrap(),
+            onnx,
+            "round {round}: {pointer:?}"
+        );
+        let hidden: Vec<_> = files(&store::deploy_dir(data.path()))
+            .into_iter()
+            .filter(|p| {
+                p.strip_prefix(store::deploy_dir(data.path()))
+                    .unwrap()
+                    .components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        assert!(hidden.is_empty(), "round {round}: left {hidden:?}");
+        last = pointer.current;
+        for (_, p) in store::deployed(data.path()).unwrap() {
+            for version in std::iter::once(p.current).chain(p.previous) {
+                let dir = store::installed_path(data.path(), &version);
+                ModelPackage::open(&dir).unwrap().read_onnx().unwrap();
+            }
+        }
+    }
+    assert_ne!(
+        last, first.version,
+        "the child never installed anything: the test proved nothing"
+    );
+}

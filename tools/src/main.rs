@@ -9,6 +9,7 @@ mod generate;
 mod models;
 mod npy;
 mod quantize;
+mod sign;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -35,6 +36,10 @@ enum Command {
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
     Flash(firmware::FlashArgs),
+    /// Write a new ed25519 key pair: KEY (private, mode 0600) and KEY.pub.
+    Keygen(sign::KeygenArgs),
+    /// Pack and sign a model folder into one `.easelpkg` file for deploy.
+    Pack(sign::PackArgs),
     /// Write a reference model package (reproducible byte for byte from its seed).
     Model {
         /// Which architecture.
@@ -63,6 +68,8 @@ fn main() {
         Command::Quantize(args) => quantize::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
+        Command::Keygen(args) => sign::keygen(&args),
+        Command::Pack(args) => sign::pack(&args),
         Command::Model { architecture, output, seed, name, size } => {
             use models::Architecture::Style;
             let built = match (architecture, size) {
