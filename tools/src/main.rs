@@ -6,6 +6,7 @@
 mod bench;
 mod firmware;
 mod generate;
+mod inspect;
 mod models;
 mod npy;
 mod quantize;
@@ -29,6 +30,9 @@ enum Command {
     /// Measure load time, latency (median, p99), throughput and peak memory
     /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
     Bench(bench::BenchArgs),
+    /// What is inside an ONNX model and whether easel can run it: inputs,
+    /// outputs, operators, parameters, MACs, tract's verdict, advice.
+    Inspect(inspect::InspectArgs),
     /// Write a smaller variant of a model package (int8 weights, int8
     /// compute, or f16) with a quality report and a sample grid.
     Quantize(quantize::QuantizeArgs),
@@ -66,6 +70,7 @@ fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Inspect(args) => inspect::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Keygen(args) => sign::keygen(&args),
