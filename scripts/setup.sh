@@ -24,3 +24,8 @@ pkill -x mosquitto >/dev/null 2>&1 || true
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknown-none-elf >/dev/null
+# onnxruntime: the numerics fixtures, `easel quantize` tests (every variant
+# must run there too) and the bench comparison scripts.
+python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
+  || python3 -m pip install --quiet onnxruntime onnx numpy \
+  || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy
