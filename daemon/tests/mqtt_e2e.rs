@@ -8,6 +8,10 @@ use mqtt_support::{BrokerKind, Daemon, NODE, Probe, wait_port};
 use serde_json::json;
 
 async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
+    assert!(
+        mqtt_support::SERIAL.try_lock().is_err(),
+        "tests hold SERIAL"
+    );
     let d = Daemon::start(kind, extra);
     wait_port(d.port);
     let mut probe = Probe::connect(d.port, "probe").await;
@@ -20,9 +24,12 @@ fn state_topic() -> String {
 }
 
 async fn generate_model_switch_and_controller_input(kind: BrokerKind) {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, mut probe) = online(kind, "").await;
     // generate -> generated event with the requested seed, request_id echoed.
-    probe.command("generate", json!({"seed": 7, "request_id": "g1"})).await;
+    probe
+        .command("generate", json!({"seed": 7, "request_id": "g1"}))
+        .await;
     let answer = probe.answer("g1", 30).await;
     assert_eq!(answer["type"], "generated", "{answer}");
     assert_eq!(answer["seed"], 7);
@@ -32,63 +39,154 @@ async fn generate_model_switch_and_controller_input(kind: BrokerKind) {
     let p = probe.wait("the palette", 10, |s| s.topic == palette).await;
     assert!(p.payload.starts_with('#') && p.retain, "{p:?}");
     // The fleet-wide topic too.
-    probe.publish("easel/all/cmd/generate", json!({"seed": 8, "request_id": "g2"}).to_string(), false).await;
+    probe
+        .publish(
+            "easel/all/cmd/generate",
+            json!({"seed": 8, "request_id": "g2"}).to_string(),
+            false,
+        )
+        .await;
     assert_eq!(probe.answer("g2", 30).await["seed"], 8);
     // Model switch -> the retained state changes (wait until dcgan-64 is loaded).
-    probe.wait("dcgan-64 loaded", 60, |s| s.topic == state_topic() && s.payload.contains("\"name\":\"dcgan-64\"")).await;
-    probe.command("model", json!({"name": "dcgan-64", "request_id": "m1"})).await;
+    let loaded = |s: &mqtt_support::Seen| {
+        s.topic == state_topic() && s.payload.contains("\"name\":\"dcgan-64\"")
+    };
+    if !probe.seen.iter().any(loaded) {
+        probe.wait("dcgan-64 loaded", 60, loaded).await;
+    }
+    probe
+        .command("model", json!({"name": "dcgan-64", "request_id": "m1"}))
+        .await;
     assert_eq!(probe.answer("m1", 10).await["type"], "done");
     // A new subscriber sees the new model in the retained state.
     let mut late = Probe::connect(d.port, "late").await;
-    let state = late.wait("retained state", 10, |s| s.topic == state_topic() && s.retain).await;
+    let state = late
+        .wait("retained state", 10, |s| {
+            s.topic == state_topic() && s.retain
+        })
+        .await;
     assert_eq!(state.json()["model"], "dcgan-64", "{}", state.payload);
     // Controller input -> generated event.
-    probe.publish("easel/ctl/test/input", json!({"input":"button1","event":"click"}).to_string(), false).await;
+    probe
+        .publish(
+            "easel/ctl/test/input",
+            json!({"input":"button1","event":"click"}).to_string(),
+            false,
+        )
+        .await;
     let event = format!("easel/{NODE}/event");
-    let g = probe.wait("a generated event from button1", 30, |s| s.topic == event && s.json()["type"] == "generated" && s.json()["request_id"].is_null()).await;
+    let g = probe
+        .wait("a generated event from button1", 30, |s| {
+            s.topic == event && s.json()["type"] == "generated" && s.json()["request_id"].is_null()
+        })
+        .await;
     assert_eq!(g.json()["model"], "dcgan-64");
     assert!(d.is_running());
 }
 
 async fn bad_payloads_change_nothing(kind: BrokerKind) {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, mut probe) = online(kind, "").await;
-    probe.command("generate", json!({"seed": 3, "request_id": "ok"})).await;
+    probe
+        .command("generate", json!({"seed": 3, "request_id": "ok"}))
+        .await;
     probe.answer("ok", 30).await;
-    let before = probe.wait("state after the picture", 10, |s| s.topic == state_topic() && s.json()["seed"] == 3).await.json();
+    // Both models loaded (the state would change under the test otherwise).
+    let loaded = |s: &mqtt_support::Seen| {
+        s.topic == state_topic() && s.payload.contains("\"name\":\"dcgan-64\"")
+    };
+    if !probe.seen.iter().any(loaded) {
+        probe.wait("dcgan-64 loaded", 60, loaded).await;
+    }
+    let mut first = Probe::connect(d.port, "first").await;
+    let before = first
+        .wait("retained state", 10, |s| s.topic == state_topic())
+        .await
+        .json();
+    assert_eq!(before["seed"], 3);
     let topic = |c: &str| format!("easel/{NODE}/cmd/{c}");
     probe.publish(&topic("generate"), "{not json", false).await;
-    probe.publish(&topic("generate"), json!({"seed": "seven", "request_id": "types"}).to_string(), false).await;
-    probe.publish(&topic("model"), json!({"name": "no-such-model", "request_id": "unknown"}).to_string(), false).await;
-    probe.publish(&topic("explode"), json!({"request_id": "cmd"}).to_string(), false).await;
+    probe
+        .publish(
+            &topic("generate"),
+            json!({"seed": "seven", "request_id": "types"}).to_string(),
+            false,
+        )
+        .await;
+    probe
+        .publish(
+            &topic("model"),
+            json!({"name": "no-such-model", "request_id": "unknown"}).to_string(),
+            false,
+        )
+        .await;
+    probe
+        .publish(
+            &topic("explode"),
+            json!({"request_id": "cmd"}).to_string(),
+            false,
+        )
+        .await;
     let mut huge = br#"{"request_id":"big","seed":1,"pad":""#.to_vec();
     huge.resize(1 << 20, b'x');
     huge.extend_from_slice(b"\"}");
     probe.publish(&topic("generate"), huge, false).await;
-    probe.publish(&topic("generate"), json!({"seed": 99, "request_id": "kept"}).to_string(), true).await;
-    for (id, code) in [("types", "bad_request"), ("unknown", "unknown_model"), ("cmd", "unknown_command"), ("kept", "retained_command")] {
+    probe
+        .publish(
+            &topic("generate"),
+            json!({"seed": 99, "request_id": "kept"}).to_string(),
+            true,
+        )
+        .await;
+    for (id, code) in [
+        ("types", "bad_request"),
+        ("unknown", "unknown_model"),
+        ("cmd", "unknown_command"),
+        ("kept", "retained_command"),
+    ] {
         let e = probe.answer(id, 15).await;
-        assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some(code)), "{id}: {e}");
+        assert_eq!(
+            (e["type"].as_str(), e["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{id}: {e}"
+        );
     }
     let event = format!("easel/{NODE}/event");
-    let codes: Vec<String> = probe.seen.iter().filter(|s| s.topic == event).map(|s| s.json()["code"].as_str().unwrap_or("").to_string()).collect();
+    let codes: Vec<String> = probe
+        .seen
+        .iter()
+        .filter(|s| s.topic == event)
+        .map(|s| s.json()["code"].as_str().unwrap_or("").to_string())
+        .collect();
     for code in ["invalid_json", "payload_too_large"] {
         if !codes.iter().any(|c| c == code) {
-            probe.wait(code, 15, |s| s.topic == event && s.json()["code"] == code).await;
+            probe
+                .wait(code, 15, |s| s.topic == event && s.json()["code"] == code)
+                .await;
         }
     }
     // Nothing else happened: no picture, same state; and still alive.
     let later = probe.drain(1.0).await;
-    assert!(!later.iter().any(|s| s.json()["type"] == "generated"), "{later:?}");
+    assert!(
+        !later.iter().any(|s| s.json()["type"] == "generated"),
+        "{later:?}"
+    );
     probe.publish(&topic("generate"), "", true).await; // clear the retained command
     let mut late = Probe::connect(d.port, "late").await;
-    let now = late.wait("retained state", 10, |s| s.topic == state_topic()).await.json();
+    let now = late
+        .wait("retained state", 10, |s| s.topic == state_topic())
+        .await
+        .json();
     assert_eq!(now, before);
     assert!(d.is_running());
-    probe.command("generate", json!({"seed": 4, "request_id": "after"})).await;
+    probe
+        .command("generate", json!({"seed": 4, "request_id": "after"}))
+        .await;
     assert_eq!(probe.answer("after", 30).await["type"], "generated");
 }
 
 async fn last_will_on_sigkill_and_stopped_on_sigterm(kind: BrokerKind) {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, mut probe) = online(kind, "").await;
     let status = format!("easel/{NODE}/status");
     if matches!(kind, BrokerKind::Embedded) {
@@ -96,22 +194,51 @@ async fn last_will_on_sigkill_and_stopped_on_sigterm(kind: BrokerKind) {
         // Last Will is checked on a second daemon that is a client of the
         // first one's embedded broker.
         let mut client = Daemon::start_client_of(d.port);
-        probe.wait("second node online", 60, |s| s.topic == "easel/e2e-2/status" && s.payload == "online").await;
+        probe
+            .wait("second node online", 60, |s| {
+                s.topic == "easel/e2e-2/status" && s.payload == "online"
+            })
+            .await;
         client.signal("KILL");
-        probe.wait("offline (Last Will)", 30, |s| s.topic == "easel/e2e-2/status" && s.payload == "offline").await;
+        probe
+            .wait("offline (Last Will)", 30, |s| {
+                s.topic == "easel/e2e-2/status" && s.payload == "offline"
+            })
+            .await;
         assert!(d.is_running());
         return;
     }
     d.signal("KILL");
-    probe.wait("offline (Last Will)", 30, |s| s.topic == status && s.payload == "offline").await;
+    probe
+        .wait("offline (Last Will)", 30, |s| {
+            s.topic == status && s.payload == "offline"
+        })
+        .await;
     d.spawn();
-    probe.wait("online again", 60, |s| s.topic == status && s.payload == "online").await;
-    probe.wait("a model", 60, |s| s.topic == state_topic() && !s.json()["model"].is_null()).await;
+    probe
+        .wait("online again", 60, |s| {
+            s.topic == status && s.payload == "online"
+        })
+        .await;
+    probe
+        .wait("a model", 60, |s| {
+            s.topic == state_topic() && !s.json()["model"].is_null()
+        })
+        .await;
     let exit = d.signal("TERM");
     assert!(exit.success(), "{exit:?}");
-    probe.wait("stopped", 10, |s| s.topic == status && s.payload == "stopped").await;
+    probe
+        .wait("stopped", 10, |s| {
+            s.topic == status && s.payload == "stopped"
+        })
+        .await;
     let after = probe.drain(1.0).await;
-    assert!(!after.iter().any(|s| s.topic == status && s.payload == "offline"), "no Last Will after a clean exit");
+    assert!(
+        !after
+            .iter()
+            .any(|s| s.topic == status && s.payload == "offline"),
+        "no Last Will after a clean exit"
+    );
 }
 
 macro_rules! both {
@@ -127,53 +254,91 @@ macro_rules! both {
     };
 }
 
-both!(generate_model_switch_and_controller_input, bad_payloads_change_nothing, last_will_on_sigkill_and_stopped_on_sigterm);
+both!(
+    generate_model_switch_and_controller_input,
+    bad_payloads_change_nothing,
+    last_will_on_sigkill_and_stopped_on_sigterm
+);
 
 /// With the embedded broker, SIGTERM must still publish `stopped`: the
 /// daemon disconnects before its broker goes away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopped_on_sigterm_embedded() {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, _probe) = online(BrokerKind::Embedded, "").await;
     // A mosquitto_sub at 3.1.1 sees the whole goodbye.
-    let sub = std::process::Command::new("mosquitto_sub")
-        .args(["-V", "mqttv311", "-h", "127.0.0.1", "-p", &d.port.to_string(), "-t", &format!("easel/{NODE}/status"), "-v"])
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args([
+            "-V",
+            "mqttv311",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &d.port.to_string(),
+            "-t",
+            &format!("easel/{NODE}/status"),
+            "-v",
+        ])
         .args(["-C", "2", "-W", "15"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("mosquitto_sub (apt-get install mosquitto-clients)");
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Subscribed once the retained `online` has arrived.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(sub.stdout.take().unwrap()));
+    let first = lines.next().expect("mosquitto_sub output").unwrap();
+    assert_eq!(first, format!("easel/{NODE}/status online"));
     let exit = d.signal("TERM");
     assert!(exit.success(), "{exit:?}");
-    let out = sub.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("easel/{NODE}/status stopped")), "{text}");
+    let second = lines.next().map(|l| l.unwrap()).unwrap_or_default();
+    assert_eq!(second, format!("easel/{NODE}/status stopped"));
+    let _ = sub.wait();
 }
 
 /// mosquitto killed and restarted on the same port: the daemon is online
 /// again and answers, without being restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_broker_restart() {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, _) = online(BrokerKind::Mosquitto, "").await;
     let started = std::time::Instant::now();
     d.mosquitto.as_mut().unwrap().restart();
     let mut probe = Probe::connect(d.port, "probe2").await;
     probe.wait_online(15).await;
     eprintln!("online again {:?} after the restart", started.elapsed());
-    probe.command("generate", json!({"seed": 11, "request_id": "back"})).await;
+    probe
+        .command("generate", json!({"seed": 11, "request_id": "back"}))
+        .await;
     assert_eq!(probe.answer("back", 30).await["seed"], 11);
     let palette = format!("easel/{NODE}/palette");
-    probe.wait("palette republished", 10, |s| s.topic == palette).await;
+    probe
+        .wait("palette republished", 10, |s| s.topic == palette)
+        .await;
     assert!(d.is_running());
 }
 
 /// mosquitto_pub at MQTT 3.1.1 and 5 against the embedded broker's one listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_clients_at_both_versions_on_the_embedded_broker() {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (_d, mut probe) = online(BrokerKind::Embedded, "").await;
     for (version, id) in [("mqttv311", "v311"), ("mqttv5", "v5")] {
         let status = std::process::Command::new("mosquitto_pub")
-            .args(["-V", version, "-h", "127.0.0.1", "-p", &probe_port(&_d), "-q", "1"])
-            .args(["-t", &format!("easel/{NODE}/cmd/generate"), "-m", &json!({"seed": 5, "request_id": id}).to_string()])
+            .args([
+                "-V",
+                version,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &probe_port(&_d),
+                "-q",
+                "1",
+            ])
+            .args([
+                "-t",
+                &format!("easel/{NODE}/cmd/generate"),
+                "-m",
+                &json!({"seed": 5, "request_id": id}).to_string(),
+            ])
             .status()
             .expect("mosquitto_pub (apt-get install mosquitto-clients)");
         assert!(status.success(), "{version}");
@@ -189,29 +354,77 @@ fn probe_port(d: &Daemon) -> String {
 /// to the morph speed in the retained state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn morph_mode_and_knob() {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (_d, mut probe) = online(BrokerKind::Embedded, "").await;
-    probe.command("mode", json!({"mode": "morph", "seconds": 2.0, "fps": 0, "request_id": "m"})).await;
+    probe
+        .command(
+            "mode",
+            json!({"mode": "morph", "seconds": 2.0, "fps": 0, "request_id": "m"}),
+        )
+        .await;
     assert_eq!(probe.answer("m", 10).await["type"], "done");
-    probe.publish("easel/ctl/k/input", json!({"input":"knob1","value":1.0}).to_string(), false).await;
-    let s = probe.wait("seconds = 1 from the knob", 10, |s| s.topic == state_topic() && s.json()["params"]["seconds"] == 1.0).await;
+    probe
+        .publish(
+            "easel/ctl/k/input",
+            json!({"input":"knob1","value":1.0}).to_string(),
+            false,
+        )
+        .await;
+    let s = probe
+        .wait("seconds = 1 from the knob", 10, |s| {
+            s.topic == state_topic() && s.json()["params"]["seconds"] == 1.0
+        })
+        .await;
     assert_eq!(s.json()["mode"], "morph");
-    probe.publish("easel/ctl/k/input", json!({"input":"button2","event":"click"}).to_string(), false).await;
-    probe.wait("toggled back to still", 10, |s| s.topic == state_topic() && s.json()["mode"] == "still").await;
+    probe
+        .publish(
+            "easel/ctl/k/input",
+            json!({"input":"button2","event":"click"}).to_string(),
+            false,
+        )
+        .await;
+    probe
+        .wait("toggled back to still", 10, |s| {
+            s.topic == state_topic() && s.json()["mode"] == "still"
+        })
+        .await;
 }
 
 /// Scenes survive a restart of the daemon.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenes_survive_restart() {
+    let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, mut probe) = online(BrokerKind::Mosquitto, "").await;
-    probe.command("generate", json!({"seed": 42, "request_id": "g"})).await;
+    probe
+        .command("generate", json!({"seed": 42, "request_id": "g"}))
+        .await;
     probe.answer("g", 30).await;
-    probe.wait("state with seed 42", 10, |s| s.topic == state_topic() && s.json()["seed"] == 42).await;
-    probe.command("scene", json!({"action": "save", "name": "fav", "request_id": "s"})).await;
+    // (The state is updated before the event is sent.)
+    probe
+        .command(
+            "scene",
+            json!({"action": "save", "name": "fav", "request_id": "s"}),
+        )
+        .await;
     assert_eq!(probe.answer("s", 10).await["type"], "done");
     assert!(d.signal("TERM").success());
     d.spawn();
-    probe.wait("scene listed after restart", 60, |s| s.topic == state_topic() && s.json()["scenes"] == json!(["fav"]) && !s.json()["model"].is_null()).await;
-    probe.command("scene", json!({"action": "recall", "name": "fav", "request_id": "r"})).await;
+    probe
+        .wait("scene listed after restart", 60, |s| {
+            s.topic == state_topic()
+                && s.json()["scenes"] == json!(["fav"])
+                && !s.json()["model"].is_null()
+        })
+        .await;
+    probe
+        .command(
+            "scene",
+            json!({"action": "recall", "name": "fav", "request_id": "r"}),
+        )
+        .await;
     let g = probe.answer("r", 30).await;
-    assert_eq!((g["type"].as_str(), g["seed"].as_u64()), (Some("generated"), Some(42)));
+    assert_eq!(
+        (g["type"].as_str(), g["seed"].as_u64()),
+        (Some("generated"), Some(42))
+    );
 }

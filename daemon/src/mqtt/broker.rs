@@ -11,7 +11,9 @@
 //! This file owns only starting and stopping the broker; the daemon talks
 //! to it over TCP like any other client (docs/mqtt.md says why).
 
-use mqtt5::broker::{BrokerConfig, BrokerShutdownHandle, MqttBroker, StorageBackendType, StorageConfig};
+use mqtt5::broker::{
+    BrokerConfig, BrokerShutdownHandle, MqttBroker, StorageBackendType, StorageConfig,
+};
 use std::net::SocketAddr;
 
 /// Largest packet the embedded broker accepts. Above the daemon's own
@@ -36,12 +38,19 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Binds `listen` (port 0 picks a free port) and starts serving.
     pub async fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
-        let fail = |e: mqtt5::MqttError| BrokerError { addr: listen, message: e.to_string() };
+        let fail = |e: mqtt5::MqttError| BrokerError {
+            addr: listen,
+            message: e.to_string(),
+        };
         let config = BrokerConfig::default()
             .with_bind_address(listen)
             .with_max_packet_size(MAX_PACKET)
             .with_sys_topics_enabled(false)
-            .with_storage(StorageConfig::default().with_backend(StorageBackendType::Memory).with_persistence(false));
+            .with_storage(
+                StorageConfig::default()
+                    .with_backend(StorageBackendType::Memory)
+                    .with_persistence(false),
+            );
         let mut broker = MqttBroker::with_config(config).await.map_err(fail)?;
         let addr = broker.local_addr().unwrap_or(listen);
         let shutdown = broker.shutdown_handle();
@@ -51,7 +60,11 @@ impl EmbeddedBroker {
             }
         });
         tracing::info!(%addr, "embedded MQTT broker listening (MQTT 3.1.1 and 5)");
-        Ok(EmbeddedBroker { addr, shutdown, task })
+        Ok(EmbeddedBroker {
+            addr,
+            shutdown,
+            task,
+        })
     }
 
     /// The address it listens on (the real port when asked for port 0).

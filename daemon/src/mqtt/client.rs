@@ -98,9 +98,14 @@ fn tls_config(ca_file: Option<&PathBuf>) -> Result<rustls::ClientConfig, ClientE
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let ca = |message: String| ClientError::Ca { path: path.clone(), message };
+            let ca = |message: String| ClientError::Ca {
+                path: path.clone(),
+                message,
+            };
             for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca(e.to_string()))? {
-                roots.add(cert.map_err(|e| ca(e.to_string()))?).map_err(|e| ca(e.to_string()))?;
+                roots
+                    .add(cert.map_err(|e| ca(e.to_string()))?)
+                    .map_err(|e| ca(e.to_string()))?;
             }
         }
         None => {
@@ -124,28 +129,42 @@ fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, Client
     // error event; the session enforces the real limit.
     options.set_max_packet_size(Some(4 * 1024 * 1024));
     let will = session.last_will();
-    options.set_last_will(LastWill::new(will.topic, will.payload, QoS::AtLeastOnce, will.retain, None));
+    options.set_last_will(LastWill::new(
+        will.topic,
+        will.payload,
+        QoS::AtLeastOnce,
+        will.retain,
+        None,
+    ));
     if let Some(user) = &endpoint.username {
         options.set_credentials(user, endpoint.password.clone().unwrap_or_default());
     }
     if endpoint.tls {
         let config = tls_config(endpoint.ca_file.as_ref())?;
-        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
-            config,
-        ))));
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
+        ));
     }
     Ok(options)
 }
 
 async fn send(client: &AsyncClient, out: Outgoing) {
-    if let Err(e) = client.publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload).await {
+    if let Err(e) = client
+        .publish(out.topic, QoS::AtLeastOnce, out.retain, out.payload)
+        .await
+    {
         tracing::warn!("MQTT publish not queued: {e}");
     }
 }
 
 /// Runs the connection until `stop`; then publishes `stopped` and
 /// disconnects cleanly (so the broker does not send the Last Will).
-pub async fn run(endpoint: Endpoint, session: Session, piece: Piece, stop: CancellationToken) -> Result<(), ClientError> {
+pub async fn run(
+    endpoint: Endpoint,
+    session: Session,
+    piece: Piece,
+    stop: CancellationToken,
+) -> Result<(), ClientError> {
     let (client, mut eventloop) = AsyncClient::new(options(&endpoint, &session)?, 1024);
     tracing::info!(host = %endpoint.host, port = endpoint.port, tls = endpoint.tls, client_id = %endpoint.client_id, "MQTT client starting");
     // (connection generation, up): bumped on every CONNACK.
@@ -165,6 +184,10 @@ pub async fn run(endpoint: Endpoint, session: Session, piece: Piece, stop: Cance
     let poller = async {
         let _ended = polling_ended.clone().drop_guard();
         let mut backoff = Backoff::new();
+        // DISCONNECT is written to a buffer first: polling goes on until
+        // the broker closes the connection, so `stopped` and DISCONNECT
+        // are really sent (otherwise the broker publishes the Last Will).
+        let mut disconnecting = false;
         loop {
             let event = tokio::select! {
                 _ = done_polling.cancelled() => break,
@@ -180,13 +203,19 @@ pub async fn run(endpoint: Endpoint, session: Session, piece: Piece, stop: Cance
                     let arrived = Instant::now();
                     let topic = String::from_utf8_lossy(&p.topic);
                     for request in session.handle_publish(&topic, &p.payload, p.retain) {
-                        if piece.commands.send(Incoming { arrived, request }).await.is_err() {
+                        if piece
+                            .commands
+                            .send(Incoming { arrived, request })
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
                 }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => disconnecting = true,
                 Ok(_) => {}
+                Err(_) if disconnecting => break,
                 Err(e) => {
                     if link_tx.borrow().1 {
                         tracing::warn!("MQTT connection lost: {e}");
@@ -268,10 +297,24 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("mqtt://127.0.0.1:1883").unwrap(), ("127.0.0.1".into(), 1883, false));
-        assert_eq!(parse_url("mqtts://broker.gallery").unwrap(), ("broker.gallery".into(), 8883, true));
-        assert_eq!(parse_url("mqtt://[::1]:1884/").unwrap(), ("::1".into(), 1884, false));
-        for bad in ["http://x:1", "mqtt://:1883", "mqtt://h:port", "mqtt://u@h:1"] {
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1883").unwrap(),
+            ("127.0.0.1".into(), 1883, false)
+        );
+        assert_eq!(
+            parse_url("mqtts://broker.gallery").unwrap(),
+            ("broker.gallery".into(), 8883, true)
+        );
+        assert_eq!(
+            parse_url("mqtt://[::1]:1884/").unwrap(),
+            ("::1".into(), 1884, false)
+        );
+        for bad in [
+            "http://x:1",
+            "mqtt://:1883",
+            "mqtt://h:port",
+            "mqtt://u@h:1",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

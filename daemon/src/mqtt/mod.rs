@@ -40,7 +40,11 @@ impl MqttEdge {
             None => {
                 let broker = broker::EmbeddedBroker::start(config.mqtt.embedded_listen).await?;
                 let addr = broker.addr();
-                let host = if addr.ip().is_unspecified() { "127.0.0.1".into() } else { addr.ip().to_string() };
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".into()
+                } else {
+                    addr.ip().to_string()
+                };
                 (Some(broker), (host, addr.port(), false))
             }
         };
@@ -53,8 +57,12 @@ impl MqttEdge {
             password: std::env::var("EASEL_MQTT_PASSWORD").ok(),
             ca_file: config.mqtt.ca_file.clone(),
         };
-        let session =
-            session::Session::new(&config.mqtt.prefix, &config.node, config.mqtt.max_payload, config.bindings.clone());
+        let session = session::Session::new(
+            &config.mqtt.prefix,
+            &config.node,
+            config.mqtt.max_payload,
+            config.bindings.clone(),
+        );
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
         let client = tokio::spawn(async move {
@@ -62,7 +70,11 @@ impl MqttEdge {
                 tracing::error!("MQTT client: {e}");
             }
         });
-        Ok(MqttEdge { stop, client, broker })
+        Ok(MqttEdge {
+            stop,
+            client,
+            broker,
+        })
     }
 
     /// Publishes `stopped`, disconnects, stops the embedded broker.

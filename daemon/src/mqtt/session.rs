@@ -29,7 +29,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(prefix: &str, node: &str, max_payload: usize, bindings: Bindings) -> Session {
-        Session { prefix: prefix.into(), node: node.into(), max_payload, bindings }
+        Session {
+            prefix: prefix.into(),
+            node: node.into(),
+            max_payload,
+            bindings,
+        }
     }
 
     /// Subscribed on every connect: this node's commands, the fleet's, and
@@ -37,15 +42,29 @@ impl Session {
     pub fn subscriptions(&self) -> Vec<String> {
         let prefix = self.prefix.as_str();
         vec![
-            Topic::Command { prefix, node: &self.node, command: "+" }.to_string(),
-            Topic::Command { prefix, node: ALL, command: "+" }.to_string(),
+            Topic::Command {
+                prefix,
+                node: &self.node,
+                command: "+",
+            }
+            .to_string(),
+            Topic::Command {
+                prefix,
+                node: ALL,
+                command: "+",
+            }
+            .to_string(),
             Topic::ControllerInput { prefix, id: "+" }.to_string(),
         ]
     }
 
     fn status(&self, availability: Availability) -> Outgoing {
         Outgoing {
-            topic: Topic::Status { prefix: &self.prefix, node: &self.node }.to_string(),
+            topic: Topic::Status {
+                prefix: &self.prefix,
+                node: &self.node,
+            }
+            .to_string(),
             payload: availability.as_str().as_bytes().to_vec(),
             retain: true,
         }
@@ -73,7 +92,11 @@ impl Session {
 
     pub fn state(&self, state: &State) -> Outgoing {
         Outgoing {
-            topic: Topic::State { prefix: &self.prefix, node: &self.node }.to_string(),
+            topic: Topic::State {
+                prefix: &self.prefix,
+                node: &self.node,
+            }
+            .to_string(),
             payload: state.to_json().into_bytes(),
             retain: true,
         }
@@ -81,7 +104,11 @@ impl Session {
 
     pub fn palette(&self, palette: &str) -> Outgoing {
         Outgoing {
-            topic: Topic::Palette { prefix: &self.prefix, node: &self.node }.to_string(),
+            topic: Topic::Palette {
+                prefix: &self.prefix,
+                node: &self.node,
+            }
+            .to_string(),
             payload: palette.as_bytes().to_vec(),
             retain: true,
         }
@@ -89,7 +116,11 @@ impl Session {
 
     pub fn event(&self, event: &Event) -> Outgoing {
         Outgoing {
-            topic: Topic::Event { prefix: &self.prefix, node: &self.node }.to_string(),
+            topic: Topic::Event {
+                prefix: &self.prefix,
+                node: &self.node,
+            }
+            .to_string(),
             payload: event.to_json().into_bytes(),
             retain: false,
         }
@@ -99,7 +130,12 @@ impl Session {
     /// (or refusals, which become error events). `retained` must be the
     /// flag as published (MQTT 5 "retain as published"), so a command left
     /// retained on the broker is refused instead of replayed on restart.
-    pub fn handle_publish(&self, topic: &str, payload: &[u8], retained: bool) -> Vec<Result<Request, CommandError>> {
+    pub fn handle_publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        retained: bool,
+    ) -> Vec<Result<Request, CommandError>> {
         match Route::parse(&self.prefix, topic) {
             Some(Route::Command { node, command }) if node == self.node || node == ALL => {
                 if retained {
@@ -142,12 +178,17 @@ mod tests {
     }
 
     fn codes(out: Vec<Result<Request, CommandError>>) -> Vec<Result<Command, &'static str>> {
-        out.into_iter().map(|r| r.map(|r| r.command).map_err(|e| e.code)).collect()
+        out.into_iter()
+            .map(|r| r.map(|r| r.command).map_err(|e| e.code))
+            .collect()
     }
 
     #[test]
     fn subscribes_to_own_fleet_and_controller_topics() {
-        assert_eq!(session().subscriptions(), ["easel/n1/cmd/+", "easel/all/cmd/+", "easel/ctl/+/input"]);
+        assert_eq!(
+            session().subscriptions(),
+            ["easel/n1/cmd/+", "easel/all/cmd/+", "easel/ctl/+/input"]
+        );
     }
 
     #[test]
@@ -155,9 +196,20 @@ mod tests {
         let s = session();
         let out = s.on_connect(&State::new("n1"), "#ff0000");
         let topics: Vec<_> = out.iter().map(|o| (o.topic.as_str(), o.retain)).collect();
-        assert_eq!(topics, [("easel/n1/status", true), ("easel/n1/state", true), ("easel/n1/palette", true)]);
+        assert_eq!(
+            topics,
+            [
+                ("easel/n1/status", true),
+                ("easel/n1/state", true),
+                ("easel/n1/palette", true)
+            ]
+        );
         assert_eq!(out[0].payload, b"online");
-        assert_eq!(s.on_connect(&State::new("n1"), "").len(), 2, "no palette before the first picture");
+        assert_eq!(
+            s.on_connect(&State::new("n1"), "").len(),
+            2,
+            "no palette before the first picture"
+        );
         assert_eq!(s.last_will().payload, b"offline");
         assert_eq!(s.stopped().payload, b"stopped");
     }
@@ -165,27 +217,67 @@ mod tests {
     #[test]
     fn commands_for_this_node_and_all_only() {
         let s = session();
-        let generate = Ok(Command::Generate { seed: Some(1), model: None });
-        assert_eq!(codes(s.handle_publish("easel/n1/cmd/generate", br#"{"seed":1}"#, false)), [generate.clone()]);
-        assert_eq!(codes(s.handle_publish("easel/all/cmd/generate", br#"{"seed":1}"#, false)), [generate]);
-        assert!(s.handle_publish("easel/n2/cmd/generate", b"{}", false).is_empty());
-        assert!(s.handle_publish("other/n1/cmd/generate", b"{}", false).is_empty());
-        assert_eq!(codes(s.handle_publish("easel/n1/cmd/nope", b"{}", false)), [Err("unknown_command")]);
+        let generate = || {
+            Ok(Command::Generate {
+                seed: Some(1),
+                model: None,
+            })
+        };
+        assert_eq!(
+            codes(s.handle_publish("easel/n1/cmd/generate", br#"{"seed":1}"#, false)),
+            [generate()]
+        );
+        assert_eq!(
+            codes(s.handle_publish("easel/all/cmd/generate", br#"{"seed":1}"#, false)),
+            [generate()]
+        );
+        assert!(
+            s.handle_publish("easel/n2/cmd/generate", b"{}", false)
+                .is_empty()
+        );
+        assert!(
+            s.handle_publish("other/n1/cmd/generate", b"{}", false)
+                .is_empty()
+        );
+        assert_eq!(
+            codes(s.handle_publish("easel/n1/cmd/nope", b"{}", false)),
+            [Err("unknown_command")]
+        );
     }
 
     #[test]
     fn retained_commands_are_refused_with_their_request_id() {
-        let out = session().handle_publish("easel/n1/cmd/generate", br#"{"request_id":"r9"}"#, true);
+        let out =
+            session().handle_publish("easel/n1/cmd/generate", br#"{"request_id":"r9"}"#, true);
         let e = out[0].as_ref().unwrap_err();
-        assert_eq!((e.code, e.request_id.as_deref()), ("retained_command", Some("r9")));
+        assert_eq!(
+            (e.code, e.request_id.as_deref()),
+            ("retained_command", Some("r9"))
+        );
     }
 
     #[test]
     fn controller_input_goes_through_bindings() {
         let s = session();
-        let out = codes(s.handle_publish("easel/ctl/a/input", br#"{"input":"button1","event":"click"}"#, false));
-        assert_eq!(out, [Ok(Command::Generate { seed: None, model: None })]);
-        assert!(s.handle_publish("easel/ctl/a/input", b"{garbage", false).is_empty());
-        assert!(s.handle_publish("easel/ctl/a/input", &[b' '; 2000], false).is_empty());
+        let out = codes(s.handle_publish(
+            "easel/ctl/a/input",
+            br#"{"input":"button1","event":"click"}"#,
+            false,
+        ));
+        assert_eq!(
+            out,
+            [Ok(Command::Generate {
+                seed: None,
+                model: None
+            })]
+        );
+        assert!(
+            s.handle_publish("easel/ctl/a/input", b"{garbage", false)
+                .is_empty()
+        );
+        assert!(
+            s.handle_publish("easel/ctl/a/input", &[b' '; 2000], false)
+                .is_empty()
+        );
     }
 }

@@ -16,7 +16,11 @@ pub struct AttractConfig {
 
 impl Default for AttractConfig {
     fn default() -> AttractConfig {
-        AttractConfig { after: Some(Duration::from_secs(300)), seconds: 30.0, fps: 4.0 }
+        AttractConfig {
+            after: Some(Duration::from_secs(300)),
+            seconds: 30.0,
+            fps: 4.0,
+        }
     }
 }
 
@@ -28,7 +32,10 @@ pub struct Attract {
 
 impl Attract {
     pub fn new(config: &AttractConfig, now: Instant) -> Attract {
-        Attract { after: config.after, last_activity: now }
+        Attract {
+            after: config.after,
+            last_activity: now,
+        }
     }
 
     /// Someone did something.
@@ -38,7 +45,8 @@ impl Attract {
 
     /// Whether the piece should be attracting at `now`.
     pub fn is_idle(&self, now: Instant) -> bool {
-        self.after.is_some_and(|after| now.saturating_duration_since(self.last_activity) >= after)
+        self.after
+            .is_some_and(|after| now.saturating_duration_since(self.last_activity) >= after)
     }
 
     /// When `is_idle` will next turn true, if ever.
@@ -54,14 +62,23 @@ mod tests {
     #[test]
     fn idles_after_quiet_and_wakes_on_activity() {
         let t0 = Instant::now();
-        let config = AttractConfig { after: Some(Duration::from_secs(60)), ..Default::default() };
+        let config = AttractConfig {
+            after: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
         let mut a = Attract::new(&config, t0);
         assert!(!a.is_idle(t0 + Duration::from_secs(59)));
         assert!(a.is_idle(t0 + Duration::from_secs(60)));
         a.handle_activity(t0 + Duration::from_secs(61));
         assert!(!a.is_idle(t0 + Duration::from_secs(62)));
         assert_eq!(a.idle_at(), Some(t0 + Duration::from_secs(121)));
-        let never = Attract::new(&AttractConfig { after: None, ..config }, t0);
+        let never = Attract::new(
+            &AttractConfig {
+                after: None,
+                ..config
+            },
+            t0,
+        );
         assert!(!never.is_idle(t0 + Duration::from_secs(1_000_000)));
     }
 }
@@ -95,6 +112,10 @@ impl AttractConfig {
             seconds: check("seconds", raw.seconds, d.seconds),
             fps: check("fps", raw.fps, d.fps),
         };
-        if problems.is_empty() { Ok(config) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
     }
 }

@@ -53,7 +53,10 @@ enum Trigger {
 #[derive(Debug, Clone, PartialEq)]
 enum Action {
     /// A command with a fixed JSON payload.
-    Command { name: String, payload: serde_json::Value },
+    Command {
+        name: String,
+        payload: serde_json::Value,
+    },
     /// A knob position mapped linearly onto a `params` key.
     Param { name: String, lo: f32, hi: f32 },
 }
@@ -80,17 +83,28 @@ impl Bindings {
         let command = |input: &str, trigger, name: &str| Binding {
             input: input.into(),
             trigger,
-            action: Action::Command { name: name.into(), payload: serde_json::json!({}) },
+            action: Action::Command {
+                name: name.into(),
+                payload: serde_json::json!({}),
+            },
         };
         Bindings {
             table: vec![
                 command("button1", Trigger::Button(ButtonEvent::Click), "generate"),
                 command("button1", Trigger::Button(ButtonEvent::Long), "next_model"),
-                command("button2", Trigger::Button(ButtonEvent::Click), "toggle_mode"),
+                command(
+                    "button2",
+                    Trigger::Button(ButtonEvent::Click),
+                    "toggle_mode",
+                ),
                 Binding {
                     input: "knob1".into(),
                     trigger: Trigger::Any,
-                    action: Action::Param { name: "seconds".into(), lo: 20.0, hi: 1.0 },
+                    action: Action::Param {
+                        name: "seconds".into(),
+                        lo: 20.0,
+                        hi: 1.0,
+                    },
                 },
                 command("presence", Trigger::Presence(true), "wake"),
             ],
@@ -118,19 +132,33 @@ impl Bindings {
             };
             let action = match (&b.command, &b.param) {
                 (Some(name), None) => {
-                    let payload = serde_json::to_value(b.payload.clone().unwrap_or_default()).unwrap_or_default();
-                    Action::Command { name: name.clone(), payload }
+                    let payload = serde_json::to_value(b.payload.clone().unwrap_or_default())
+                        .unwrap_or_default();
+                    Action::Command {
+                        name: name.clone(),
+                        payload,
+                    }
                 }
                 (None, Some(name)) if PARAMS.contains(&name.as_str()) => {
                     let [lo, hi] = b.range.unwrap_or([0.0, 1.0]);
-                    Action::Param { name: name.clone(), lo, hi }
+                    Action::Param {
+                        name: name.clone(),
+                        lo,
+                        hi,
+                    }
                 }
                 (None, Some(name)) => {
-                    problems.push(("bind", format!("{at}: unknown param {name:?} (one of {PARAMS:?})")));
+                    problems.push((
+                        "bind",
+                        format!("{at}: unknown param {name:?} (one of {PARAMS:?})"),
+                    ));
                     continue;
                 }
                 _ => {
-                    problems.push(("bind", format!("{at}: give exactly one of `command` or `param`")));
+                    problems.push((
+                        "bind",
+                        format!("{at}: give exactly one of `command` or `param`"),
+                    ));
                     continue;
                 }
             };
@@ -142,9 +170,17 @@ impl Bindings {
                 problems.push(("bind", format!("{at}: {e}")));
                 continue;
             }
-            table.push(Binding { input: b.input.clone(), trigger, action });
+            table.push(Binding {
+                input: b.input.clone(),
+                trigger,
+                action,
+            });
         }
-        if problems.is_empty() { Ok(Bindings { table }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(Bindings { table })
+        } else {
+            Err(problems)
+        }
     }
 
     /// The requests one input event asks for (usually zero or one).
@@ -153,9 +189,15 @@ impl Bindings {
             .iter()
             .filter(|b| b.input == input.input)
             .filter_map(|b| match (&b.trigger, input.signal, &b.action) {
-                (Trigger::Button(want), Signal::Button(got), _) if *want == got => Some(b.action.request(None)),
-                (Trigger::Presence(want), Signal::Presence(got), _) if *want == got => Some(b.action.request(None)),
-                (Trigger::Any, Signal::Level(v), Action::Param { .. }) => Some(b.action.request(Some(v))),
+                (Trigger::Button(want), Signal::Button(got), _) if *want == got => {
+                    Some(b.action.request(None))
+                }
+                (Trigger::Presence(want), Signal::Presence(got), _) if *want == got => {
+                    Some(b.action.request(None))
+                }
+                (Trigger::Any, Signal::Level(v), Action::Param { .. }) => {
+                    Some(b.action.request(Some(v)))
+                }
                 (Trigger::Any, Signal::Level(_) | Signal::Delta(_), Action::Command { .. }) => {
                     Some(b.action.request(None))
                 }
@@ -168,10 +210,16 @@ impl Bindings {
 impl Action {
     fn request(&self, level: Option<f32>) -> Result<Request, CommandError> {
         match self {
-            Action::Command { name, payload } => command::parse(name, payload.to_string().as_bytes(), usize::MAX),
+            Action::Command { name, payload } => {
+                command::parse(name, payload.to_string().as_bytes(), usize::MAX)
+            }
             Action::Param { name, lo, hi } => {
                 let v = lo + level.unwrap_or(0.0).clamp(0.0, 1.0) * (hi - lo);
-                command::parse("params", serde_json::json!({ name: v }).to_string().as_bytes(), usize::MAX)
+                command::parse(
+                    "params",
+                    serde_json::json!({ name: v }).to_string().as_bytes(),
+                    usize::MAX,
+                )
             }
         }
     }
@@ -184,7 +232,10 @@ mod tests {
 
     fn fire(b: &Bindings, json: &str) -> Vec<Command> {
         let input: InputMessage = serde_json::from_str(json).unwrap();
-        b.handle(&input).into_iter().map(|r| r.unwrap().command).collect()
+        b.handle(&input)
+            .into_iter()
+            .map(|r| r.unwrap().command)
+            .collect()
     }
 
     #[test]
@@ -192,12 +243,36 @@ mod tests {
         let b = Bindings::defaults();
         // (input, expected commands): the contract's table as data.
         let table: Vec<(&str, Vec<Command>)> = vec![
-            (r#"{"input":"button1","event":"click"}"#, vec![Command::Generate { seed: None, model: None }]),
-            (r#"{"input":"button1","event":"long"}"#, vec![Command::NextModel]),
+            (
+                r#"{"input":"button1","event":"click"}"#,
+                vec![Command::Generate {
+                    seed: None,
+                    model: None,
+                }],
+            ),
+            (
+                r#"{"input":"button1","event":"long"}"#,
+                vec![Command::NextModel],
+            ),
             (r#"{"input":"button1","event":"press"}"#, vec![]),
-            (r#"{"input":"button2","event":"click"}"#, vec![Command::ToggleMode]),
-            (r#"{"input":"knob1","value":0.0}"#, vec![Command::Params { seconds: Some(20.0), fps: None }]),
-            (r#"{"input":"knob1","value":1.0}"#, vec![Command::Params { seconds: Some(1.0), fps: None }]),
+            (
+                r#"{"input":"button2","event":"click"}"#,
+                vec![Command::ToggleMode],
+            ),
+            (
+                r#"{"input":"knob1","value":0.0}"#,
+                vec![Command::Params {
+                    seconds: Some(20.0),
+                    fps: None,
+                }],
+            ),
+            (
+                r#"{"input":"knob1","value":1.0}"#,
+                vec![Command::Params {
+                    seconds: Some(1.0),
+                    fps: None,
+                }],
+            ),
             (r#"{"input":"presence","value":true}"#, vec![Command::Wake]),
             (r#"{"input":"presence","value":false}"#, vec![]),
             (r#"{"input":"button9","event":"click"}"#, vec![]),
@@ -229,22 +304,49 @@ range = [1.0, 25.0]
         let b = Bindings::from_raw(&raw).unwrap();
         assert_eq!(
             fire(&b, r#"{"input":"button1","event":"double"}"#),
-            vec![Command::Mode { mode: Mode::Morph, seconds: Some(3.0), fps: None }]
+            vec![Command::Mode {
+                mode: Mode::Morph,
+                seconds: Some(3.0),
+                fps: None
+            }]
         );
         assert_eq!(fire(&b, r#"{"input":"button1","event":"click"}"#), vec![]);
-        assert_eq!(fire(&b, r#"{"input":"knob2","value":0.5}"#), vec![Command::Params { seconds: None, fps: Some(13.0) }]);
+        assert_eq!(
+            fire(&b, r#"{"input":"knob2","value":0.5}"#),
+            vec![Command::Params {
+                seconds: None,
+                fps: Some(13.0)
+            }]
+        );
     }
 
     #[test]
     fn bad_tables_are_config_errors() {
         let bad = |b: RawBinding| Bindings::from_raw(&[b]).unwrap_err();
-        let base = RawBinding { input: "b".into(), ..Default::default() };
-        bad(RawBinding { command: Some("explode".into()), ..base.clone() });
-        bad(RawBinding { param: Some("volume".into()), ..base.clone() });
+        let base = RawBinding {
+            input: "b".into(),
+            ..Default::default()
+        };
+        bad(RawBinding {
+            command: Some("explode".into()),
+            ..base.clone()
+        });
+        bad(RawBinding {
+            param: Some("volume".into()),
+            ..base.clone()
+        });
         bad(RawBinding { ..base.clone() });
-        bad(RawBinding { command: Some("generate".into()), param: Some("fps".into()), ..base.clone() });
+        bad(RawBinding {
+            command: Some("generate".into()),
+            param: Some("fps".into()),
+            ..base.clone()
+        });
         let mut payload = toml::Table::new();
         payload.insert("seed".into(), "x".into());
-        bad(RawBinding { command: Some("generate".into()), payload: Some(payload), ..base });
+        bad(RawBinding {
+            command: Some("generate".into()),
+            payload: Some(payload),
+            ..base
+        });
     }
 }

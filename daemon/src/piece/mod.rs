@@ -191,7 +191,10 @@ impl Studio {
     /// Answers a command that has no picture to show for itself.
     fn done(&self, request_id: Option<String>, command: &str) {
         if request_id.is_some() {
-            let _ = self.events.send(Event::Done(event::Done { request_id, command: command.into() }));
+            let _ = self.events.send(Event::Done(event::Done {
+                request_id,
+                command: command.into(),
+            }));
         }
     }
 
@@ -200,7 +203,10 @@ impl Studio {
             Ok(request) => request,
             Err(e) => return self.publish_error(e.request_id, e.code, e.message),
         };
-        self.attract.lock().expect("attract lock").handle_activity(incoming.arrived);
+        self.attract
+            .lock()
+            .expect("attract lock")
+            .handle_activity(incoming.arrived);
         if self.state.borrow().attract {
             self.state.send_modify(|s| s.attract = false);
         }
@@ -265,7 +271,10 @@ impl Studio {
             }
             Command::NextModel => {
                 self.state.send_modify(|s| {
-                    let at = s.models.iter().position(|m| Some(&m.name) == s.model.as_ref());
+                    let at = s
+                        .models
+                        .iter()
+                        .position(|m| Some(&m.name) == s.model.as_ref());
                     if let Some(next) = s.models.get(at.map_or(0, |i| (i + 1) % s.models.len())) {
                         s.model = Some(next.name.clone());
                     }
@@ -273,23 +282,41 @@ impl Studio {
                 self.done(request_id, "next_model");
             }
             Command::ToggleMode => {
-                self.state.send_modify(|s| s.mode = if s.mode == Mode::Still { Mode::Morph } else { Mode::Still });
+                self.state.send_modify(|s| {
+                    s.mode = if s.mode == Mode::Still {
+                        Mode::Morph
+                    } else {
+                        Mode::Still
+                    }
+                });
                 self.done(request_id, "toggle_mode");
             }
             Command::Wake => self.done(request_id, "wake"),
-            Command::Scene { action, name } => self.handle_scene(request_id, action, name, incoming.arrived),
+            Command::Scene { action, name } => {
+                self.handle_scene(request_id, action, name, incoming.arrived)
+            }
         }
     }
 
-    fn handle_scene(self: &Arc<Self>, request_id: Option<String>, action: SceneAction, name: String, arrived: Instant) {
+    fn handle_scene(
+        self: &Arc<Self>,
+        request_id: Option<String>,
+        action: SceneAction,
+        name: String,
+        arrived: Instant,
+    ) {
         let mut scenes = self.scenes.lock().expect("scenes lock");
         let result = match action {
             SceneAction::Save => {
                 let latest = self.state.borrow().latest.clone();
                 match latest {
-                    Some(Latest { model, seed: Some(seed), .. }) => {
-                        scenes.save(&name, scenes::Scene { model, seed }).map_err(|e| ("scene_failed", e.to_string()))
-                    }
+                    Some(Latest {
+                        model,
+                        seed: Some(seed),
+                        ..
+                    }) => scenes
+                        .save(&name, scenes::Scene { model, seed })
+                        .map_err(|e| ("scene_failed", e.to_string())),
                     _ => Err(("no_picture", "no picture with a seed to save yet".into())),
                 }
             }
@@ -301,12 +328,25 @@ impl Studio {
             SceneAction::Recall => {
                 let Some(scene) = scenes.get(&name).cloned() else {
                     drop(scenes);
-                    return self.publish_error(request_id, "unknown_scene", format!("no scene {name:?}"));
+                    return self.publish_error(
+                        request_id,
+                        "unknown_scene",
+                        format!("no scene {name:?}"),
+                    );
                 };
                 drop(scenes);
                 // A recalled scene is answered by its `generated` event.
-                let command = Command::Generate { seed: Some(scene.seed), model: Some(scene.model) };
-                return self.handle(Incoming { arrived, request: Ok(Request { request_id, command }) });
+                let command = Command::Generate {
+                    seed: Some(scene.seed),
+                    model: Some(scene.model),
+                };
+                return self.handle(Incoming {
+                    arrived,
+                    request: Ok(Request {
+                        request_id,
+                        command,
+                    }),
+                });
             }
         };
         let names = scenes.names();
@@ -427,7 +467,10 @@ impl Studio {
         let name = package.name().to_string();
         match self.engine.load(package).await {
             Ok(Ok(info)) => {
-                self.infos.lock().expect("infos lock").insert(name.clone(), info.clone());
+                self.infos
+                    .lock()
+                    .expect("infos lock")
+                    .insert(name.clone(), info.clone());
                 tracing::info!(model = %name, kind = %info.kind, ms = info.load_time.as_millis() as u64, "model loaded");
                 self.state.send_modify(|s| {
                     s.models.retain(|m| m.name != name);

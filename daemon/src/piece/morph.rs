@@ -46,7 +46,17 @@ impl Morph {
     pub fn new(seed: u64, now: Instant, seconds: f32, fps: f32) -> Morph {
         let mut seeds = crate::seed::SplitMix64::new(seed ^ 0x6d6f_7270_6821);
         let to = seeds.next_u64() & crate::seed::MAX_RANDOM_SEED;
-        Morph { from: seed, to, segment_start: now, seconds, fps, next_slot: now, in_flight: false, dropped: 0, seeds }
+        Morph {
+            from: seed,
+            to,
+            segment_start: now,
+            seconds,
+            fps,
+            next_slot: now,
+            in_flight: false,
+            dropped: 0,
+            seeds,
+        }
     }
 
     /// New rates take effect from the next frame, without a jump.
@@ -59,14 +69,21 @@ impl Morph {
     }
 
     fn interval(&self) -> Duration {
-        if self.fps > 0.0 { Duration::from_secs_f64(1.0 / self.fps as f64) } else { Duration::ZERO }
+        if self.fps > 0.0 {
+            Duration::from_secs_f64(1.0 / self.fps as f64)
+        } else {
+            Duration::ZERO
+        }
     }
 
     fn position(&self, now: Instant) -> f32 {
         if self.seconds <= 0.0 {
             return 1.0;
         }
-        (now.saturating_duration_since(self.segment_start).as_secs_f32() / self.seconds).min(1.0)
+        (now.saturating_duration_since(self.segment_start)
+            .as_secs_f32()
+            / self.seconds)
+            .min(1.0)
     }
 
     /// Frame slots skipped so far because the engine was busy.
@@ -97,13 +114,22 @@ impl Morph {
             self.next_slot += interval * (missed as u32 + 1);
         }
         // Segments that ended move the walk on to the next seed.
-        while self.seconds > 0.0 && now.saturating_duration_since(self.segment_start).as_secs_f32() >= self.seconds {
+        while self.seconds > 0.0
+            && now
+                .saturating_duration_since(self.segment_start)
+                .as_secs_f32()
+                >= self.seconds
+        {
             self.segment_start += Duration::from_secs_f32(self.seconds);
             self.from = self.to;
             self.to = self.seeds.next_u64() & crate::seed::MAX_RANDOM_SEED;
         }
         self.in_flight = true;
-        Step::Render(FramePlan { from: self.from, to: self.to, t: self.position(now) })
+        Step::Render(FramePlan {
+            from: self.from,
+            to: self.to,
+            t: self.position(now),
+        })
     }
 
     /// The frame asked for last has been rendered (or failed).
@@ -146,10 +172,16 @@ mod tests {
         let mut m = Morph::new(1, t0, 10.0, 10.0);
         render(m.tick(t0));
         // The engine takes 350 ms: slots at 100, 200, 300 ms pass.
-        assert!(matches!(m.tick(t0 + ms(200)), Step::Wait(_)), "one frame in flight at most");
+        assert!(
+            matches!(m.tick(t0 + ms(200)), Step::Wait(_)),
+            "one frame in flight at most"
+        );
         m.handle_done();
         let late = render(m.tick(t0 + ms(350)));
-        assert!((late.t - 0.035).abs() < 1e-4, "the walk follows the clock, not the frame count");
+        assert!(
+            (late.t - 0.035).abs() < 1e-4,
+            "the walk follows the clock, not the frame count"
+        );
         assert_eq!(m.dropped(), 2);
         m.handle_done();
         assert_eq!(m.tick(t0 + ms(360)), Step::Wait(t0 + ms(400)));

@@ -34,9 +34,14 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         } else {
             (s.params.seconds, s.params.fps)
         };
-        let info = s.model.as_ref().and_then(|m| studio.infos.lock().expect("infos lock").get(m).cloned());
+        let info = s
+            .model
+            .as_ref()
+            .and_then(|m| studio.infos.lock().expect("infos lock").get(m).cloned());
         let active = (s.mode == Mode::Morph || attract)
-            && info.as_ref().is_some_and(|i| i.kind != crate::package::ModelKind::Image);
+            && info
+                .as_ref()
+                .is_some_and(|i| i.kind != crate::package::ModelKind::Image);
         let Some(info) = info.filter(|_| active) else {
             walk = None;
             let idle_at = studio.attract.lock().expect("attract lock").idle_at();
@@ -57,13 +62,19 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         // A new model (or a new walk) starts from the picture on screen.
         if walk.as_ref().is_none_or(|(m, _)| *m != info.name) {
             let start = s.seed.unwrap_or_else(crate::seed::random_seed);
-            walk = Some((info.name.clone(), morph::Morph::new(start, now, seconds, fps)));
+            walk = Some((
+                info.name.clone(),
+                morph::Morph::new(start, now, seconds, fps),
+            ));
         }
         let (_, m) = walk.as_mut().expect("set above");
         m.set_rates(now, seconds, fps);
         let dropped_before = m.dropped();
         let step = m.tick(now);
-        studio.metrics.frames_dropped.inc_by(m.dropped() - dropped_before);
+        studio
+            .metrics
+            .frames_dropped
+            .inc_by(m.dropped() - dropped_before);
         let plan = match step {
             morph::Step::Wait(until) => {
                 tokio::select! {
@@ -76,7 +87,8 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             morph::Step::Render(plan) => plan,
         };
         let len: usize = info.input_shape.iter().product();
-        let latent = Latent::from_seed(plan.from, len).slerp(&Latent::from_seed(plan.to, len), plan.t);
+        let latent =
+            Latent::from_seed(plan.from, len).slerp(&Latent::from_seed(plan.to, len), plan.t);
         let rx = studio.engine.render(RenderRequest {
             model: info.name.clone(),
             source: Source::Latent(latent),
@@ -91,7 +103,8 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         match result {
             Ok(rendered) => {
                 seq += 1;
-                let params = serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
+                let params =
+                    serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
                 let provenance = rendered.provenance(params);
                 let image = rendered.image;
                 let (width, height) = (image.width, image.height);
@@ -100,7 +113,14 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 })
                 .await;
                 if let Ok(png) = png {
-                    let frame = Frame { seq, model: info.name.clone(), seed: None, width, height, png: Arc::new(png) };
+                    let frame = Frame {
+                        seq,
+                        model: info.name.clone(),
+                        seed: None,
+                        width,
+                        height,
+                        png: Arc::new(png),
+                    };
                     studio.frames.send_replace(Some(frame));
                     studio.metrics.frames.inc();
                 }

@@ -28,7 +28,10 @@ impl Scenes {
         let path = dir.join("scenes.json");
         let scenes = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::error!("{}: unreadable ({e}); starting with no scenes", path.display());
+                tracing::error!(
+                    "{}: unreadable ({e}); starting with no scenes",
+                    path.display()
+                );
                 let _ = std::fs::rename(&path, path.with_extension("json.bad"));
                 BTreeMap::new()
             }),
@@ -64,7 +67,10 @@ impl Scenes {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.scenes).expect("scenes serialise"))?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&self.scenes).expect("scenes serialise"),
+        )?;
         std::fs::rename(&tmp, &self.path)
     }
 }
@@ -77,13 +83,33 @@ mod tests {
     fn survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Scenes::open(dir.path());
-        s.save("blue", Scene { model: "dcgan-64".into(), seed: 7 }).unwrap();
-        s.save("red", Scene { model: "cppn-aurora".into(), seed: 9 }).unwrap();
+        s.save(
+            "blue",
+            Scene {
+                model: "dcgan-64".into(),
+                seed: 7,
+            },
+        )
+        .unwrap();
+        s.save(
+            "red",
+            Scene {
+                model: "cppn-aurora".into(),
+                seed: 9,
+            },
+        )
+        .unwrap();
         assert!(s.delete("red").unwrap());
         assert!(!s.delete("red").unwrap());
         let again = Scenes::open(dir.path());
         assert_eq!(again.names(), ["blue"]);
-        assert_eq!(again.get("blue"), Some(&Scene { model: "dcgan-64".into(), seed: 7 }));
+        assert_eq!(
+            again.get("blue"),
+            Some(&Scene {
+                model: "dcgan-64".into(),
+                seed: 7
+            })
+        );
     }
 
     #[test]

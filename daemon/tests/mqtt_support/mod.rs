@@ -15,8 +15,16 @@ use tokio::sync::mpsc;
 
 pub const NODE: &str = "e2e";
 
+/// One scenario at a time: each runs real daemons with real models, and
+/// on a 2-core machine a dozen at once starve keep-alives and timeouts.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn wait_port(port: u16) {
@@ -40,8 +48,16 @@ impl Mosquitto {
     pub fn start(dir: &Path) -> Mosquitto {
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
-        let mut m = Mosquitto { conf, port, child: None };
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let mut m = Mosquitto {
+            conf,
+            port,
+            child: None,
+        };
         m.spawn();
         m
     }
@@ -49,9 +65,21 @@ impl Mosquitto {
     fn spawn(&mut self) {
         let exe = ["/usr/sbin/mosquitto", "mosquitto"]
             .into_iter()
-            .find(|e| Command::new(e).arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok())
+            .find(|e| {
+                Command::new(e)
+                    .arg("-h")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok()
+            })
             .expect("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)");
-        let child = Command::new(exe).arg("-c").arg(&self.conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+        let child = Command::new(exe)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
         self.child = Some(child.expect("starting mosquitto"));
         wait_port(self.port);
     }
@@ -108,12 +136,19 @@ impl Daemon {
     pub fn start(kind: BrokerKind, extra: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         for model in ["cppn-aurora", "dcgan-64"] {
-            copy_dir(&repo_models().join(model), &dir.path().join("models").join(model));
+            copy_dir(
+                &repo_models().join(model),
+                &dir.path().join("models").join(model),
+            );
         }
         let (mosquitto, port, mqtt) = match kind {
             BrokerKind::Embedded => {
                 let port = free_port();
-                (None, port, format!("embedded_listen = \"127.0.0.1:{port}\""))
+                (
+                    None,
+                    port,
+                    format!("embedded_listen = \"127.0.0.1:{port}\""),
+                )
             }
             BrokerKind::Mosquitto => {
                 let m = Mosquitto::start(dir.path());
@@ -131,7 +166,13 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let mut d = Daemon { dir, port, mosquitto, child: None, config };
+        let mut d = Daemon {
+            dir,
+            port,
+            mosquitto,
+            child: None,
+            config,
+        };
         d.spawn();
         d
     }
@@ -139,7 +180,10 @@ impl Daemon {
     /// A second node (`e2e-2`) that uses the broker on `port` as a client.
     pub fn start_client_of(port: u16) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&repo_models().join("dcgan-64"), &dir.path().join("models").join("dcgan-64"));
+        copy_dir(
+            &repo_models().join("dcgan-64"),
+            &dir.path().join("models").join("dcgan-64"),
+        );
         let config = dir.path().join("easel.toml");
         std::fs::write(
             &config,
@@ -150,7 +194,13 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let mut d = Daemon { dir, port, mosquitto: None, child: None, config };
+        let mut d = Daemon {
+            dir,
+            port,
+            mosquitto: None,
+            child: None,
+            config,
+        };
         d.spawn();
         d
     }
@@ -179,12 +229,18 @@ impl Daemon {
     /// Sends `signal` and waits for the exit status.
     pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         child.wait().unwrap()
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 }
 
@@ -252,15 +308,27 @@ impl Probe {
                 }
             }
         });
-        Probe { client, rx, seen: Vec::new() }
+        Probe {
+            client,
+            rx,
+            seen: Vec::new(),
+        }
     }
 
     pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>, retain: bool) {
-        self.client.publish(topic, QoS::AtLeastOnce, retain, payload.into()).await.unwrap();
+        self.client
+            .publish(topic, QoS::AtLeastOnce, retain, payload.into())
+            .await
+            .unwrap();
     }
 
     pub async fn command(&self, command: &str, payload: serde_json::Value) {
-        self.publish(&format!("easel/{NODE}/cmd/{command}"), payload.to_string(), false).await;
+        self.publish(
+            &format!("easel/{NODE}/cmd/{command}"),
+            payload.to_string(),
+            false,
+        )
+        .await;
     }
 
     /// Waits for a message matching `pred` (also among those already seen
@@ -276,7 +344,10 @@ impl Probe {
                         return seen;
                     }
                 }
-                _ => panic!("timed out after {secs} s waiting for {what}; saw {:#?}", self.seen),
+                _ => panic!(
+                    "timed out after {secs} s waiting for {what}; saw {:#?}",
+                    self.seen
+                ),
             }
         }
     }
@@ -305,7 +376,13 @@ impl Probe {
     pub async fn wait_online(&mut self, secs: u64) {
         let status = format!("easel/{NODE}/status");
         let state = format!("easel/{NODE}/state");
-        self.wait("status online", secs, |s| s.topic == status && s.payload == "online").await;
-        self.wait("a state with a model", secs, |s| s.topic == state && !s.json()["model"].is_null()).await;
+        self.wait("status online", secs, |s| {
+            s.topic == status && s.payload == "online"
+        })
+        .await;
+        self.wait("a state with a model", secs, |s| {
+            s.topic == state && !s.json()["model"].is_null()
+        })
+        .await;
     }
 }
