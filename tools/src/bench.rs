@@ -40,6 +40,22 @@ pub struct BenchArgs {
     /// Print JSON (one array of measurements) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// tract switches (`tract list-knobs`) to measure both off and on, e.g.
+    /// `--knob TRACT_DISABLE_DIRECT_SPATIAL`: every row is measured once
+    /// without and once with each knob set to 1.
+    #[arg(long = "knob")]
+    pub knobs: Vec<String>,
+    /// Choose the fastest of the given variants on this machine among those
+    /// whose recorded quality (`[variant] psnr_db`) meets `--floor`.
+    #[arg(long)]
+    pub pick: bool,
+    /// Quality floor for `--pick`, dB (f32 packages always qualify).
+    #[arg(long, default_value_t = 30.0)]
+    pub floor: f64,
+    /// With `--pick`: set `default_model` to the choice in this
+    /// installation config (easeld's TOML); other lines are kept.
+    #[arg(long, requires = "pick")]
+    pub config: Option<PathBuf>,
     /// Measure one model at one thread count in this process (used by the
     /// parent process; prints one JSON line).
     #[arg(long, hide = true)]
@@ -90,31 +106,160 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
+    for k in &args.knobs {
+        ensure!(
+            k.starts_with("TRACT_"),
+            "--knob {k}: tract knobs start with TRACT_"
+        );
+    }
     let mut all = Vec::new();
     if !args.json {
         print_header(&args);
     }
+    let mut settings: Vec<Option<&str>> = vec![None];
+    settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
+    let total = (args.models.len() * args.threads.len() * settings.len()) as u64;
+    let progress = indicatif::ProgressBar::new(total).with_message("measuring");
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut rows = Vec::new();
     for dir in &args.models {
         for &threads in &args.threads {
-            let m = measure_in_child(dir, threads, &args)?;
-            if args.json {
-                eprintln!("  {} at {threads} threads: {:.2} ms", m.model, m.median_ms);
-            } else {
-                print_row(&m);
+            for knob in &settings {
+                let m = measure_in_child(dir, threads, *knob, &args)?;
+                progress.inc(1);
+                if args.json {
+                    progress.suspend(|| {
+                        eprintln!("  {} at {threads} threads: {:.2} ms", m.model, m.median_ms)
+                    });
+                } else {
+                    progress.suspend(|| print_row(&m));
+                }
+                rows.push((dir.clone(), m.clone()));
+                all.push(m);
             }
-            all.push(m);
         }
     }
-    if args.json {
+    progress.finish_and_clear();
+    if args.json && !args.pick {
         println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    if args.pick {
+        pick(&rows, &args)?;
     }
     Ok(())
 }
 
+/// A measured package and what `--pick` knows of its quality.
+struct Candidate<'a> {
+    dir: &'a Path,
+    m: &'a Measurement,
+    psnr_db: Option<f64>,
+}
+
+/// The fastest row at the highest thread count among packages that meet
+/// the floor; prints it and, with `--config`, writes it as the default.
+fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()> {
+    let threads = *args.threads.iter().max().expect("checked non-empty");
+    let mut candidates = Vec::new();
+    for (dir, m) in rows.iter().filter(|(_, m)| m.threads == threads) {
+        let manifest = ModelPackage::open(dir)?.manifest;
+        let psnr_db = manifest.variant.as_ref().map(|v| v.psnr_db);
+        candidates.push(Candidate { dir, m, psnr_db });
+    }
+    let qualifies = |c: &Candidate| c.psnr_db.is_none_or(|p| p >= args.floor);
+    for c in candidates.iter().filter(|c| !qualifies(c)) {
+        eprintln!(
+            "pick: skipping {} ({:.1} dB is below the {:.1} dB floor)",
+            c.m.model,
+            c.psnr_db.unwrap_or_default(),
+            args.floor
+        );
+    }
+    let best = candidates
+        .iter()
+        .filter(|c| qualifies(c))
+        .min_by(|a, b| a.m.median_ms.total_cmp(&b.m.median_ms))
+        .context("no measured model meets the quality floor")?;
+    let quality = best
+        .psnr_db
+        .map_or_else(|| "f32 source".into(), |p| format!("{p:.1} dB PSNR vs f32"));
+    let knobs = if best.m.knobs.is_empty() {
+        String::new()
+    } else {
+        format!(", with {} in easeld's environment", best.m.knobs.join(" "))
+    };
+    println!(
+        "pick: {} ({}) — {:.2} ms median at {threads} threads on this machine, {quality}{knobs}",
+        best.m.model,
+        best.dir.display(),
+        best.m.median_ms
+    );
+    if let Some(config) = &args.config {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let updated = set_default_model(&text, &best.m.model);
+        let tmp = config.with_extension("toml.easel-tmp");
+        std::fs::write(&tmp, updated).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, config).with_context(|| format!("replacing {}", config.display()))?;
+        println!(
+            "pick: {} now has default_model = {:?} (its models_dir must hold that package)",
+            config.display(),
+            best.m.model
+        );
+    }
+    Ok(())
+}
+
+/// `text` with its top-level `default_model` set to `name`; comments and
+/// every other line are kept as they are.
+fn set_default_model(text: &str, name: &str) -> String {
+    let line = format!("default_model = {name:?}");
+    let mut out = Vec::new();
+    let mut done = false;
+    let mut in_table = false;
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.starts_with('[') {
+            if !done {
+                out.push(line.clone());
+                done = true;
+            }
+            in_table = true;
+        }
+        let is_key = t
+            .strip_prefix("default_model")
+            .is_some_and(|r| r.trim_start().starts_with('='));
+        if !in_table && is_key {
+            if !done {
+                out.push(line.clone());
+                done = true;
+            }
+            continue;
+        }
+        out.push(l.to_string());
+    }
+    if !done {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
 /// Re-executes this binary to measure one model at one thread count.
-fn measure_in_child(dir: &Path, threads: usize, args: &BenchArgs) -> anyhow::Result<Measurement> {
+fn measure_in_child(
+    dir: &Path,
+    threads: usize,
+    knob: Option<&str>,
+    args: &BenchArgs,
+) -> anyhow::Result<Measurement> {
     let exe = std::env::current_exe().context("finding the easel executable")?;
     let mut cmd = Command::new(exe);
+    if let Some(k) = knob {
+        cmd.env(k, "1");
+    }
     cmd.args(["bench", "--measure", "--threads", &threads.to_string()])
         .args([
             "--runs",
@@ -333,6 +478,23 @@ mod tests {
                 mean: 3.0
             }
         );
+    }
+
+    #[test]
+    fn pick_sets_the_top_level_default_model_only() {
+        let text = "# gallery\nnode = \"g1\"\ndefault_model = \"cppn-aurora\"\n\n[mqtt]\nprefix = \"easel\"\n";
+        let out = set_default_model(text, "dcgan-64-int8w");
+        assert_eq!(
+            out,
+            "# gallery\nnode = \"g1\"\ndefault_model = \"dcgan-64-int8w\"\n\n[mqtt]\nprefix = \"easel\"\n"
+        );
+        // Absent: added before the first table.
+        let out = set_default_model("node = \"g1\"\n[http]\nlisten = \"x\"\n", "m");
+        assert_eq!(
+            out,
+            "node = \"g1\"\ndefault_model = \"m\"\n[http]\nlisten = \"x\"\n"
+        );
+        assert_eq!(set_default_model("", "m"), "default_model = \"m\"\n");
     }
 
     #[test]
