@@ -126,9 +126,15 @@ pub struct ConfigIssue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render_issues(path, issues))]
-    Invalid { path: PathBuf, issues: Vec<ConfigIssue> },
+    Invalid {
+        path: PathBuf,
+        issues: Vec<ConfigIssue>,
+    },
 }
 
 fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
@@ -150,9 +156,14 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
-        Config::parse(&text).map_err(|issues| ConfigError::Invalid { path: path.into(), issues })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|issues| ConfigError::Invalid {
+            path: path.into(),
+            issues,
+        })
     }
 
     /// Parses and validates config text, returning every issue found.
@@ -171,19 +182,29 @@ impl Config {
     fn from_raw(raw: RawConfig, text: &str) -> Result<Config, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
         let mut issue = |key: &str, message: String| {
-            issues.push(ConfigIssue { line: key_line(text, key), key: key.into(), message });
+            issues.push(ConfigIssue {
+                line: key_line(text, key),
+                key: key.into(),
+                message,
+            });
         };
         let node = match raw.node {
             Some(node) if easel_protocol::is_valid_node_id(&node) && !is_reserved(&node) => node,
             Some(node) => {
-                issue("node", format!("{node:?} is not [a-z0-9_-]{{1,32}} (and not all/ctl)"));
+                issue(
+                    "node",
+                    format!("{node:?} is not [a-z0-9_-]{{1,32}} (and not all/ctl)"),
+                );
                 String::new()
             }
             None => default_node(),
         };
         let default_model = raw.default_model.unwrap_or_else(|| DEFAULT_MODEL.into());
         if !easel_protocol::is_valid_model_name(&default_model) {
-            issue("default_model", format!("{default_model:?} is not a model name"));
+            issue(
+                "default_model",
+                format!("{default_model:?} is not a model name"),
+            );
         }
         let threads = match raw.threads {
             Some(0) => {
@@ -198,17 +219,29 @@ impl Config {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let source = raw.source.unwrap_or_else(|| "test://pattern".into());
-        if !["v4l://", "file://", "test://"].iter().any(|s| source.starts_with(s)) {
-            issue("source", format!("{source:?}: expected v4l://…, file://… or test://…"));
+        if !["v4l://", "file://", "test://"]
+            .iter()
+            .any(|s| source.starts_with(s))
+        {
+            issue(
+                "source",
+                format!("{source:?}: expected v4l://…, file://… or test://…"),
+            );
         }
-        let prefix = raw.mqtt.prefix.unwrap_or_else(|| easel_protocol::DEFAULT_PREFIX.into());
+        let prefix = raw
+            .mqtt
+            .prefix
+            .unwrap_or_else(|| easel_protocol::DEFAULT_PREFIX.into());
         if prefix.is_empty() || prefix.contains(['+', '#', '\0']) || prefix.ends_with('/') {
             issue("prefix", format!("{prefix:?} is not a usable topic prefix"));
         }
         if let Some(url) = &raw.mqtt.url
             && !(url.starts_with("mqtt://") || url.starts_with("mqtts://"))
         {
-            issue("url", format!("{url:?}: expected mqtt://host:port or mqtts://host:port"));
+            issue(
+                "url",
+                format!("{url:?}: expected mqtt://host:port or mqtts://host:port"),
+            );
         }
         let camera = camera::CameraConfig::from_raw(&raw.camera).unwrap_or_else(|problems| {
             for (key, message) in problems {
@@ -219,13 +252,23 @@ impl Config {
         let mut addr = |key: &str, value: Option<String>, default: &str| {
             let value = value.unwrap_or_else(|| default.into());
             value.parse::<SocketAddr>().unwrap_or_else(|e| {
-                issue(key, format!("{value:?} is not an address like 127.0.0.1:8080 ({e})"));
+                issue(
+                    key,
+                    format!("{value:?} is not an address like 127.0.0.1:8080 ({e})"),
+                );
                 default.parse().expect("default addresses parse")
             })
         };
-        let embedded_listen = addr("embedded_listen", raw.mqtt.embedded_listen, "127.0.0.1:1883");
+        let embedded_listen = addr(
+            "embedded_listen",
+            raw.mqtt.embedded_listen,
+            "127.0.0.1:1883",
+        );
         let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
-        let admin_token = std::env::var("EASEL_ADMIN_TOKEN").ok().or(raw.http.admin_token).filter(|t| !t.is_empty());
+        let admin_token = std::env::var("EASEL_ADMIN_TOKEN")
+            .ok()
+            .or(raw.http.admin_token)
+            .filter(|t| !t.is_empty());
         if admin_token.as_ref().is_some_and(|t| t.len() < 8) {
             issue("admin_token", "must be at least 8 characters".into());
         }
@@ -242,23 +285,36 @@ impl Config {
             Some(mb) => mb.saturating_mul(1 << 20),
             None => defaults.max_bytes,
         };
-        let bindings = crate::piece::bindings::Bindings::from_raw(&raw.bind).unwrap_or_else(|problems| {
-            for (key, message) in problems {
-                issue(key, message);
-            }
-            crate::piece::bindings::Bindings::defaults()
-        });
-        let attract = crate::piece::attract::AttractConfig::from_raw(&raw.attract).unwrap_or_else(|problems| {
-            for (key, message) in problems {
-                issue(key, message);
-            }
-            Default::default()
-        });
-        let max_payload = raw.mqtt.max_payload.unwrap_or(crate::piece::command::DEFAULT_MAX_PAYLOAD);
+        let bindings =
+            crate::piece::bindings::Bindings::from_raw(&raw.bind).unwrap_or_else(|problems| {
+                for (key, message) in problems {
+                    issue(key, message);
+                }
+                crate::piece::bindings::Bindings::defaults()
+            });
+        let attract = crate::piece::attract::AttractConfig::from_raw(&raw.attract).unwrap_or_else(
+            |problems| {
+                for (key, message) in problems {
+                    issue(key, message);
+                }
+                Default::default()
+            },
+        );
+        let max_payload = raw
+            .mqtt
+            .max_payload
+            .unwrap_or(crate::piece::command::DEFAULT_MAX_PAYLOAD);
         if !(64..=1 << 20).contains(&max_payload) {
-            issue("max_payload", format!("{max_payload} is not within 64..=1048576"));
+            issue(
+                "max_payload",
+                format!("{max_payload} is not within 64..=1048576"),
+            );
         }
-        let client_id = raw.mqtt.client_id.clone().unwrap_or_else(|| format!("easeld-{node}"));
+        let client_id = raw
+            .mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("easeld-{node}"));
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
@@ -282,11 +338,18 @@ impl Config {
             attract,
             http_listen,
             admin_token,
-            archive: crate::archive::Limits { keep: keep.max(1), max_bytes },
+            archive: crate::archive::Limits {
+                keep: keep.max(1),
+                max_bytes,
+            },
             trusted_keys: raw.deploy.trusted_keys,
             camera,
         };
-        if issues.is_empty() { Ok(config) } else { Err(issues) }
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues)
+        }
     }
 }
 
@@ -304,7 +367,13 @@ fn default_node() -> String {
         .trim()
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(32)
         .collect();
     if node.is_empty() || is_reserved(&node) {
@@ -323,11 +392,13 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The line where `key = …` first appears, for value errors found after parsing.
 fn key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let l = l.trim_start();
-        l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
 }
 
 /// The field name inside serde's "unknown field `x`" messages, else "toml".
@@ -402,7 +473,13 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(c.threads, 2);
         assert_eq!(c.mqtt.username.as_deref(), Some("artist"));
         assert_eq!(c.http_listen.port(), 0);
-        assert_eq!(c.archive, crate::archive::Limits { keep: 50, max_bytes: 10 << 20 });
+        assert_eq!(
+            c.archive,
+            crate::archive::Limits {
+                keep: 50,
+                max_bytes: 10 << 20
+            }
+        );
         if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
             assert_eq!(c.admin_token.as_deref(), Some("technician-secret"));
         }
@@ -424,7 +501,12 @@ trusted_keys = ["keys/studio.pub"]
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert_eq!(
             keys,
-            vec![("node", Some(1)), ("threads", Some(2)), ("source", Some(3)), ("listen", Some(5))]
+            vec![
+                ("node", Some(1)),
+                ("threads", Some(2)),
+                ("source", Some(3)),
+                ("listen", Some(5))
+            ]
         );
     }
 
@@ -434,25 +516,47 @@ trusted_keys = ["keys/studio.pub"]
         let issues = Config::parse(text).unwrap_err();
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
-            assert_eq!(keys, vec![("admin_token", Some(2)), ("keep", Some(4)), ("max_mb", Some(5))]);
+            assert_eq!(
+                keys,
+                vec![
+                    ("admin_token", Some(2)),
+                    ("keep", Some(4)),
+                    ("max_mb", Some(5))
+                ]
+            );
         }
-        assert!(Config::parse("[archive]\nkept = 3\n").is_err(), "unknown keys are errors");
-        assert_eq!(Config::embedded_defaults().archive, crate::archive::Limits::default());
+        assert!(
+            Config::parse("[archive]\nkept = 3\n").is_err(),
+            "unknown keys are errors"
+        );
+        assert_eq!(
+            Config::embedded_defaults().archive,
+            crate::archive::Limits::default()
+        );
     }
 
     #[test]
     fn camera_table_is_checked() {
         let text = "source = \"v4l:///dev/video0\"\n[camera]\nwidth = 1280\nheight = 720\nfps = 15\nformat = \"mjpeg\"\nfallback = \"still\"\nslideshow_seconds = 4\n";
         let c = Config::parse(text).unwrap();
-        assert_eq!((c.camera.width, c.camera.height, c.camera.fps), (1280, 720, 15.0));
+        assert_eq!(
+            (c.camera.width, c.camera.height, c.camera.fps),
+            (1280, 720, 15.0)
+        );
         assert_eq!(c.camera.format, Some(camera::PixelFormat::Mjpeg));
         assert_eq!(c.camera.fallback, camera::Fallback::Still);
-        assert_eq!(Config::embedded_defaults().camera, camera::CameraConfig::default());
+        assert_eq!(
+            Config::embedded_defaults().camera,
+            camera::CameraConfig::default()
+        );
         let issues = Config::parse("[camera]\nfps = 0\nformat = \"h264\"\n").unwrap_err();
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert_eq!(keys, vec![("fps", Some(2)), ("format", Some(3))]);
         let unknown = Config::parse("[camera]\nwidht = 640\n").unwrap_err();
-        assert_eq!((unknown[0].key.as_str(), unknown[0].line), ("widht", Some(2)));
+        assert_eq!(
+            (unknown[0].key.as_str(), unknown[0].line),
+            ("widht", Some(2))
+        );
     }
 
     #[test]

@@ -31,12 +31,21 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     let engine = engine::Engine::start(config.threads, engine::worker::DEFAULT_QUEUE);
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
-    let (piece, piece_task) = piece::start(&config, engine.clone(), Arc::new(archive), metrics, cancel.clone());
+    let (piece, piece_task) = piece::start(
+        &config,
+        engine.clone(),
+        Arc::new(archive),
+        metrics,
+        cancel.clone(),
+    );
     // The page is up before any model is: a kiosk shows the glow (or the
     // archive's newest picture) instead of a browser error while models load.
     let (listener, addr) = web::bind(config.http_listen).await?;
     tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
-    let web_task = tokio::spawn(web::serve(listener, web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())));
+    let web_task = tokio::spawn(web::serve(
+        listener,
+        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()),
+    ));
     let mqtt = mqtt::MqttEdge::start(&config, piece.clone()).await?;
     let mut state = piece.state.clone();
     let ready = state.wait_for(|s| s.model.is_some());

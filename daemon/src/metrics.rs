@@ -1,7 +1,10 @@
 //! Prometheus metrics (CONTRACT.md `/metrics`). One registry per daemon
 //! (not the global default) so tests can run several daemons in a process.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
+};
 
 /// Error codes exported at 0 from the start: a series that appears only
 /// after the first failure breaks `rate()` and alerts on it.
@@ -38,36 +41,59 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let buckets = vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let buckets = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
         let metrics = Metrics {
-            images_generated: IntCounter::new("easel_images_generated_total", "Pictures generated and archived")
-                .expect("valid metric"),
+            images_generated: IntCounter::new(
+                "easel_images_generated_total",
+                "Pictures generated and archived",
+            )
+            .expect("valid metric"),
             inference_seconds: HistogramVec::new(
-                HistogramOpts::new("easel_inference_seconds", "Time in the model per picture").buckets(buckets.clone()),
+                HistogramOpts::new("easel_inference_seconds", "Time in the model per picture")
+                    .buckets(buckets.clone()),
                 &["model"],
             )
             .expect("valid metric"),
-            errors: IntCounterVec::new(Opts::new("easel_errors_total", "Error events by code"), &["code"])
+            errors: IntCounterVec::new(
+                Opts::new("easel_errors_total", "Error events by code"),
+                &["code"],
+            )
+            .expect("valid metric"),
+            mqtt_connected: IntGauge::new(
+                "easel_mqtt_connected",
+                "1 while connected to the broker",
+            )
+            .expect("valid metric"),
+            frames: IntCounter::new("easel_frames_total", "Frames shown in morph and live modes")
                 .expect("valid metric"),
-            mqtt_connected: IntGauge::new("easel_mqtt_connected", "1 while connected to the broker")
-                .expect("valid metric"),
-            frames: IntCounter::new("easel_frames_total", "Frames shown in morph and live modes").expect("valid metric"),
             frames_dropped: IntCounter::new(
                 "easel_frames_dropped_total",
                 "Morph/live frames skipped because the engine was behind the target rate",
             )
             .expect("valid metric"),
-            queue_depth: IntGauge::new("easel_queue_depth", "Inference jobs waiting").expect("valid metric"),
+            queue_depth: IntGauge::new("easel_queue_depth", "Inference jobs waiting")
+                .expect("valid metric"),
             command_seconds: Histogram::with_opts(
-                HistogramOpts::new("easel_command_seconds", "Command arrival to result event").buckets(buckets),
+                HistogramOpts::new("easel_command_seconds", "Command arrival to result event")
+                    .buckets(buckets),
             )
             .expect("valid metric"),
-            archive_images: IntGauge::new("easel_archive_images", "Pictures held in the archive").expect("valid metric"),
-            archive_bytes: IntGauge::new("easel_archive_bytes", "Bytes held in the archive").expect("valid metric"),
-            page_clients: IntGauge::new("easel_page_clients", "Gallery pages connected to the live stream")
+            archive_images: IntGauge::new("easel_archive_images", "Pictures held in the archive")
                 .expect("valid metric"),
-            frames_served: IntCounter::new("easel_frames_served_total", "Morph/live frames fetched by gallery pages")
+            archive_bytes: IntGauge::new("easel_archive_bytes", "Bytes held in the archive")
                 .expect("valid metric"),
+            page_clients: IntGauge::new(
+                "easel_page_clients",
+                "Gallery pages connected to the live stream",
+            )
+            .expect("valid metric"),
+            frames_served: IntCounter::new(
+                "easel_frames_served_total",
+                "Morph/live frames fetched by gallery pages",
+            )
+            .expect("valid metric"),
             registry,
         };
         for c in [
@@ -95,7 +121,9 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
-        prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut out).expect("text encoding");
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding");
         String::from_utf8(out).expect("prometheus text is UTF-8")
     }
 }

@@ -55,7 +55,11 @@ mod tests {
         // 3/4 red, 1/4 blue (every fourth row, so the 1-in-4 sample sees both).
         let mut rgb = Vec::new();
         for i in 0..64 {
-            rgb.extend(if (i / 8) % 4 == 3 { [0, 0, 250] } else { [250, 0, 0] });
+            rgb.extend(if (i / 8) % 4 == 3 {
+                [0, 0, 250]
+            } else {
+                [250, 0, 0]
+            });
         }
         let p = dominant(&RgbImage::new(8, 8, rgb), 5);
         assert_eq!(p.to_string(), "#fa0000,#0000fa");

@@ -17,7 +17,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "easel", version, about = "Tools for easel AI art installations")]
+#[command(
+    name = "easel",
+    version,
+    about = "Tools for easel AI art installations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,22 +79,39 @@ fn main() {
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Keygen(args) => sign::keygen(&args),
         Command::Pack(args) => sign::pack(&args),
-        Command::Model { architecture, output, seed, name, size } => {
+        Command::Model {
+            architecture,
+            output,
+            seed,
+            name,
+            size,
+        } => {
             use models::Architecture::Style;
             let built = match (architecture, size) {
                 (_, None) => Ok(architecture.build(seed)),
                 (Style, Some(n)) if n >= 4 && n % 4 == 0 => Ok(models::style::build_sized(seed, n)),
                 (Style, Some(n)) => Err(anyhow::anyhow!("--size {n}: must be a multiple of 4")),
-                (_, Some(_)) => Err(anyhow::anyhow!("--size applies to `easel model style` only")),
+                (_, Some(_)) => Err(anyhow::anyhow!(
+                    "--size applies to `easel model style` only"
+                )),
             };
             let name = match (name, size, architecture) {
                 (Some(name), _, _) => name,
                 (None, Some(n), Style) => format!("style-{n}"),
                 (None, _, _) => architecture.default_name().into(),
             };
-            built.and_then(|built| models::write_package(&output, &name, built))
+            built
+                .and_then(|built| models::write_package(&output, &name, built))
                 .with_context(|| format!("writing model package {}", output.display()))
-                .map(|m| eprintln!("{}: {} model {} (sha256 {})", output.display(), m.kind, m.name, m.sha256))
+                .map(|m| {
+                    eprintln!(
+                        "{}: {} model {} (sha256 {})",
+                        output.display(),
+                        m.kind,
+                        m.name,
+                        m.sha256
+                    )
+                })
         }
     };
     if let Err(e) = result {

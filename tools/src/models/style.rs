@@ -94,7 +94,7 @@ pub fn build(seed: u64) -> Built {
 /// multiple of 4 (two stride-2 convolutions, two ×2 resizes).
 pub fn build_sized(seed: u64, size: usize) -> Built {
     assert!(
-        size >= 4 && size % 4 == 0,
+        size >= 4 && size.is_multiple_of(4),
         "style size must be a multiple of 4"
     );
     let mut g = GraphBuilder::new("style", seed);
