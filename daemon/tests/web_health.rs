@@ -45,7 +45,6 @@ fn health(daemon: &Daemon) -> (u16, serde_json::Value) {
 }
 
 #[test]
-#[ignore = "needs the MQTT edge (daemon/src/mqtt) to connect to an external broker"]
 fn healthz_follows_the_external_broker() {
     let port = free_port();
     let setup = Setup::new(
