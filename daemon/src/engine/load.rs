@@ -72,6 +72,121 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<pb::ModelProto, LoadError> {
     Ok(proto)
 }
 
+/// Replaces `DequantizeLinear` and `Cast` nodes whose inputs are all
+/// initializers (int8 or f16 weights of a quantized variant) by the f32
+/// initializer they compute. tract folds such nodes too, but only after it
+/// has chosen its kernels: a ConvTranspose whose weight is not a constant
+/// then takes a generic path, 5-8x slower. Folding here keeps the small
+/// file and the f32 speed. Returns how many nodes were folded.
+pub fn fold_constant_weights(proto: &mut pb::ModelProto) -> usize {
+    let Some(graph) = proto.graph.as_mut() else {
+        return 0;
+    };
+    let mut folded = 0;
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        let n = &graph.node[ix];
+        let inputs: Option<Vec<&pb::TensorProto>> = n
+            .input
+            .iter()
+            .map(|i| graph.initializer.iter().find(|t| t.name == *i))
+            .collect();
+        let Some((values, dims)) = inputs.and_then(|inputs| fold_node(n, &inputs)) else {
+            ix += 1;
+            continue;
+        };
+        let n = graph.node.remove(ix);
+        graph.initializer.push(pb::TensorProto {
+            name: n.output[0].clone(),
+            dims,
+            data_type: pb::tensor_proto::DataType::Float as i32,
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+        folded += 1;
+    }
+    folded
+}
+
+/// The f32 values of a weight-decoding node over constant inputs.
+fn fold_node(n: &pb::NodeProto, inputs: &[&pb::TensorProto]) -> Option<(Vec<f32>, Vec<i64>)> {
+    use pb::tensor_proto::DataType as T;
+    let raw = |t: &pb::TensorProto, dt: T| {
+        (t.data_type == dt as i32 && !t.raw_data.is_empty()).then(|| t.raw_data.clone())
+    };
+    match (n.op_type.as_str(), inputs) {
+        ("Cast", [x]) => {
+            let to_f32 = n
+                .attribute
+                .iter()
+                .any(|a| a.name == "to" && a.i == T::Float as i64);
+            let bytes = raw(x, T::Float16).filter(|_| to_f32)?;
+            let values = bytes
+                .chunks_exact(2)
+                .map(|b| half_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect();
+            Some((values, x.dims.clone()))
+        }
+        ("DequantizeLinear", [x, scale, rest @ ..]) => {
+            let q = raw(x, T::Int8)?;
+            let scales: Vec<f32> = raw(scale, T::Float)?
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let zeros: Vec<i8> = match rest.first() {
+                Some(z) => raw(z, T::Int8)?.iter().map(|&b| b as i8).collect(),
+                None => vec![],
+            };
+            let (channels, inner) = if scales.len() > 1 {
+                let axis = n
+                    .attribute
+                    .iter()
+                    .find(|a| a.name == "axis")
+                    .map_or(1, |a| a.i);
+                let axis = if axis < 0 {
+                    axis + x.dims.len() as i64
+                } else {
+                    axis
+                } as usize;
+                let channels = *x.dims.get(axis)? as usize;
+                (
+                    channels,
+                    x.dims[axis + 1..].iter().product::<i64>() as usize,
+                )
+            } else {
+                (1, 1)
+            };
+            if scales.len() != channels || zeros.len() > channels || scales.is_empty() {
+                return None;
+            }
+            let values = q
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let c = (i / inner.max(1)) % channels;
+                    let zero = zeros.get(c).copied().unwrap_or(0) as f32;
+                    (v as i8 as f32 - zero) * scales[c]
+                })
+                .collect();
+            Some((values, x.dims.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// IEEE 754 half to single precision.
+fn half_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f32;
+    sign * match exp {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
 /// The ONNX default-domain opset the model was exported with.
 pub fn opset(proto: &pb::ModelProto) -> i64 {
     proto

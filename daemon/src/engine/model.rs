@@ -113,7 +113,8 @@ impl Model {
         let path = package.onnx_path();
         let bytes = package.read_onnx()?;
         let sha256 = package.manifest.sha256.to_ascii_lowercase();
-        let proto = load::decode(&path, &bytes)?;
+        let mut proto = load::decode(&path, &bytes)?;
+        load::fold_constant_weights(&mut proto);
         drop(bytes);
         load::check(&path, &proto, &package.manifest)?;
         let manifest = package.manifest.clone();
