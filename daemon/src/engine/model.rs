@@ -93,6 +93,9 @@ struct Plan {
     size: (usize, usize),
     runnable: Arc<TypedRunnableModel>,
     roles: Vec<Role>,
+    /// The CPPN coordinate grid for `size`, built once per plan rather
+    /// than on every frame of a morph.
+    coords: Option<TValue>,
 }
 
 pub struct Model {
@@ -211,12 +214,21 @@ impl Model {
         let runnable = optimized
             .into_runnable_with_options(&self.options)
             .map_err(|e| self.tract_error("plan", e))?;
+        let coords = match (cppn_size, &self.manifest.cppn) {
+            (Some((w, h)), Some(cppn)) => Some(
+                Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, cppn.scale))
+                    .map_err(|e| self.tract_error("plan", e))?
+                    .into_tvalue(),
+            ),
+            _ => None,
+        };
         self.plans.insert(
             0,
             Plan {
                 size,
                 runnable,
                 roles,
+                coords,
             },
         );
         self.plans.truncate(PLAN_CACHE);
@@ -311,8 +323,7 @@ impl Model {
         size: Option<(u32, u32)>,
     ) -> Result<(Vec<f32>, Vec<usize>), RunError> {
         let size = self.size_for(size)?;
-        let main = self.main_input(source)?;
-        let scale = self.manifest.cppn.as_ref().map_or(1.0, |c| c.scale);
+        let main = self.main_input(source)?.into_tvalue();
         let plan = self
             .plan(size)
             .map_err(|e| RunError::Inference(e.to_string()))?;
@@ -320,15 +331,11 @@ impl Model {
             .roles
             .iter()
             .map(|role| match role {
-                Role::Main => Ok(main.clone().into_tvalue()),
-                Role::Coords => {
-                    let (w, h) = size;
-                    Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, scale))
-                        .map(|t| t.into_tvalue())
-                }
+                Role::Main => Some(main.clone()),
+                Role::Coords => plan.coords.clone(),
             })
-            .collect::<TractResult<_>>()
-            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
+            .collect::<Option<_>>()
+            .ok_or_else(|| RunError::Inference("a CPPN plan without its grid".into()))?;
         let outputs = plan
             .runnable
             .run(inputs)
