@@ -64,13 +64,7 @@ fn button_to_pixel_and_morph_frame_rate() {
     let daemon = Daemon::start(&setup.config);
     daemon.wait_ready();
     let mut browser = Browser::launch();
-    let page = browser.open(&daemon.url("/"));
-    browser.wait_until(
-        &page,
-        Duration::from_secs(30),
-        "a live connection",
-        "window.easel && window.easel.connected",
-    );
+    let page = browser.open_connected(&daemon.url("/"));
     let auth = format!("Bearer {ADMIN_TOKEN}");
     let (mut total, mut control, mut engine, mut encode, mut delivery) =
         (vec![], vec![], vec![], vec![], vec![]);

@@ -30,13 +30,7 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
     let daemon = Daemon::start(&setup.config);
     daemon.wait_ready();
     let mut browser = Browser::launch();
-    let page = browser.open(&daemon.url("/"));
-    browser.wait_until(
-        &page,
-        Duration::from_secs(30),
-        "a live connection",
-        "window.easel && window.easel.connected",
-    );
+    let page = browser.open_connected(&daemon.url("/"));
     // Marks the document: a reload would lose it.
     browser.eval(&page, "window.sameDocument = 'yes'");
 

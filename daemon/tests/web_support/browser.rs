@@ -175,6 +175,18 @@ impl Browser {
         }
     }
 
+    /// Opens the gallery page at `url` and waits for its live connection.
+    pub fn open_connected(&mut self, url: &str) -> Page {
+        let page = self.open(url);
+        self.wait_until(
+            &page,
+            Duration::from_secs(30),
+            "a live connection",
+            "window.easel && window.easel.connected",
+        );
+        page
+    }
+
     /// Evaluates `expression` in the page (awaiting promises); its value.
     /// A page that is not loaded (yet) gives `Value::Null`.
     pub fn eval(&mut self, page: &Page, expression: &str) -> Value {
