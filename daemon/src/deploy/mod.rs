@@ -12,6 +12,7 @@
 pub mod format;
 pub mod keys;
 pub mod store;
+pub mod transfer;
 
 pub use format::{Limits, VerifiedPackage, verify, verify_with};
 pub use keys::TrustedKeys;
