@@ -12,7 +12,8 @@
 //! Pin map (see firmware/README.md): button1 GPIO4, button2 GPIO5, enc1
 //! A/B GPIO6/GPIO7 (to ground, internal pull-ups); PIR GPIO10; knob1 on
 //! GPIO3 (ADC1 channel 3: ADC2 is unusable while WiFi runs); status LED
-//! GPIO1; WS2812 data GPIO0 (SPI2 MOSI through the GPIO matrix). The
+//! GPIO1; WS2812 data GPIO0 (SPI2 MOSI through the GPIO matrix, fed by
+//! DMA: see strip.rs). The
 //! strapping pins (GPIO2, GPIO8, GPIO9), USB (GPIO18/19) and the UART
 //! (GPIO20/21) stay free, so the board still boots and flashes with
 //! everything wired.
@@ -27,6 +28,7 @@
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
+mod strip;
 
 use core::sync::atomic::{AtomicU8, Ordering};
 use easel_firmware::mqtt::{self, Connector, Hooks, Inputs};
@@ -34,7 +36,7 @@ use easel_firmware::pins::{ButtonInput, EncoderInput, PirInput};
 use easel_firmware::session::Update;
 use easel_firmware::{
     ButtonTimings, EncoderConfig, InputEvent, Knob, KnobConfig, PirConfig, Session, SessionConfig,
-    StatusLed, StatusPattern, Strip, StripConfig, ws2812::Ws2812,
+    StatusLed, StatusPattern, Strip, StripConfig,
 };
 use easel_protocol::{Palette, Rgb, Signal as Sig};
 use embassy_executor::Spawner;
@@ -48,19 +50,24 @@ use esp_hal::analog::adc::{Adc, AdcConfig, AdcPin, Attenuation};
 use esp_hal::gpio::{Input, InputConfig, Level, Output, OutputConfig, Pull};
 use esp_hal::peripherals::{ADC1, GPIO3};
 use esp_hal::rng::Rng;
-use esp_hal::spi::{self, master::Spi};
+use esp_hal::spi::{
+    self,
+    master::{Spi, SpiDma},
+};
 use esp_hal::time::Rate;
 use esp_hal::timer::timg::TimerGroup;
-use esp_hal::{Async, Blocking};
+use esp_hal::{Async, dma_rx_buffer, dma_tx_buffer};
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
     AuthenticationMethodConfig, Config as WifiConfig, ControllerConfig, Interface, WifiController,
 };
 use static_cell::StaticCell;
+use strip::{DmaStrip, frame_len};
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
 const STRIP_LEN: usize = 30;
+const STRIP_FRAME: usize = frame_len(STRIP_LEN);
 /// Time between attempts to rejoin the network after a failed join.
 const WIFI_RETRY: Duration = Duration::from_secs(5);
 
@@ -131,7 +138,10 @@ async fn input_task(
 }
 
 #[embassy_executor::task]
-async fn led_task(mut status: Output<'static>, mut strip_bus: Ws2812<Spi<'static, Blocking>>) -> ! {
+async fn led_task(
+    mut status: Output<'static>,
+    mut strip_bus: DmaStrip<SpiDma<'static, Async>, STRIP_LEN, STRIP_FRAME>,
+) -> ! {
     let mut led = StatusLed::new(StatusPattern::SlowBlink, 0);
     let mut strip = Strip::new(StripConfig::default());
     let mut pixels = [Rgb::default(); STRIP_LEN];
@@ -153,7 +163,7 @@ async fn led_task(mut status: Output<'static>, mut strip_bus: Ws2812<Spi<'static
         if dirty || strip.is_fading(now) {
             dirty = strip.is_fading(now);
             strip.render(now, &mut pixels);
-            let _ = strip_bus.write(&pixels);
+            let _ = strip_bus.show(&pixels).await;
         }
     }
 }
@@ -308,9 +318,18 @@ async fn main(spawner: Spawner) {
     let Ok(strip_spi) = Spi::new(p.SPI2, strip_cfg) else {
         panic!("SPI2 rejected the WS2812 clock");
     };
-    let strip_spi = strip_spi.with_mosi(p.GPIO0);
+    // The frame is streamed from its own buffer (in DRAM, so in place);
+    // the driver still wants bounce buffers, which stay tiny.
+    let (Ok(rx), Ok(tx)) = (dma_rx_buffer!(4), dma_tx_buffer!(32)) else {
+        panic!("DMA buffers");
+    };
+    let strip_spi = strip_spi
+        .with_mosi(p.GPIO0)
+        .with_dma(p.DMA_CH0)
+        .with_buffers(rx, tx)
+        .into_async();
     let status = Output::new(p.GPIO1, Level::Low, OutputConfig::default());
-    spawner.spawn(led_task(status, Ws2812::new(strip_spi)).unwrap());
+    spawner.spawn(led_task(status, DmaStrip::new(strip_spi)).unwrap());
 
     let config = SessionConfig::new(config::PREFIX, config::CONTROLLER_ID, config::NODE);
     let Ok(mut session) = Session::new(config, id_hash() ^ rng.random()) else {
