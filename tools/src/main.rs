@@ -7,6 +7,9 @@ mod bench;
 mod firmware;
 mod generate;
 mod inspect;
+// The MQTT connection of `ctl` and `deploy`; not every helper is used by both.
+#[allow(dead_code)]
+mod link;
 mod models;
 mod npy;
 mod quantize;

@@ -92,7 +92,9 @@ impl Default for Backoff {
     }
 }
 
-fn tls_config(ca_file: Option<&PathBuf>) -> Result<rustls::ClientConfig, ClientError> {
+/// The rustls client configuration for `mqtts://`: the CA file's
+/// certificates, or the system's without one. Shared with the `easel` tools.
+pub fn tls_config(ca_file: Option<&PathBuf>) -> Result<rustls::ClientConfig, ClientError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
