@@ -76,6 +76,12 @@ pub struct RawArchive {
 pub struct RawDeploy {
     #[serde(default)]
     pub trusted_keys: Vec<PathBuf>,
+    /// Largest `.easelpkg` accepted over MQTT, in MiB (default 256).
+    pub max_package_mb: Option<u64>,
+    /// Transfers received at once (default 2).
+    pub max_transfers: Option<usize>,
+    /// Seconds without a message before a transfer is abandoned (default 120).
+    pub transfer_timeout_s: Option<f64>,
 }
 
 /// The validated configuration the daemon runs on.
@@ -94,6 +100,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub archive: crate::archive::Limits,
     pub trusted_keys: Vec<PathBuf>,
+    /// `[deploy]` limits on transfers over MQTT.
+    pub deploy_limits: crate::deploy::transfer::TransferLimits,
     pub camera: camera::CameraConfig,
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
@@ -318,6 +326,11 @@ impl Config {
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
+        let deploy_limits = crate::deploy::transfer::TransferLimits::from_raw(&raw.deploy)
+            .unwrap_or_else(|(key, message)| {
+                issue(key, message);
+                Default::default()
+            });
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -343,6 +356,7 @@ impl Config {
                 max_bytes,
             },
             trusted_keys: raw.deploy.trusted_keys,
+            deploy_limits,
             camera,
         };
         if issues.is_empty() {

@@ -28,14 +28,26 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     let images = config.data_dir.join("images");
     let archive = archive::Archive::open(&images, config.archive)
         .with_context(|| format!("opening the image archive {}", images.display()))?;
+    // Deployed models: what a crash left half-written goes before any is loaded.
+    match deploy::store::recover(&config.data_dir) {
+        Ok(r) if !r.removed.is_empty() => {
+            tracing::warn!(removed = ?r.removed, "deploy: removed what an interrupted install left")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
+    }
     let engine = engine::Engine::start(config.threads, engine::worker::DEFAULT_QUEUE);
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
+    // Frames for image models: opened now, so a missing camera is reported
+    // at start; frames are only made while live mode or a capture wants them.
+    let feed = source::Feed::start(&config.source, config.camera.clone());
     let (piece, piece_task) = piece::start(
         &config,
         engine.clone(),
         Arc::new(archive),
         metrics,
+        feed,
         cancel.clone(),
     );
     // The page is up before any model is: a kiosk shows the glow (or the

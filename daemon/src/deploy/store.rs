@@ -249,6 +249,31 @@ pub fn rollback(data_dir: &Path, name: &str) -> Result<Pointer, DeployError> {
     Ok(new)
 }
 
+/// Undoes the first activation of `name` (there is no previous version to
+/// go back to): the pointer and its installed versions are removed, so the
+/// daemon serves `models_dir`'s model of that name again, if any.
+pub fn forget(data_dir: &Path, name: &str) -> Result<(), DeployError> {
+    let path = pointers_dir(data_dir).join(name);
+    match fs::remove_file(&path) {
+        Ok(()) => sync_dir(&pointers_dir(data_dir))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&path)(e)),
+    }
+    for path in list(&installed_dir(data_dir))? {
+        let version = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name_of(version) == Some(name) {
+            fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where a transfer's chunks are written until it completes: hidden, so
+/// `recover` removes what a crash left.
+pub fn spool_path(data_dir: &Path, transfer: &str) -> PathBuf {
+    staging_dir(data_dir).join(format!(".transfer-{transfer}"))
+}
+
 /// Removes installed versions of `name` that the pointer no longer names.
 fn prune(data_dir: &Path, name: &str, keep: &Pointer) -> Result<(), DeployError> {
     let installed = installed_dir(data_dir);

@@ -51,6 +51,41 @@ impl Default for TransferLimits {
     }
 }
 
+impl TransferLimits {
+    /// The second configuration stage for `[deploy]`: `(key, problem)` on a
+    /// value out of range.
+    pub fn from_raw(
+        raw: &crate::config::RawDeploy,
+    ) -> Result<TransferLimits, (&'static str, String)> {
+        let d = TransferLimits::default();
+        let max_package = match raw.max_package_mb {
+            None => d.max_package,
+            Some(mb) if (1..=4096).contains(&mb) => mb << 20,
+            Some(mb) => return Err(("max_package_mb", format!("{mb} is not within 1..=4096"))),
+        };
+        let max_transfers = match raw.max_transfers {
+            None => d.max_transfers,
+            Some(n) if (1..=16).contains(&n) => n,
+            Some(n) => return Err(("max_transfers", format!("{n} is not within 1..=16"))),
+        };
+        let stall = match raw.transfer_timeout_s {
+            None => d.stall,
+            Some(s) if s.is_finite() && (0.1..=86400.0).contains(&s) => Duration::from_secs_f64(s),
+            Some(s) => {
+                return Err((
+                    "transfer_timeout_s",
+                    format!("{s} is not within 0.1..=86400"),
+                ));
+            }
+        };
+        Ok(TransferLimits {
+            max_package,
+            max_transfers,
+            stall,
+        })
+    }
+}
+
 /// The `begin` payload: what is coming.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

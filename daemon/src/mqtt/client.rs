@@ -204,6 +204,14 @@ pub async fn run(
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let arrived = Instant::now();
                     let topic = String::from_utf8_lossy(&p.topic);
+                    if let Some(message) = session.handle_deploy(&topic, &p.payload, p.retain) {
+                        // Awaited: a full deploy queue slows the sender down.
+                        let job = crate::piece::deploy::Job::Transfer(message);
+                        if piece.deploy.send(job).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     for request in session.handle_publish(&topic, &p.payload, p.retain) {
                         if piece
                             .commands

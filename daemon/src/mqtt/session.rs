@@ -3,6 +3,7 @@
 //! incoming publish means. No sockets and no clock here: `client.rs` reads
 //! and writes, this decides (like rumqttc's `MqttState`).
 
+use crate::deploy::transfer;
 use crate::piece::bindings::Bindings;
 use crate::piece::command::{self, CommandError, Request};
 use crate::piece::event::Event;
@@ -55,7 +56,33 @@ impl Session {
             }
             .to_string(),
             Topic::ControllerInput { prefix, id: "+" }.to_string(),
+            format!("{prefix}/{}/deploy/#", self.node),
         ]
+    }
+
+    /// A message of a model transfer (`P/N/deploy/<id>/…`, docs/deploy.md),
+    /// decoded; `None` when the topic is not one. Deploy messages are never
+    /// retained: a retained one is refused.
+    pub fn handle_deploy(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        retained: bool,
+    ) -> Option<Result<transfer::Message, transfer::Refusal>> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?
+            .strip_prefix(self.node.as_str())?
+            .strip_prefix("/deploy/")?;
+        let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        if retained {
+            return Some(Err(transfer::Refusal {
+                id: id.chars().take(64).collect(),
+                code: "retained_command",
+                message: format!("{topic}: deploy messages must not be retained; ignored"),
+            }));
+        }
+        Some(transfer::parse(id, rest, payload.to_vec()))
     }
 
     fn status(&self, availability: Availability) -> Outgoing {
@@ -187,8 +214,50 @@ mod tests {
     fn subscribes_to_own_fleet_and_controller_topics() {
         assert_eq!(
             session().subscriptions(),
-            ["easel/n1/cmd/+", "easel/all/cmd/+", "easel/ctl/+/input"]
+            [
+                "easel/n1/cmd/+",
+                "easel/all/cmd/+",
+                "easel/ctl/+/input",
+                "easel/n1/deploy/#"
+            ]
         );
+    }
+
+    #[test]
+    fn deploy_topics_of_this_node_only() {
+        let s = session();
+        assert!(matches!(
+            s.handle_deploy("easel/n1/deploy/t1/chunk/3", b"xy", false),
+            Some(Ok(transfer::Message::Chunk { index: 3, .. }))
+        ));
+        assert!(matches!(
+            s.handle_deploy("easel/n1/deploy/t1/commit", b"", false),
+            Some(Ok(transfer::Message::Commit { .. }))
+        ));
+        assert!(
+            s.handle_deploy("easel/n2/deploy/t1/commit", b"", false)
+                .is_none()
+        );
+        assert!(
+            s.handle_deploy("easel/n1/cmd/generate", b"", false)
+                .is_none()
+        );
+        assert!(
+            s.handle_deploy("easel/n10/deploy/t1/commit", b"", false)
+                .is_none()
+        );
+        let refused = |topic, retained| {
+            s.handle_deploy(topic, b"", retained)
+                .unwrap()
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(
+            refused("easel/n1/deploy/t1/commit", true),
+            "retained_command"
+        );
+        assert_eq!(refused("easel/n1/deploy/a.b/commit", false), "bad_request");
+        assert_eq!(refused("easel/n1/deploy/t1", false), "bad_request");
     }
 
     #[test]

@@ -21,7 +21,14 @@
 //! input = "presence"
 //! value = true
 //! command = "wake"
+//! [[bind]]
+//! input = "button3"
+//! event = "click"
+//! command = "capture"       # re-paint one camera frame and keep it
 //! ```
+//!
+//! Any command (`capture` included) can be bound: a binding is checked by
+//! the same decoder as an MQTT command.
 
 use super::command::{self, CommandError, Request};
 use easel_protocol::{ButtonEvent, InputMessage, Signal};
@@ -316,6 +323,38 @@ range = [1.0, 25.0]
             vec![Command::Params {
                 seconds: None,
                 fps: Some(13.0)
+            }]
+        );
+    }
+
+    #[test]
+    fn capture_is_bindable() {
+        let raw: Vec<RawBinding> = toml::from_str::<toml::Table>(
+            r#"
+[[bind]]
+input = "button3"
+event = "click"
+command = "capture"
+[[bind]]
+input = "presence"
+value = true
+command = "capture"
+payload = { model = "style-256" }
+"#,
+        )
+        .unwrap()["bind"]
+            .clone()
+            .try_into()
+            .unwrap();
+        let b = Bindings::from_raw(&raw).unwrap();
+        assert_eq!(
+            fire(&b, r#"{"input":"button3","event":"click"}"#),
+            vec![Command::Capture { model: None }]
+        );
+        assert_eq!(
+            fire(&b, r#"{"input":"presence","value":true}"#),
+            vec![Command::Capture {
+                model: Some("style-256".into())
             }]
         );
     }

@@ -35,6 +35,15 @@ pub enum Command {
     ToggleMode,
     /// Someone is there: leave attract mode.
     Wake,
+    /// The deployed model's previous version becomes current again.
+    Rollback {
+        name: String,
+    },
+    /// One frame from the source, re-painted by an image model, archived
+    /// and shown (`piece/capture.rs`).
+    Capture {
+        model: Option<String>,
+    },
     /// Favourite seeds: save the current picture's model and seed under a
     /// name, or recall one (kept in `data_dir`, survive restarts).
     Scene {
@@ -80,6 +89,13 @@ pub struct CommandError {
 struct GeneratePayload {
     request_id: Option<String>,
     seed: Option<u64>,
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapturePayload {
+    request_id: Option<String>,
     model: Option<String>,
 }
 
@@ -187,9 +203,17 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
                 },
             )
         }
+        "capture" => {
+            let p: CapturePayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            (p.request_id, Command::Capture { model: p.model })
+        }
         "model" => {
             let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (p.request_id, Command::Model { name: p.name })
+        }
+        "rollback" => {
+            let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            (p.request_id, Command::Rollback { name: p.name })
         }
         "mode" => {
             let p: ModePayload = serde_json::from_value(value.clone()).map_err(bad)?;
@@ -249,7 +273,10 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
             ));
         }
     };
-    if let Command::Generate { model: Some(m), .. } | Command::Model { name: m } = &command
+    if let Command::Generate { model: Some(m), .. }
+    | Command::Capture { model: Some(m) }
+    | Command::Model { name: m }
+    | Command::Rollback { name: m } = &command
         && !easel_protocol::is_valid_model_name(m)
     {
         return Err(fail(
@@ -327,6 +354,22 @@ mod tests {
         assert_eq!(ok("next_model", "").command, Command::NextModel);
         assert_eq!(ok("toggle_mode", "{}").command, Command::ToggleMode);
         assert_eq!(ok("wake", "{}").command, Command::Wake);
+        assert_eq!(
+            ok("rollback", r#"{"name":"dcgan-64"}"#).command,
+            Command::Rollback {
+                name: "dcgan-64".into()
+            }
+        );
+        assert_eq!(code("rollback", br#"{"name":"../x"}"#).0, "unknown_model");
+        assert_eq!(ok("capture", "").command, Command::Capture { model: None });
+        assert_eq!(
+            ok("capture", r#"{"model":"style-256"}"#).command,
+            Command::Capture {
+                model: Some("style-256".into())
+            }
+        );
+        assert_eq!(code("capture", br#"{"model":"../x"}"#).0, "unknown_model");
+        assert_eq!(code("capture", br#"{"seed":1}"#).0, "bad_request");
         assert_eq!(
             ok("scene", r#"{"action":"save","name":"blue-1"}"#).command,
             Command::Scene {

@@ -14,6 +14,11 @@ pub enum Event {
     /// A command without a picture of its own (model, mode, params…) was
     /// carried out; sent only when the command had a `request_id`.
     Done(Done),
+    /// Model deploy (docs/deploy.md); `request_id` is the transfer id.
+    DeployProgress(super::deploy::DeployProgress),
+    Deployed(super::deploy::Deployed),
+    Activated(super::deploy::Activated),
+    RolledBack(super::deploy::RolledBack),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +56,19 @@ impl Event {
             code: code.into(),
             message: message.into(),
         })
+    }
+
+    /// The request this event answers, if any.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Event::Generated(e) => e.request_id.as_deref(),
+            Event::Error(e) => e.request_id.as_deref(),
+            Event::Done(e) => e.request_id.as_deref(),
+            Event::DeployProgress(e) => e.request_id.as_deref(),
+            Event::Deployed(e) => e.request_id.as_deref(),
+            Event::Activated(e) => e.request_id.as_deref(),
+            Event::RolledBack(e) => e.request_id.as_deref(),
+        }
     }
 
     pub fn to_json(&self) -> String {

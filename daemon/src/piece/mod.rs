@@ -12,8 +12,11 @@
 
 pub mod attract;
 pub mod bindings;
+mod capture;
 pub mod command;
+pub mod deploy;
 pub mod event;
+pub mod live;
 pub mod morph;
 mod morph_task;
 pub mod scenes;
@@ -65,6 +68,8 @@ pub struct Piece {
     pub metrics: Arc<Metrics>,
     /// Set by the MQTT edge; read by health checks.
     pub mqtt_connected: Arc<watch::Sender<bool>>,
+    /// Model transfers (the MQTT edge) and rollbacks (`deploy.rs`).
+    pub deploy: mpsc::Sender<deploy::Job>,
 }
 
 /// The piece's own side of the channels.
@@ -84,6 +89,10 @@ struct Studio {
     /// Woken on every command, so the morph task re-checks attract mode.
     activity: tokio::sync::Notify,
     in_flight: TaskTracker,
+    /// The deploy task's queue (`rollback` goes there).
+    deploy: mpsc::Sender<deploy::Job>,
+    /// The frame source for `image` models (live mode, capture).
+    feed: crate::source::Feed,
 }
 
 /// Starts the piece's command loop. Loading models is `load_models`.
@@ -92,6 +101,7 @@ pub fn start(
     engine: Engine,
     archive: Arc<Archive>,
     metrics: Arc<Metrics>,
+    feed: crate::source::Feed,
     cancel: CancellationToken,
 ) -> (Piece, tokio::task::JoinHandle<()>) {
     let (commands, rx) = mpsc::channel(256);
@@ -100,6 +110,8 @@ pub fn start(
     let (palette_tx, palette) = watch::channel(String::new());
     let (frames_tx, frames) = watch::channel(None);
     let (mqtt_connected, _) = watch::channel(false);
+    // Small: a chunk is up to 256 KiB, and a full queue slows the sender.
+    let (deploy_tx, deploy_rx) = mpsc::channel(8);
     let piece = Piece {
         commands,
         events: events.clone(),
@@ -109,8 +121,9 @@ pub fn start(
         archive: archive.clone(),
         metrics: metrics.clone(),
         mqtt_connected: Arc::new(mqtt_connected),
+        deploy: deploy_tx.clone(),
     };
-    let mut packages = discover(&config.models_dir);
+    let mut packages = deploy::with_deployed(discover(&config.models_dir), &config.data_dir);
     // The default model first, so the piece shows something soon.
     packages.sort_by_key(|p| p.name() != config.default_model);
     let studio = Arc::new(Studio {
@@ -127,10 +140,20 @@ pub fn start(
         attract_config: config.attract,
         activity: tokio::sync::Notify::new(),
         in_flight: TaskTracker::new(),
+        deploy: deploy_tx,
+        feed,
     });
     let names = studio.scenes.lock().expect("scenes lock").names();
     studio.state.send_modify(|s| s.scenes = names);
     tokio::spawn(morph_task::run(studio.clone(), cancel.clone()));
+    tokio::spawn(deploy::run(
+        studio.clone(),
+        deploy_rx,
+        deploy::Settings::from_config(config),
+        cancel.clone(),
+    ));
+    tokio::spawn(live::run(studio.clone(), cancel.clone()));
+    tokio::spawn(live::watch_source(studio.clone(), cancel.clone()));
     let loader = studio.clone();
     let default_model = config.default_model.clone();
     let task = tokio::spawn(async move {
@@ -244,8 +267,15 @@ impl Studio {
                 let studio = self.clone();
                 self.in_flight.spawn(async move {
                     let result = rx.await.unwrap_or(Err(RunError::Stopped));
-                    studio.finish(request_id, incoming.arrived, result).await;
+                    studio
+                        .finish(request_id, incoming.arrived, result, None)
+                        .await;
                 });
+            }
+            Command::Model { name }
+                if self.state.borrow().mode == Mode::Live && !live::is_image(self, &name) =>
+            {
+                live::refuse_model(self, request_id, &name)
             }
             Command::Model { name } => {
                 if !self.is_loaded(&name) {
@@ -257,6 +287,17 @@ impl Studio {
                 }
                 self.state.send_modify(|s| s.model = Some(name));
                 self.done(request_id, "model");
+            }
+            Command::Mode {
+                mode: Mode::Live,
+                seconds,
+                fps,
+            } => live::enter(self, request_id, seconds, fps),
+            Command::Capture { model } => {
+                capture::handle(self, request_id, model, incoming.arrived)
+            }
+            Command::NextModel if self.state.borrow().mode == Mode::Live => {
+                live::next_model(self, request_id)
             }
             Command::Mode { mode, seconds, fps } => {
                 self.state.send_modify(|s| {
@@ -292,6 +333,7 @@ impl Studio {
                 self.done(request_id, "toggle_mode");
             }
             Command::Wake => self.done(request_id, "wake"),
+            Command::Rollback { name } => self.rollback(request_id, name),
             Command::Scene { action, name } => {
                 self.handle_scene(request_id, action, name, incoming.arrived)
             }
@@ -360,12 +402,14 @@ impl Studio {
         }
     }
 
-    /// Archives a finished render and announces it.
+    /// Archives a finished render and announces it. `params` adds to the
+    /// provenance's params (a capture names its source).
     async fn finish(
         &self,
         request_id: Option<String>,
         arrived: Instant,
         result: Result<Rendered, RunError>,
+        params: Option<serde_json::Value>,
     ) {
         self.metrics
             .queue_depth
@@ -378,7 +422,8 @@ impl Studio {
             .inference_seconds
             .with_label_values(&[rendered.model.name.as_str()])
             .observe(rendered.inference.as_secs_f64());
-        let params = serde_json::json!({"size": [rendered.image.width, rendered.image.height]});
+        let mut params = params.unwrap_or_else(|| serde_json::json!({}));
+        params["size"] = serde_json::json!([rendered.image.width, rendered.image.height]);
         let provenance = rendered.provenance(params);
         let archive = self.archive.clone();
         let image = rendered.image.clone();

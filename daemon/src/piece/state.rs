@@ -22,6 +22,11 @@ pub struct State {
     pub attract: bool,
     /// Names of the saved scenes.
     pub scenes: Vec<String>,
+    /// Deployed models and their versions (`data_dir/deploy`), by name.
+    pub installed: Vec<super::deploy::Installed>,
+    /// The frame source for image models (`source` in the config): whether
+    /// it works, and the warning when it does not.
+    pub source: Option<crate::source::SourceStatus>,
 }
 
 /// Live parameters a technician or a knob can change.
@@ -99,6 +104,8 @@ impl State {
             latest: None,
             attract: false,
             scenes: Vec::new(),
+            installed: Vec::new(),
+            source: None,
         }
     }
 

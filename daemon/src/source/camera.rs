@@ -169,4 +169,16 @@ impl FrameSource for Camera {
     fn uri(&self) -> &str {
         &self.uri
     }
+
+    fn idle(&mut self) -> Result<(), SourceError> {
+        // Dequeue and requeue without decoding: the driver keeps filling
+        // fresh buffers, so the first frame wanted later is current.
+        self.stream
+            .next()
+            .map(|_| ())
+            .map_err(|e| SourceError::CameraLost {
+                device: self.device.clone(),
+                reason: e.to_string(),
+            })
+    }
 }

@@ -8,9 +8,17 @@
 //! fallback = "still"` — while it retries the source with a growing delay
 //! (`Retry`, pure). When the camera is back, its frames replace the pattern
 //! without anyone asking.
+//!
+//! Frames cost CPU (the pattern tens of milliseconds each, a camera's
+//! decoding a few), so the feed makes them only while someone holds a
+//! [`Demand`] (live mode, a pending capture); otherwise the source idles
+//! (`FrameSource::idle`), still opened and watched, so health is known
+//! from the start and the first wanted frame comes within a frame interval.
 
 use super::pattern::{self, PatternSource};
 use super::{CameraConfig, Fallback, Frame, FrameSource, SourceError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -35,6 +43,33 @@ pub enum SourceHealth {
 }
 
 impl SourceHealth {
+    /// What `state` and `/healthz` show of it.
+    pub fn status(&self) -> SourceStatus {
+        match self {
+            SourceHealth::Starting => SourceStatus {
+                uri: String::new(),
+                ok: true,
+                showing: None,
+                warning: None,
+            },
+            SourceHealth::Ok { uri } => SourceStatus {
+                uri: uri.clone(),
+                ok: true,
+                showing: Some(uri.clone()),
+                warning: None,
+            },
+            SourceHealth::Failing { uri, fallback, .. } => SourceStatus {
+                uri: uri.clone(),
+                ok: false,
+                showing: match fallback {
+                    Fallback::Pattern => Some(pattern::URI.to_string()),
+                    Fallback::Still => None,
+                },
+                warning: self.warning(),
+            },
+        }
+    }
+
     /// A one-line warning for status pages, `None` when all is well.
     pub fn warning(&self) -> Option<String> {
         match self {
@@ -51,6 +86,31 @@ impl SourceHealth {
             )),
             _ => None,
         }
+    }
+}
+
+/// The source as `state.source` and `/healthz` describe it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourceStatus {
+    /// The configured source (empty while starting).
+    pub uri: String,
+    /// False while the configured source fails.
+    pub ok: bool,
+    /// Where the frames come from now: the source, the fallback pattern,
+    /// or `None` (no frames: still images).
+    pub showing: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// Someone wants frames; the feed makes them while any `Demand` lives.
+#[derive(Debug)]
+pub struct Demand {
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for Demand {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -93,6 +153,7 @@ impl Default for Retry {
 pub struct Feed {
     pub frames: watch::Receiver<Option<Frame>>,
     pub health: watch::Receiver<SourceHealth>,
+    demand: Arc<AtomicUsize>,
     cancel: CancellationToken,
     thread: Option<JoinHandle<()>>,
 }
@@ -115,15 +176,29 @@ impl Feed {
         let cancel = CancellationToken::new();
         let token = cancel.clone();
         let uri = uri.to_string();
+        let demand = Arc::new(AtomicUsize::new(0));
+        let wanted = demand.clone();
         let thread = std::thread::Builder::new()
             .name("easel-source".into())
-            .spawn(move || run(uri, camera, open, frames_tx, health_tx, token))
+            .spawn(move || {
+                let wanted = move || wanted.load(Ordering::SeqCst) > 0;
+                run(uri, camera, open, frames_tx, health_tx, wanted, token)
+            })
             .expect("spawning the source thread");
         Feed {
             frames,
             health,
+            demand,
             cancel,
             thread: Some(thread),
+        }
+    }
+
+    /// Asks for frames until the returned guard is dropped.
+    pub fn demand(&self) -> Demand {
+        self.demand.fetch_add(1, Ordering::SeqCst);
+        Demand {
+            count: self.demand.clone(),
         }
     }
 
@@ -152,6 +227,7 @@ fn run<F>(
     mut open: F,
     frames: watch::Sender<Option<Frame>>,
     health: watch::Sender<SourceHealth>,
+    wanted: impl Fn() -> bool,
     cancel: CancellationToken,
 ) where
     F: FnMut() -> Result<Box<dyn FrameSource>, SourceError>,
@@ -187,7 +263,16 @@ fn run<F>(
                 Err(e) => fail(e, &mut retry, &mut next_attempt),
             }
         }
+        let wanted = wanted();
         let frame = match (&mut source, camera.fallback) {
+            (Some(s), _) if !wanted => match s.idle() {
+                Ok(()) => None,
+                Err(e) => {
+                    source = None;
+                    fail(e, &mut retry, &mut next_attempt);
+                    None
+                }
+            },
             (Some(s), _) => match s.next_frame() {
                 Ok(frame) => Some(frame),
                 Err(e) => {
@@ -196,6 +281,13 @@ fn run<F>(
                     None
                 }
             },
+            (None, Fallback::Pattern) if !wanted => {
+                let wait = next_attempt
+                    .saturating_duration_since(Instant::now())
+                    .min(super::IDLE_NAP);
+                std::thread::sleep(wait);
+                None
+            }
             (None, Fallback::Pattern) => {
                 // The pattern costs tens of milliseconds a frame at 640×480;
                 // a stand-in need not move at the camera's full rate.
@@ -318,6 +410,7 @@ mod tests {
                 _ => Ok(Box::new(FlakyCamera { left: 3, index: 0 }) as Box<dyn FrameSource>),
             }
         });
+        let _wanted = feed.demand();
         wait_origin(&feed, "v4l:///dev/video9");
         wait_health(&feed, |h| matches!(h, SourceHealth::Failing { .. }));
         assert!(
@@ -356,6 +449,7 @@ mod tests {
     fn newest_frame_wins() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let feed = Feed::start("test://pattern", fast());
+        let _wanted = feed.demand();
         let mut rx = feed.frames.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -380,6 +474,70 @@ mod tests {
             SourceHealth::Ok {
                 uri: "test://pattern".into()
             }
+        );
+    }
+
+    #[test]
+    fn frames_only_while_demanded() {
+        let feed = Feed::start("test://pattern", fast());
+        wait_health(&feed, |h| matches!(h, SourceHealth::Ok { .. }));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(feed.frames.borrow().is_none(), "nobody asked for frames");
+        let wanted = feed.demand();
+        let mut rx = feed.frames.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), rx.changed())
+                .await
+                .expect("a frame soon after asking")
+                .unwrap();
+        });
+        drop(wanted);
+        // The frame in flight may still land; then nothing more.
+        std::thread::sleep(Duration::from_millis(60));
+        let last = feed.frames.borrow().as_ref().map(|f| f.index);
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(feed.frames.borrow().as_ref().map(|f| f.index), last);
+    }
+
+    /// A camera that reports its loss while idling too.
+    struct IdleLoss;
+
+    impl FrameSource for IdleLoss {
+        fn next_frame(&mut self) -> Result<Frame, SourceError> {
+            unreachable!("nobody wants frames in this test")
+        }
+        fn uri(&self) -> &str {
+            "v4l:///dev/video8"
+        }
+        fn idle(&mut self) -> Result<(), SourceError> {
+            std::thread::sleep(Duration::from_millis(5));
+            Err(SourceError::CameraLost {
+                device: "/dev/video8".into(),
+                reason: "unplugged".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn an_idle_camera_is_still_watched() {
+        let feed = Feed::start_with("v4l:///dev/video8", fast(), || {
+            Ok(Box::new(IdleLoss) as Box<dyn FrameSource>)
+        });
+        wait_health(&feed, |h| matches!(h, SourceHealth::Failing { .. }));
+        let status = feed.health.borrow().status();
+        assert!(!status.ok);
+        assert_eq!(status.showing.as_deref(), Some("test://pattern"));
+        assert!(
+            status
+                .warning
+                .unwrap()
+                .contains("camera /dev/video8 lost: unplugged"),
+            "{:?}",
+            feed.health.borrow()
         );
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! Pure parts beside them: `yuyv` and `mjpeg` decode camera buffers,
 //! `negotiate` picks a camera mode from what the device offers, `scene`
-//! tells a still scene from a moving one. `feed` runs a source on its own
+//! tells a still scene from a moving one, `fit` crops and resizes a frame
+//! to a model's input. `feed` runs a source on its own
 //! thread, newest frame wins, and falls back to the test pattern while a
 //! camera is missing, reopening it when it comes back.
 //!
@@ -19,6 +20,7 @@
 //! commands in.
 
 pub mod feed;
+pub mod fit;
 pub mod mjpeg;
 pub mod negotiate;
 pub mod pattern;
@@ -35,7 +37,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::config::camera::{CameraConfig, Fallback, PixelFormat};
-pub use feed::{Feed, SourceHealth};
+pub use feed::{Demand, Feed, SourceHealth, SourceStatus};
 
 /// One picture from a source.
 #[derive(Debug, Clone)]
@@ -56,7 +58,21 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Frame, SourceError>;
     /// The URI this source was opened from.
     fn uri(&self) -> &str;
+    /// Called instead of `next_frame` while nobody wants frames (no live
+    /// mode, no capture pending): costs next to nothing, returns within
+    /// about a frame interval, and keeps the source ready. A camera reads
+    /// and drops a buffer without decoding it, so its queue never holds
+    /// stale pictures and an unplugged camera is still noticed; synthetic
+    /// sources just wait.
+    fn idle(&mut self) -> Result<(), SourceError> {
+        std::thread::sleep(IDLE_NAP);
+        Ok(())
+    }
 }
+
+/// How long a synthetic source waits per `idle` call: short enough that a
+/// capture or live mode gets its first frame quickly.
+pub const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Why a source cannot give frames. The daemon turns every one of these
 /// into a warning and a fallback; none is a reason to stop.

@@ -166,12 +166,7 @@ pub async fn command(
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    let id = match &event {
-                        Event::Generated(g) => &g.request_id,
-                        Event::Error(e) => &e.request_id,
-                        Event::Done(d) => &d.request_id,
-                    };
-                    if id.as_deref() == Some(wanted.as_str()) {
+                    if event.request_id() == Some(wanted.as_str()) {
                         return Some(event);
                     }
                 }

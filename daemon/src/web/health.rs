@@ -1,6 +1,11 @@
 //! `/api/state`, `/healthz` and `/metrics`: what a technician, a monitoring
 //! system or a fleet dashboard reads. Health is a pure function of the
 //! piece's state and the MQTT link, so it can be tested without a daemon.
+//!
+//! A failing frame source (camera unplugged) is a warning, not a failure:
+//! `/healthz` stays 200 while the fallback shows something, because a
+//! supervisor restarting the daemon would not bring a camera back, and the
+//! piece keeps working. The body says why (`warnings`, `source`).
 
 use super::Web;
 use crate::piece::state::State as PieceState;
@@ -16,6 +21,9 @@ pub struct Health {
     pub model: Option<String>,
     pub mqtt_connected: bool,
     pub reasons: Vec<String>,
+    /// Degraded but working (a camera missing, its fallback shown).
+    pub warnings: Vec<String>,
+    pub source: Option<crate::source::SourceStatus>,
 }
 
 impl Health {
@@ -27,11 +35,18 @@ impl Health {
         if !mqtt_connected {
             reasons.push("MQTT broker not connected".to_string());
         }
+        let warnings = state
+            .source
+            .iter()
+            .filter_map(|s| s.warning.clone())
+            .collect();
         Health {
             ok: reasons.is_empty(),
             model: state.model.clone(),
             mqtt_connected,
             reasons,
+            warnings,
+            source: state.source.clone(),
         }
     }
 }
@@ -116,5 +131,25 @@ mod tests {
         let h = Health::of(&state, false);
         assert!(!h.ok);
         assert_eq!(h.reasons, vec!["MQTT broker not connected"]);
+    }
+
+    #[test]
+    fn a_failing_source_warns_but_stays_healthy() {
+        let mut state = PieceState::new("n");
+        state.model = Some("style-256".into());
+        state.source = Some(crate::source::SourceStatus {
+            uri: "v4l:///dev/video0".into(),
+            ok: false,
+            showing: Some("test://pattern".into()),
+            warning: Some("source v4l:///dev/video0 failing (no camera)".into()),
+        });
+        let h = Health::of(&state, true);
+        assert!(h.ok);
+        assert_eq!(
+            h.warnings,
+            vec!["source v4l:///dev/video0 failing (no camera)"]
+        );
+        let body = serde_json::to_value(&h).unwrap();
+        assert_eq!(body["source"]["ok"], false);
     }
 }

@@ -1,0 +1,113 @@
+//! `capture {"model"?}`: one frame from the source, re-painted by an
+//! `image` model, archived with provenance (the params name the source and
+//! say it was captured) and shown like any generated picture: `latest`,
+//! a `generated` event with the request id, the palette.
+//!
+//! The frame is the first one the source takes after the command arrived
+//! (never an old frame from before the visitor pressed the button). It
+//! goes to the engine whole: the engine's own crop and resize, exactly as
+//! `easel generate --input` would do with the same picture.
+
+use super::Studio;
+use crate::engine::{Lane, RenderRequest, RunError, Source, Urgency};
+use crate::source::{Fallback, SourceHealth};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a capture waits for the source's next frame.
+pub const FRAME_WAIT: Duration = Duration::from_secs(5);
+
+/// The model a capture paints with: the one asked for (it must be an image
+/// model), else the current one if it is, else the first loaded image model.
+fn choose_model(studio: &Studio, asked: Option<String>) -> Result<String, (&'static str, String)> {
+    if let Some(name) = asked {
+        if !studio.is_loaded(&name) {
+            return Err(("unknown_model", format!("model {name:?} is not loaded")));
+        }
+        if !super::live::is_image(studio, &name) {
+            return Err((
+                "not_image_model",
+                format!("{name:?} is not an image model; capture needs one"),
+            ));
+        }
+        return Ok(name);
+    }
+    let (current, loaded): (Option<String>, Vec<String>) = {
+        let s = studio.state.borrow();
+        (
+            s.model.clone(),
+            s.models.iter().map(|m| m.name.clone()).collect(),
+        )
+    };
+    current
+        .into_iter()
+        .chain(loaded)
+        .find(|n| super::live::is_image(studio, n))
+        .ok_or((
+            "no_image_model",
+            "capture needs an image model (kind = \"image\"), and none is loaded".into(),
+        ))
+}
+
+pub(super) fn handle(
+    studio: &Arc<Studio>,
+    request_id: Option<String>,
+    model: Option<String>,
+    arrived: Instant,
+) {
+    let model = match choose_model(studio, model) {
+        Ok(m) => m,
+        Err((code, message)) => return studio.publish_error(request_id, code, message),
+    };
+    let health = studio.feed.health.borrow().clone();
+    if let SourceHealth::Failing {
+        fallback: Fallback::Still,
+        ..
+    } = health
+    {
+        let warning = health.warning().unwrap_or_default();
+        return studio.publish_error(request_id, "no_frame", warning);
+    }
+    // Asked for before waiting: frames taken from now on count.
+    let demand = studio.feed.demand();
+    let mut frames = studio.feed.frames.clone();
+    frames.mark_unchanged();
+    let studio = studio.clone();
+    studio.clone().in_flight.spawn(async move {
+        let next = tokio::time::timeout(FRAME_WAIT, async {
+            loop {
+                frames.changed().await.ok()?;
+                if let Some(frame) = frames.borrow_and_update().clone() {
+                    return Some(frame);
+                }
+            }
+        })
+        .await;
+        drop(demand);
+        let Ok(Some(frame)) = next else {
+            let why = studio.feed.health.borrow().warning();
+            return studio.publish_error(
+                request_id,
+                "no_frame",
+                format!(
+                    "the source gave no frame within {} s{}",
+                    FRAME_WAIT.as_secs(),
+                    why.map(|w| format!(": {w}")).unwrap_or_default()
+                ),
+            );
+        };
+        let rx = studio.engine.render(RenderRequest {
+            model,
+            source: Source::Image(frame.image.clone()),
+            size: None,
+            urgency: Urgency::Latest(Lane::Interactive),
+        });
+        let result = rx.await.unwrap_or(Err(RunError::Stopped));
+        let params = serde_json::json!({
+            "captured": true,
+            "source": &*frame.origin,
+            "frame": {"index": frame.index, "width": frame.image.width, "height": frame.image.height},
+        });
+        studio.finish(request_id, arrived, result, Some(params)).await;
+    });
+}

@@ -1,0 +1,524 @@
+//! Live mode: frames from the source, re-painted by the current `image`
+//! model, shown on the `frames` watch (the page's `/frames/latest.png`).
+//! Frames are not archived; `capture` (capture.rs) is the archived kind.
+//!
+//! Three stages, each newest-wins, so nothing ever queues behind a slow
+//! engine and the stages overlap:
+//!
+//! 1. take: the feed's newest frame, when the target rate allows; a frame
+//!    whose scene did not move (`source::scene`) is skipped; the frame is
+//!    fitted to the model's input on a blocking thread;
+//! 2. paint: one inference in flight at a time, on the engine's frame lane;
+//! 3. show (`show`): PNG-encode fast on a blocking thread and publish.
+//!
+//! Stage 3 runs in its own task, so the next inference starts as soon as
+//! the previous one returns, while its picture is still being encoded.
+//! Batching or a second frame in flight (issue 9) would go into stage 2.
+//!
+//! Also here: entering live mode (`enter`, picking an image model), model
+//! switching while live, and the task that mirrors the source's health
+//! into `state.source` and parks live mode in still mode while a source
+//! without a pattern fallback fails.
+
+use super::command::Mode;
+use super::event::Frame;
+use super::{Studio, state::State};
+use crate::engine::{Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
+use crate::package::ModelKind;
+use crate::source::scene::SceneChange;
+use crate::source::{Fallback, SourceHealth};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Mean luma change (levels of 255) that counts as movement.
+pub const STILL_THRESHOLD: f32 = 2.0;
+/// How often the live summary (rate, latency) is logged.
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// A painted frame on its way to the screen.
+struct Painted {
+    rendered: Rendered,
+    /// When the source took the frame: the start of capture-to-display.
+    captured: Instant,
+    origin: Arc<str>,
+    /// Counts painted frames, so the show stage can tell how many it missed.
+    index: u64,
+    /// Frames skipped so far because the scene was still.
+    still: u64,
+}
+
+/// The image model live mode should use: the current one if it is an
+/// image model, else the first loaded image model.
+fn live_model(studio: &Studio, state: &State) -> Option<String> {
+    let infos = studio.infos.lock().expect("infos lock");
+    let is_image = |name: &String| infos.get(name).is_some_and(|i| i.kind == ModelKind::Image);
+    state.model.clone().filter(is_image).or_else(|| {
+        state
+            .models
+            .iter()
+            .map(|m| &m.name)
+            .find(|n| is_image(n))
+            .cloned()
+    })
+}
+
+pub(super) fn is_image(studio: &Studio, name: &str) -> bool {
+    studio
+        .infos
+        .lock()
+        .expect("infos lock")
+        .get(name)
+        .is_some_and(|i| i.kind == ModelKind::Image)
+}
+
+/// `mode {"mode":"live"}`: switches to the current image model, or the
+/// first loaded one; without any, an error and no change.
+pub(super) fn enter(
+    studio: &Arc<Studio>,
+    request_id: Option<String>,
+    seconds: Option<f32>,
+    fps: Option<f32>,
+) {
+    let Some(model) = live_model(studio, &studio.state.borrow()) else {
+        return studio.publish_error(
+            request_id,
+            "no_image_model",
+            "live mode needs an image model (kind = \"image\"), and none is loaded".into(),
+        );
+    };
+    studio.state.send_modify(|s| {
+        if s.model.as_ref() != Some(&model) {
+            tracing::info!(%model, "live mode: switching to an image model");
+        }
+        s.mode = Mode::Live;
+        s.model = Some(model);
+        s.params.set(seconds, fps);
+    });
+    studio.done(request_id, "mode");
+}
+
+/// `model` while live: only image models can paint frames.
+pub(super) fn refuse_model(studio: &Studio, request_id: Option<String>, name: &str) {
+    studio.publish_error(
+        request_id,
+        "not_image_model",
+        format!("{name:?} is not an image model; live mode needs one (switch mode first)"),
+    );
+}
+
+/// `next_model` while live: the next loaded image model, in load order.
+pub(super) fn next_model(studio: &Studio, request_id: Option<String>) {
+    // The state first, then the model facts: never both locks at once in
+    // the other order (`live_model` takes them state first too).
+    let loaded: Vec<String> = studio
+        .state
+        .borrow()
+        .models
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    let images: Vec<String> = loaded.into_iter().filter(|n| is_image(studio, n)).collect();
+    studio.state.send_modify(|s| {
+        let at = images.iter().position(|m| Some(m) == s.model.as_ref());
+        if let Some(next) = images.get(at.map_or(0, |i| (i + 1) % images.len())) {
+            s.model = Some(next.clone());
+        }
+    });
+    studio.done(request_id, "next_model");
+}
+
+/// The model live mode paints with now, if live mode is on.
+fn painting(studio: &Studio, state: &State) -> Option<Arc<ModelInfo>> {
+    if state.mode != Mode::Live {
+        return None;
+    }
+    let name = state.model.as_ref()?;
+    let info = studio
+        .infos
+        .lock()
+        .expect("infos lock")
+        .get(name)
+        .cloned()?;
+    (info.kind == ModelKind::Image).then_some(info)
+}
+
+/// Stages 1 and 2 (see the module comment); spawns stage 3.
+pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
+    let mut state = studio.state.subscribe();
+    let mut frames = studio.feed.frames.clone();
+    let (painted_tx, painted_rx) = watch::channel(None);
+    tokio::spawn(show(studio.clone(), painted_rx, cancel.clone()));
+    let mut demand = None;
+    let mut scene = SceneChange::new(STILL_THRESHOLD);
+    let mut model: Option<String> = None;
+    let mut last_frame: Option<Arc<crate::picture::RgbImage>> = None;
+    let mut last_start: Option<Instant> = None;
+    let (mut painted, mut still) = (0u64, 0u64);
+    loop {
+        let (info, fps) = {
+            let s = state.borrow_and_update();
+            (painting(&studio, &s), s.params.fps)
+        };
+        let Some(info) = info else {
+            // Not live: the feed may idle.
+            demand = None;
+            model = None;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = state.changed() => if r.is_err() { return },
+            }
+            continue;
+        };
+        if demand.is_none() {
+            demand = Some(studio.feed.demand());
+            // Only frames taken from now on.
+            frames.mark_unchanged();
+        }
+        if model.as_ref() != Some(&info.name) {
+            // A new model repaints the scene even if nothing moves.
+            scene.reset();
+            last_frame = None;
+            model = Some(info.name.clone());
+        }
+        // The target rate: 0 = as fast as the engine goes.
+        if let Some(started) = last_start
+            && fps > 0.0
+        {
+            let due = started + Duration::from_secs_f32(1.0 / fps);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = state.changed() => { if r.is_err() { return } continue }
+                _ = tokio::time::sleep_until(due.into()) => {}
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = state.changed() => { if r.is_err() { return } continue }
+            r = frames.changed() => if r.is_err() { return },
+        }
+        let Some(frame) = frames.borrow_and_update().clone() else {
+            continue;
+        };
+        // A still picture repeats the very same buffer: no need to look.
+        if last_frame
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(f, &frame.image))
+        {
+            still += 1;
+            continue;
+        }
+        last_frame = Some(frame.image.clone());
+        let [_, _, h, w] = info.input_shape[..] else {
+            tracing::error!(model = %info.name, shape = ?info.input_shape, "image model without an NCHW input");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        };
+        let image = frame.image.clone();
+        let mut detector = std::mem::replace(&mut scene, SceneChange::new(STILL_THRESHOLD));
+        let prepared = tokio::task::spawn_blocking(move || {
+            let moved = detector.handle_frame(&image);
+            let fitted =
+                moved.then(|| crate::source::fit::centre_crop_resize(&image, w as u32, h as u32));
+            (detector, fitted)
+        })
+        .await;
+        let Ok((detector, fitted)) = prepared else {
+            return;
+        };
+        scene = detector;
+        let Some(fitted) = fitted else {
+            still += 1;
+            continue;
+        };
+        last_start = Some(Instant::now());
+        let rx = studio.engine.render(RenderRequest {
+            model: info.name.clone(),
+            source: Source::Image(Arc::new(fitted)),
+            size: None,
+            urgency: Urgency::Latest(Lane::Frames),
+        });
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = rx => r.unwrap_or(Err(RunError::Stopped)),
+        };
+        match result {
+            Ok(rendered) => {
+                painted += 1;
+                painted_tx.send_replace(Some(Arc::new(Painted {
+                    rendered,
+                    captured: frame.captured,
+                    origin: frame.origin.clone(),
+                    index: painted,
+                    still,
+                })));
+            }
+            Err(RunError::Superseded | RunError::Busy) => studio.metrics.frames_dropped.inc(),
+            Err(RunError::Stopped) => return,
+            Err(e) => {
+                tracing::warn!(model = %info.name, "live frame failed: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Stage 3: encodes painted frames (newest wins) and shows them.
+async fn show(
+    studio: Arc<Studio>,
+    mut painted: watch::Receiver<Option<Arc<Painted>>>,
+    cancel: CancellationToken,
+) {
+    let mut last = 0u64;
+    let mut stats = Stats::new(Instant::now());
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = painted.changed() => if r.is_err() { return },
+        }
+        let Some(p) = painted.borrow_and_update().clone() else {
+            continue;
+        };
+        if p.index < last {
+            // The paint stage restarted its count (cannot happen today).
+            last = 0;
+        }
+        let missed = p.index.saturating_sub(last + 1);
+        studio.metrics.frames_dropped.inc_by(missed);
+        last = p.index;
+        let params = serde_json::json!({"source": &*p.origin, "live": true});
+        let provenance = p.rendered.provenance(params);
+        let job = p.clone();
+        let png = tokio::task::spawn_blocking(move || {
+            crate::picture::encode_png_with(
+                &job.rendered.image,
+                &provenance,
+                png::Compression::Fastest,
+            )
+        })
+        .await;
+        let Ok(png) = png else { return };
+        let image = &p.rendered.image;
+        // One sequence for morph and live frames: the page draws only
+        // frames newer than the last one it drew.
+        let seq = studio.frames.borrow().as_ref().map_or(0, |f| f.seq) + 1;
+        studio.frames.send_replace(Some(Frame {
+            seq,
+            model: p.rendered.model.name.clone(),
+            seed: None,
+            width: image.width,
+            height: image.height,
+            png: Arc::new(png),
+        }));
+        studio.metrics.frames.inc();
+        let now = Instant::now();
+        if let Some(s) = stats.handle_shown(now, now - p.captured, missed, p.still) {
+            tracing::info!(
+                model = %p.rendered.model.name,
+                fps = format!("{:.2}", s.fps),
+                latency_p50_ms = s.latency_p50_ms,
+                latency_p90_ms = s.latency_p90_ms,
+                latency_max_ms = s.latency_max_ms,
+                still = s.still,
+                dropped = s.dropped,
+                "live frames"
+            );
+        }
+    }
+}
+
+/// What the live summary line says about the last interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Frames shown per second.
+    pub fps: f64,
+    pub latency_p50_ms: u64,
+    pub latency_p90_ms: u64,
+    pub latency_max_ms: u64,
+    /// Frames skipped because the scene was still.
+    pub still: u64,
+    /// Painted frames the screen never showed (the encoder was behind).
+    pub dropped: u64,
+}
+
+/// Rate and capture-to-display latency over intervals of `SUMMARY_EVERY`.
+/// Pure: the caller passes the time.
+#[derive(Debug)]
+pub struct Stats {
+    since: Instant,
+    latencies: Vec<Duration>,
+    dropped: u64,
+    still_at_start: u64,
+    still: u64,
+}
+
+impl Stats {
+    pub fn new(now: Instant) -> Stats {
+        Stats {
+            since: now,
+            latencies: Vec::new(),
+            dropped: 0,
+            still_at_start: 0,
+            still: 0,
+        }
+    }
+
+    /// Records a frame shown at `now`; a summary once per interval.
+    pub fn handle_shown(
+        &mut self,
+        now: Instant,
+        latency: Duration,
+        dropped: u64,
+        still_total: u64,
+    ) -> Option<Summary> {
+        self.latencies.push(latency);
+        self.dropped += dropped;
+        self.still = still_total;
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed < SUMMARY_EVERY {
+            return None;
+        }
+        let mut sorted = std::mem::take(&mut self.latencies);
+        sorted.sort();
+        let at =
+            |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize].as_millis() as u64;
+        let summary = Summary {
+            fps: sorted.len() as f64 / elapsed.as_secs_f64(),
+            latency_p50_ms: at(0.5),
+            latency_p90_ms: at(0.9),
+            latency_max_ms: at(1.0),
+            still: self.still - self.still_at_start,
+            dropped: std::mem::take(&mut self.dropped),
+        };
+        self.since = now;
+        self.still_at_start = self.still;
+        Some(summary)
+    }
+}
+
+/// Whether live mode is parked in still mode because its source failed
+/// with `fallback = "still"` (no frames to paint). Pure.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Parking {
+    parked: bool,
+}
+
+impl Parking {
+    /// The mode to switch to, if any, given whether the source gives no
+    /// frames now and the current mode.
+    pub fn handle(&mut self, no_frames: bool, mode: Mode) -> Option<Mode> {
+        match (no_frames, mode, self.parked) {
+            (true, Mode::Live, _) => {
+                self.parked = true;
+                Some(Mode::Still)
+            }
+            (false, Mode::Still, true) => {
+                self.parked = false;
+                Some(Mode::Live)
+            }
+            // Someone chose another mode meanwhile: theirs stands.
+            (_, Mode::Morph, true) => {
+                self.parked = false;
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Mirrors the feed's health into `state.source`, and parks live mode in
+/// still mode while the source fails without a pattern to show.
+pub(super) async fn watch_source(studio: Arc<Studio>, cancel: CancellationToken) {
+    let mut health = studio.feed.health.clone();
+    let mut state = studio.state.subscribe();
+    let mut parking = Parking::default();
+    loop {
+        let current = health.borrow_and_update().clone();
+        let status = current.status();
+        studio.state.send_if_modified(|s| {
+            let changed = s.source.as_ref() != Some(&status);
+            s.source = Some(status.clone());
+            changed
+        });
+        let no_frames = matches!(
+            current,
+            SourceHealth::Failing {
+                fallback: Fallback::Still,
+                ..
+            }
+        );
+        let mode = state.borrow_and_update().mode;
+        if let Some(to) = parking.handle(no_frames, mode) {
+            match to {
+                Mode::Still => tracing::warn!(
+                    "live mode paused: the source gives no frames; showing still images until it is back"
+                ),
+                _ => tracing::info!("the source is back: live mode resumes"),
+            }
+            studio.state.send_modify(|s| s.mode = to);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = health.changed() => if r.is_err() { return },
+            r = state.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_once_per_interval() {
+        let t0 = Instant::now();
+        let mut s = Stats::new(t0);
+        let ms = Duration::from_millis;
+        // Ten frames over 10 s, latencies 100..1000 ms.
+        let mut out = None;
+        for i in 1..=10u64 {
+            let r = s.handle_shown(t0 + ms(i * 1000), ms(i * 100), i % 2, i);
+            assert_eq!(r.is_some(), i == 10, "frame {i}");
+            out = r;
+        }
+        let out = out.unwrap();
+        assert!((out.fps - 1.0).abs() < 1e-9, "{out:?}");
+        assert_eq!(
+            (
+                out.latency_p50_ms,
+                out.latency_p90_ms,
+                out.latency_max_ms,
+                out.still,
+                out.dropped
+            ),
+            (600, 900, 1000, 10, 5)
+        );
+        // The next interval starts afresh.
+        assert!(s.handle_shown(t0 + ms(11_000), ms(50), 0, 12).is_none());
+        let next = s.handle_shown(t0 + ms(20_000), ms(70), 0, 13).unwrap();
+        assert_eq!((next.latency_max_ms, next.still, next.dropped), (70, 3, 0));
+    }
+
+    #[test]
+    fn live_parks_in_still_while_the_source_gives_nothing() {
+        use Mode::*;
+        let mut p = Parking::default();
+        // (no frames, mode) -> switch; as a table.
+        let steps = [
+            (false, Live, None),
+            (true, Live, Some(Still)),
+            (true, Still, None),
+            (false, Still, Some(Live)),
+            (false, Live, None),
+            // Fails again; a technician picks morph: it stays morph.
+            (true, Live, Some(Still)),
+            (true, Morph, None),
+            (false, Morph, None),
+            (false, Still, None),
+        ];
+        for (i, (no_frames, mode, want)) in steps.into_iter().enumerate() {
+            assert_eq!(p.handle(no_frames, mode), want, "step {i}");
+        }
+    }
+}
