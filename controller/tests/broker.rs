@@ -3,113 +3,94 @@
 //! controller is killed, and it comes back after a broker restart.
 //!
 //! Every scenario is written against the `Broker` trait and instantiated
-//! per broker by `broker_tests!`; mosquitto is the one that exists today,
-//! the daemon's embedded broker is added with one more impl and one line.
-//! Observation uses mosquitto's own clients (`mosquitto_sub`/`_pub`).
+//! per broker by `broker_tests!`: mosquitto (a private one on a free port)
+//! and the daemon's embedded broker (`easel_daemon::mqtt::broker`, the code
+//! `easeld` runs with no `[mqtt] url`, here in the test process on a free
+//! port). The controller is the real binary in a child process, so killing
+//! it is a real dropped connection. Observation uses mosquitto's own
+//! clients (`mosquitto_sub` at MQTT 5, `mosquitto_pub` at 3.1.1).
 
+use easel_daemon::mqtt::broker::EmbeddedBroker;
+use easel_test_support::{Mosquitto, free_port, wait_port};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A broker a test can start, stop and restart on the same port.
+/// A broker a test can start, stop and restart on the same port. Each
+/// restart forgets sessions and retained messages.
 trait Broker: Sized {
-    /// Starts on a free port; `None` when this broker is not installed.
-    fn start(dir: &Path) -> Option<Self>;
+    /// Starts on a free port, keeping any files under `dir`.
+    fn start(dir: &Path) -> Self;
     fn port(&self) -> u16;
     fn stop(&mut self);
     fn restart(&mut self);
 }
 
-struct Mosquitto {
-    exe: &'static str,
-    conf: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    fn spawn(&mut self) {
-        let child = Command::new(self.exe)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting mosquitto");
-        self.child = Some(child);
-        wait_port(self.port);
-    }
-}
-
 impl Broker for Mosquitto {
-    fn start(dir: &Path) -> Option<Self> {
-        let exe = ["/usr/sbin/mosquitto", "mosquitto"].into_iter().find(|e| {
-            Command::new(e)
-                .arg("-h")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        });
-        let Some(exe) = exe else {
-            eprintln!("SKIPPED: mosquitto is not installed");
-            return None;
-        };
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-        )
-        .unwrap();
-        let mut m = Mosquitto {
-            exe,
-            conf,
-            port,
-            child: None,
-        };
-        m.spawn();
-        Some(m)
+    fn start(dir: &Path) -> Self {
+        Mosquitto::start(dir)
     }
     fn port(&self) -> u16 {
         self.port
     }
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        Mosquitto::stop(self)
+    }
+    fn restart(&mut self) {
+        Mosquitto::restart(self)
+    }
+}
+
+/// The daemon's embedded broker on its own tokio runtime (the test itself
+/// is synchronous). Stopping it closes every connection, as a daemon exit
+/// would.
+struct Embedded {
+    runtime: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    broker: Option<EmbeddedBroker>,
+}
+
+impl Embedded {
+    fn listen(&mut self) {
+        let broker = self
+            .runtime
+            .block_on(EmbeddedBroker::start(self.addr))
+            .expect("starting the embedded broker");
+        self.broker = Some(broker);
+        wait_port(self.addr.port());
+    }
+}
+
+impl Broker for Embedded {
+    fn start(_dir: &Path) -> Self {
+        let mut b = Embedded {
+            runtime: tokio::runtime::Runtime::new().unwrap(),
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            broker: None,
+        };
+        b.listen();
+        b
+    }
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    fn stop(&mut self) {
+        if let Some(broker) = self.broker.take() {
+            self.runtime.block_on(broker.stop());
         }
     }
     fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        self.listen();
     }
 }
 
-impl Drop for Mosquitto {
+impl Drop for Embedded {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "broker did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -248,9 +229,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 fn inputs_arrive_on_the_right_topics<B: Broker>() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(broker) = B::start(dir.path()) else {
-        return;
-    };
+    let broker = B::start(dir.path());
     let port = broker.port();
     let obs = Observer::start(port, "easel/ctl/#");
     let mut ctl = Controller::start(port, "t-inputs");
@@ -300,9 +279,7 @@ fn inputs_arrive_on_the_right_topics<B: Broker>() {
 
 fn last_will_appears_when_killed<B: Broker>() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(broker) = B::start(dir.path()) else {
-        return;
-    };
+    let broker = B::start(dir.path());
     let port = broker.port();
     let obs = Observer::start(port, "easel/ctl/+/status");
     let mut ctl = Controller::start(port, "t-will");
@@ -313,9 +290,7 @@ fn last_will_appears_when_killed<B: Broker>() {
 
 fn reconnects_after_a_broker_restart<B: Broker>() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(mut broker) = B::start(dir.path()) else {
-        return;
-    };
+    let mut broker = B::start(dir.path());
     let port = broker.port();
     let mut ctl = Controller::start(port, "t-restart");
     ctl.log.expect("status: connected, daemon not online", WAIT);
@@ -360,4 +335,5 @@ macro_rules! broker_tests {
 
 broker_tests! {
     mosquitto => Mosquitto,
+    embedded => Embedded,
 }

@@ -1,7 +1,7 @@
 //! Shared pieces of the MQTT end-to-end tests: brokers (the daemon's
-//! embedded one, or a mosquitto the test starts on a free port), the real
-//! `easeld` binary with a config in a temp dir, and a probe client that
-//! records everything under the node's topics.
+//! embedded one, or a mosquitto the test starts on a free port, from
+//! `easel-test-support`), the real `easeld` binary with a config in a temp
+//! dir, and a probe client that records everything under the node's topics.
 
 #![allow(dead_code)]
 
@@ -10,7 +10,7 @@ use rumqttc::v5::mqttbytes::v5::{Filter, Packet};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub const NODE: &str = "e2e";
@@ -19,89 +19,9 @@ pub const NODE: &str = "e2e";
 /// on a 2-core machine a dozen at once starve keep-alives and timeouts.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn wait_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on port {port}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A mosquitto started by the test; restartable on the same port.
-pub struct Mosquitto {
-    conf: PathBuf,
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl Mosquitto {
-    /// Panics when mosquitto is missing: CI installs it (`apt-get install
-    /// mosquitto mosquitto-clients`), and a skipped broker test hides bugs.
-    pub fn start(dir: &Path) -> Mosquitto {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let mut m = Mosquitto {
-            conf,
-            port,
-            child: None,
-        };
-        m.spawn();
-        m
-    }
-
-    fn spawn(&mut self) {
-        let exe = ["/usr/sbin/mosquitto", "mosquitto"]
-            .into_iter()
-            .find(|e| {
-                Command::new(e)
-                    .arg("-h")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok()
-            })
-            .expect("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)");
-        let child = Command::new(exe)
-            .arg("-c")
-            .arg(&self.conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        self.child = Some(child.expect("starting mosquitto"));
-        wait_port(self.port);
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+// Ports and the private mosquitto are shared with the controller's
+// broker tests.
+pub use easel_test_support::{Mosquitto, free_port, wait_port};
 
 /// Which broker a scenario runs against.
 #[derive(Clone, Copy, Debug)]
