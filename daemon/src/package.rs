@@ -69,6 +69,22 @@ pub struct Manifest {
     /// source model and how close the result stays to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<VariantSpec>,
+    /// How tract should prepare this model, as measured by `easel
+    /// optimize --tune`. Absent: tract's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tract: Option<TractSpec>,
+}
+
+/// tract settings chosen by measurement for one model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TractSpec {
+    /// tract knobs (`tract list-knobs`) in scope while the model is
+    /// optimized, e.g. `TRACT_DISABLE_DIRECT_SPATIAL = "1"`. Only knobs
+    /// tract reads while preparing a model ("scopable") are accepted; the
+    /// engine checks them when it loads the model.
+    #[serde(default)]
+    pub knobs: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -307,6 +323,13 @@ impl Manifest {
                 v.mode
             ));
         }
+        if let Some(t) = &self.tract
+            && let Some(bad) = t.knobs.keys().find(|k| !k.starts_with("TRACT_"))
+        {
+            return Err(format!(
+                "tract.knobs: {bad:?} is not a tract knob (TRACT_...)"
+            ));
+        }
         if self.kind != ModelKind::Cppn && self.cppn.is_some() {
             return Err(format!(
                 "a [cppn] table makes no sense for a {} model",
@@ -386,6 +409,22 @@ range = [-1.0, 1.0]
         assert!(bad.validate().unwrap_err().contains("variant.mode"));
         let unknown = text.replace("samples = 32", "samples = 32\nspeed = 3");
         assert!(Manifest::parse(&unknown).unwrap_err().contains("speed"));
+    }
+
+    #[test]
+    fn tract_table_is_optional_and_checked() {
+        let text =
+            format!("{DCGAN}\n[tract]\nknobs = {{ TRACT_DISABLE_DIRECT_SPATIAL = \"1\" }}\n");
+        let m = Manifest::parse(&text).unwrap();
+        m.validate().unwrap();
+        let knobs = &m.tract.as_ref().unwrap().knobs;
+        assert_eq!(knobs["TRACT_DISABLE_DIRECT_SPATIAL"], "1");
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+        assert!(Manifest::parse(DCGAN).unwrap().tract.is_none());
+        let bad = Manifest::parse(&text.replace("TRACT_DISABLE", "DISABLE")).unwrap();
+        assert!(bad.validate().unwrap_err().contains("tract.knobs"));
+        let unknown = text.replace("knobs =", "threads = 2\nknobs =");
+        assert!(Manifest::parse(&unknown).unwrap_err().contains("threads"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod inspect;
 mod link;
 mod models;
 mod npy;
+mod optimize;
 mod quantize;
 mod sign;
 
@@ -43,6 +44,12 @@ enum Command {
     /// Write a smaller variant of a model package (int8 weights, int8
     /// compute, or f16) with a quality report and a sample grid.
     Quantize(quantize::QuantizeArgs),
+    /// Where tract spends its time on a model: per node and per operator
+    /// type, at each thread count (`easel profile models/style-256`).
+    Profile(optimize::profile::ProfileArgs),
+    /// Rewrite a model so tract runs it faster (BatchNorm folding,
+    /// sub-pixel ConvTranspose), verified against the original.
+    Optimize(optimize::OptimizeArgs),
     /// Controller firmware images (`easel firmware uf2 <elf> -o out.uf2`).
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
@@ -78,6 +85,8 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Profile(args) => optimize::profile::run(args),
+        Command::Optimize(args) => optimize::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Keygen(args) => sign::keygen(&args),

@@ -14,6 +14,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::knobs::KnobScope;
+use tract_onnx::tract_core::runtime::RunOptions;
 
 /// Why a model cannot be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum LoadError {
         stage: &'static str,
         message: String,
     },
+    #[error("{path}: manifest [tract] knobs: {message}")]
+    Knobs { path: PathBuf, message: String },
     #[error("{path}: smoke test failed: {message}")]
     SmokeTest { path: PathBuf, message: String },
 }
@@ -277,8 +281,52 @@ fn declared_shape(input: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
     )
 }
 
-/// Checks the graph against the manifest: operators and names.
+/// The manifest's `[tract] knobs` as a tract `KnobScope`. tract reads
+/// these knobs (e.g. `TRACT_DISABLE_DIRECT_SPATIAL`) while it optimizes
+/// and plans a model, from the calling thread's scope before the process
+/// environment: entering the scope around those two calls tunes this one
+/// model and no other. A knob tract does not know, or one it only reads
+/// process-wide, is an error naming it.
+pub fn knob_scope(path: &Path, manifest: &Manifest) -> Result<KnobScope, LoadError> {
+    let knobs = manifest.tract.as_ref().map(|t| &t.knobs);
+    KnobScope::new(
+        knobs
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(|e| LoadError::Knobs {
+        path: path.into(),
+        message: format!("{e:#}"),
+    })
+}
+
+/// Optimizes a fixed-shape model and plans it with `options`, with the
+/// manifest's tract knobs in scope.
+pub fn optimize(
+    path: &Path,
+    model: InferenceModel,
+    manifest: &Manifest,
+    options: &RunOptions,
+) -> Result<Arc<TypedRunnableModel>, LoadError> {
+    let tract_err = |stage, e: TractError| LoadError::Tract {
+        path: path.into(),
+        stage,
+        message: format!("{e:#}"),
+    };
+    knob_scope(path, manifest)?.enter(|| {
+        let optimized = model
+            .into_optimized()
+            .map_err(|e| tract_err("optimize", e))?;
+        optimized
+            .into_runnable_with_options(options)
+            .map_err(|e| tract_err("plan", e))
+    })
+}
+
+/// Checks the graph against the manifest: operators, names and knobs.
 pub fn check(path: &Path, proto: &pb::ModelProto, manifest: &Manifest) -> Result<(), LoadError> {
+    knob_scope(path, manifest)?;
     if let Some((op, node)) = unsupported_ops(proto).into_iter().next() {
         let hint = op_hint(&op).to_string();
         return Err(LoadError::UnsupportedOp {

@@ -63,6 +63,7 @@ pub fn write_package(dir: &Path, name: &str, built: Built) -> anyhow::Result<Man
         output: built.output,
         cppn: built.cppn,
         variant: None,
+        tract: None,
     };
     manifest
         .validate()

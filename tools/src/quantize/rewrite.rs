@@ -34,7 +34,7 @@ pub struct Rewritten {
     pub tensors: usize,
 }
 
-fn float_values(t: &pb::TensorProto) -> Option<Vec<f32>> {
+pub(crate) fn float_values(t: &pb::TensorProto) -> Option<Vec<f32>> {
     if t.data_type != DataType::Float as i32 {
         return None;
     }
@@ -60,12 +60,12 @@ fn tensor(name: String, dims: &[i64], dt: DataType, raw_data: Vec<u8>) -> pb::Te
     }
 }
 
-fn f32_tensor(name: String, dims: &[i64], values: &[f32]) -> pb::TensorProto {
+pub(crate) fn f32_tensor(name: String, dims: &[i64], values: &[f32]) -> pb::TensorProto {
     let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     tensor(name, dims, DataType::Float, raw)
 }
 
-fn node(op: &str, name: String, inputs: Vec<String>, output: String) -> pb::NodeProto {
+pub(crate) fn node(op: &str, name: String, inputs: Vec<String>, output: String) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         name,
@@ -75,7 +75,7 @@ fn node(op: &str, name: String, inputs: Vec<String>, output: String) -> pb::Node
     }
 }
 
-fn int_attr(node: &pb::NodeProto, name: &str) -> Option<i64> {
+pub(crate) fn int_attr(node: &pb::NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
 }
 

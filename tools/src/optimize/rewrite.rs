@@ -1,0 +1,504 @@
+//! Graph rewrites that make tract faster without changing what the model
+//! computes, beyond float rounding: pure functions of the ONNX protobuf
+//! (tract's prost types), no IO, no tract. Every rewrite keeps the graph's
+//! input and output names, so the package's manifest still describes it.
+//!
+//! - `fold_batch_norm`: an inference-mode BatchNormalization after a Conv
+//!   or ConvTranspose with constant weights becomes part of the weights
+//!   and bias (`w * s`, `(b - mean) * s + beta`, `s = gamma / sqrt(var +
+//!   eps)`), computed in f64.
+//! - `subpixel_conv_transpose`: a ConvTranspose with stride `s` whose
+//!   output is exactly `s` times its input (`k - 2p = s`) becomes `s²`
+//!   phase convolutions, each with only the taps that land on its output
+//!   phase, concatenated and interleaved by DepthToSpace. tract runs its
+//!   Conv kernels on this far faster than its ConvTranspose (which
+//!   scatters and sums), and the MAC count is the same.
+//!   (`Subpixel::Joint` does the same with one convolution over the union
+//!   of the phases' taps: fewer nodes, more MACs.)
+
+use crate::quantize::rewrite::{f32_tensor, float_values, int_attr, node};
+use std::collections::HashSet;
+use tract_onnx::pb;
+
+/// How a ConvTranspose is rewritten into convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Subpixel {
+    /// One convolution per output phase (`s²` of them), exact MAC count.
+    Phases,
+    /// One convolution over the union of every phase's taps: `s²` times
+    /// the output channels, zero taps included.
+    Joint,
+}
+
+fn ints_attr(n: &pb::NodeProto, name: &str) -> Option<Vec<i64>> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| a.ints.clone())
+}
+
+fn float_attr(n: &pb::NodeProto, name: &str) -> Option<f32> {
+    n.attribute.iter().find(|a| a.name == name).map(|a| a.f)
+}
+
+fn string_attr(n: &pb::NodeProto, name: &str) -> Option<String> {
+    n.attribute
+        .iter()
+        .find(|a| a.name == name)
+        .map(|a| String::from_utf8_lossy(&a.s).to_string())
+}
+
+fn ints(name: &str, values: Vec<i64>) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints: values,
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
+fn string(name: &str, value: &str) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::String as i32,
+        s: value.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn initializer<'a>(graph: &'a pb::GraphProto, name: &str) -> Option<&'a pb::TensorProto> {
+    graph.initializer.iter().find(|t| t.name == name)
+}
+
+/// Nodes that read `value`.
+fn consumers(graph: &pb::GraphProto, value: &str) -> usize {
+    graph
+        .node
+        .iter()
+        .flat_map(|n| &n.input)
+        .filter(|i| *i == value)
+        .count()
+}
+
+fn is_graph_output(graph: &pb::GraphProto, value: &str) -> bool {
+    graph.output.iter().any(|o| o.name == value)
+}
+
+/// A name no value or initializer of the graph carries yet.
+fn fresh(graph: &pb::GraphProto, stem: &str) -> String {
+    let taken: HashSet<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter().chain(&n.input))
+        .chain(graph.initializer.iter().map(|t| &t.name))
+        .chain(graph.input.iter().map(|i| &i.name))
+        .map(String::as_str)
+        .collect();
+    (0..)
+        .map(|i| {
+            if i == 0 {
+                stem.to_string()
+            } else {
+                format!("{stem}_{i}")
+            }
+        })
+        .find(|n| !taken.contains(n.as_str()))
+        .expect("an unused name exists")
+}
+
+/// Drops initializers nothing reads any more (weights replaced by their
+/// folded copies).
+pub fn prune_initializers(graph: &mut pb::GraphProto) {
+    let read: HashSet<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .chain(graph.output.iter().map(|o| o.name.clone()))
+        .collect();
+    graph.initializer.retain(|t| read.contains(&t.name));
+}
+
+fn display(n: &pb::NodeProto) -> String {
+    if n.name.is_empty() {
+        format!(
+            "{} -> {}",
+            n.op_type,
+            n.output.first().cloned().unwrap_or_default()
+        )
+    } else {
+        format!("{} ({})", n.name, n.op_type)
+    }
+}
+
+/// Folds every BatchNormalization that directly follows a Conv or a
+/// (group 1) ConvTranspose with constant f32 weights into that layer.
+/// Returns what was folded (`conv <- bn`).
+pub fn fold_batch_norm(model: &mut pb::ModelProto) -> Vec<String> {
+    let Some(graph) = model.graph.as_mut() else {
+        return vec![];
+    };
+    let mut done = Vec::new();
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        match fold_one_batch_norm(graph, ix) {
+            Some(what) => done.push(what),
+            None => ix += 1,
+        }
+    }
+    prune_initializers(graph);
+    done
+}
+
+/// Folds the BatchNormalization at `bn_ix` if it can; the node is removed.
+fn fold_one_batch_norm(graph: &mut pb::GraphProto, bn_ix: usize) -> Option<String> {
+    let bn = &graph.node[bn_ix];
+    if bn.op_type != "BatchNormalization"
+        || bn.input.len() != 5
+        || bn.output.len() != 1
+        || int_attr(bn, "training_mode").unwrap_or(0) != 0
+    {
+        return None;
+    }
+    let x = &bn.input[0];
+    if consumers(graph, x) != 1 || is_graph_output(graph, x) {
+        return None;
+    }
+    let conv_ix = graph
+        .node
+        .iter()
+        .position(|n| n.output.first() == Some(x))?;
+    let conv = &graph.node[conv_ix];
+    let group = int_attr(conv, "group").unwrap_or(1);
+    let axis = match conv.op_type.as_str() {
+        "Conv" => 0,
+        "ConvTranspose" if group == 1 => 1,
+        _ => return None,
+    };
+    let w = initializer(graph, conv.input.get(1)?)?;
+    let weights = float_values(w)?;
+    if w.dims.len() < 3 {
+        return None;
+    }
+    let channels = w.dims[axis] as usize;
+    let params: Option<Vec<Vec<f32>>> = bn.input[1..]
+        .iter()
+        .map(|name| initializer(graph, name).and_then(float_values))
+        .collect();
+    let [gamma, beta, mean, var] = <[Vec<f32>; 4]>::try_from(params?).ok()?;
+    if [&gamma, &beta, &mean, &var]
+        .iter()
+        .any(|p| p.len() != channels)
+    {
+        return None;
+    }
+    let bias = match conv.input.get(2).filter(|b| !b.is_empty()) {
+        Some(b) => float_values(initializer(graph, b)?)?,
+        None => vec![0.0; channels],
+    };
+    if bias.len() != channels {
+        return None;
+    }
+    let eps = float_attr(bn, "epsilon").unwrap_or(1e-5) as f64;
+    let scale: Vec<f64> = gamma
+        .iter()
+        .zip(&var)
+        .map(|(&g, &v)| g as f64 / (v as f64 + eps).sqrt())
+        .collect();
+    let inner: usize = w.dims[axis + 1..].iter().product::<i64>() as usize;
+    let new_w: Vec<f32> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v as f64 * scale[(i / inner) % channels]) as f32)
+        .collect();
+    let new_b: Vec<f32> = (0..channels)
+        .map(|c| ((bias[c] as f64 - mean[c] as f64) * scale[c] + beta[c] as f64) as f32)
+        .collect();
+    let w_dims = w.dims.clone();
+    let label = format!("{} <- {}", display(conv), display(bn));
+    let w_name = fresh(graph, &format!("{}_bn_weight", conv.output[0]));
+    let b_name = fresh(graph, &format!("{}_bn_bias", conv.output[0]));
+    graph
+        .initializer
+        .push(f32_tensor(w_name.clone(), &w_dims, &new_w));
+    graph
+        .initializer
+        .push(f32_tensor(b_name.clone(), &[channels as i64], &new_b));
+    let bn = graph.node.remove(bn_ix);
+    let conv_ix = if conv_ix > bn_ix {
+        conv_ix - 1
+    } else {
+        conv_ix
+    };
+    let conv = &mut graph.node[conv_ix];
+    conv.input.truncate(1);
+    conv.input.push(w_name);
+    conv.input.push(b_name);
+    conv.output[0] = bn.output[0].clone();
+    Some(label)
+}
+
+/// Per axis of a transposed convolution: for every output phase `a`
+/// (`0..s`), the input offsets `d` that feed it and the kernel tap `k`
+/// each comes from: output `s·i + a` reads input `i + d` through tap `k`.
+fn phase_taps(kernel: usize, stride: usize, pad: usize) -> Vec<Vec<(i64, usize)>> {
+    (0..stride)
+        .map(|a| {
+            (0..kernel)
+                .filter(|&k| (a as i64 + pad as i64 - k as i64).rem_euclid(stride as i64) == 0)
+                .map(|k| ((a as i64 + pad as i64 - k as i64) / stride as i64, k))
+                .collect()
+        })
+        .collect()
+}
+
+/// The geometry of a ConvTranspose we can rewrite: 2-D, group 1, no
+/// dilation, output padding or explicit output shape, the same stride on
+/// both axes, symmetric pads and `k - 2p = s` (output = `s` × input).
+struct Geometry {
+    stride: usize,
+    kernel: [usize; 2],
+    pad: [usize; 2],
+}
+
+fn conv_transpose_geometry(n: &pb::NodeProto, w: &pb::TensorProto) -> Option<Geometry> {
+    if n.op_type != "ConvTranspose" || w.dims.len() != 4 {
+        return None;
+    }
+    let auto_pad = string_attr(n, "auto_pad").unwrap_or_default();
+    let unset = |name| ints_attr(n, name).is_none_or(|v: Vec<i64>| v.iter().all(|&x| x == 0));
+    let ones = |name| ints_attr(n, name).is_none_or(|v: Vec<i64>| v.iter().all(|&x| x == 1));
+    if int_attr(n, "group").unwrap_or(1) != 1
+        || !(auto_pad.is_empty() || auto_pad == "NOTSET")
+        || !unset("output_padding")
+        || ints_attr(n, "output_shape").is_some()
+        || !ones("dilations")
+    {
+        return None;
+    }
+    let strides = ints_attr(n, "strides").unwrap_or(vec![1, 1]);
+    let pads = ints_attr(n, "pads").unwrap_or(vec![0; 4]);
+    let kernel = [w.dims[2] as usize, w.dims[3] as usize];
+    if strides.len() != 2 || strides[0] != strides[1] || strides[0] < 2 || pads.len() != 4 {
+        return None;
+    }
+    if pads[0] != pads[2] || pads[1] != pads[3] || pads.iter().any(|&p| p < 0) {
+        return None;
+    }
+    let stride = strides[0] as usize;
+    let pad = [pads[0] as usize, pads[1] as usize];
+    for axis in 0..2 {
+        if kernel[axis] as i64 - 2 * pad[axis] as i64 != stride as i64 {
+            return None;
+        }
+    }
+    Some(Geometry {
+        stride,
+        kernel,
+        pad,
+    })
+}
+
+/// Rewrites every eligible ConvTranspose as sub-pixel convolutions and a
+/// DepthToSpace. Returns the rewritten nodes.
+pub fn subpixel_conv_transpose(model: &mut pb::ModelProto, how: Subpixel) -> Vec<String> {
+    let Some(graph) = model.graph.as_mut() else {
+        return vec![];
+    };
+    let mut done = Vec::new();
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        match subpixel_one(graph, ix, how) {
+            Some((label, added)) => {
+                done.push(label);
+                ix += added;
+            }
+            None => ix += 1,
+        }
+    }
+    prune_initializers(graph);
+    done
+}
+
+/// Rewrites the node at `ix`; returns its label and how many nodes now
+/// stand in its place.
+#[allow(clippy::needless_range_loop)] // phases index two tap tables
+fn subpixel_one(graph: &mut pb::GraphProto, ix: usize, how: Subpixel) -> Option<(String, usize)> {
+    let n = &graph.node[ix];
+    let w = initializer(graph, n.input.get(1)?)?;
+    let geo = conv_transpose_geometry(n, w)?;
+    let weights = float_values(w)?;
+    let (cin, cout) = (w.dims[0] as usize, w.dims[1] as usize);
+    let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
+        Some(b) => Some(float_values(initializer(graph, b)?)?),
+        None => None,
+    };
+    if bias.as_ref().is_some_and(|b| b.len() != cout) {
+        return None;
+    }
+    let s = geo.stride;
+    let [kh, kw] = geo.kernel;
+    let taps_h = phase_taps(kh, s, geo.pad[0]);
+    let taps_w = phase_taps(kw, s, geo.pad[1]);
+    // The offset range each phase convolution covers: its own taps
+    // (`Phases`) or every phase's (`Joint`), always including 0 so the
+    // zero padding of the convolution is never negative.
+    let span = |taps: &[(i64, usize)]| {
+        let lo = taps.iter().map(|t| t.0).min().unwrap_or(0).min(0);
+        let hi = taps.iter().map(|t| t.0).max().unwrap_or(0).max(0);
+        (lo, hi)
+    };
+    let joint = |all: &[Vec<(i64, usize)>]| {
+        let flat: Vec<(i64, usize)> = all.iter().flatten().copied().collect();
+        span(&flat)
+    };
+    let (joint_h, joint_w) = (joint(&taps_h), joint(&taps_w));
+    let label = display(n);
+    let x = n.input[0].clone();
+    let y = n.output[0].clone();
+    let stem = if n.name.is_empty() {
+        y.clone()
+    } else {
+        n.name.clone()
+    };
+    // One convolution per phase: weights [cout, cin, h, w].
+    let phase_weights = |a: usize, b: usize, (lo_h, hi_h): (i64, i64), (lo_w, hi_w): (i64, i64)| {
+        let (h, wd) = ((hi_h - lo_h + 1) as usize, (hi_w - lo_w + 1) as usize);
+        let mut out = vec![0f32; cout * cin * h * wd];
+        for &(dh, th) in &taps_h[a] {
+            for &(dw, tw) in &taps_w[b] {
+                let (r, c) = ((dh - lo_h) as usize, (dw - lo_w) as usize);
+                for ci in 0..cin {
+                    for co in 0..cout {
+                        let src = ((ci * cout + co) * kh + th) * kw + tw;
+                        // Correlation: output i reads input i + d at
+                        // kernel row d - lo.
+                        out[((co * cin + ci) * h + r) * wd + c] = weights[src];
+                    }
+                }
+            }
+        }
+        (out, h, wd)
+    };
+    let conv_node = |name: String,
+                     inputs: Vec<String>,
+                     output: String,
+                     (h, wd): (usize, usize),
+                     (lo_h, hi_h): (i64, i64),
+                     (lo_w, hi_w): (i64, i64)| {
+        let mut c = node("Conv", name, inputs, output);
+        c.attribute
+            .push(ints("kernel_shape", vec![h as i64, wd as i64]));
+        c.attribute
+            .push(ints("pads", vec![-lo_h, -lo_w, hi_h, hi_w]));
+        c
+    };
+    let mut new_nodes = Vec::new();
+    let mut new_inits = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut name = |graph: &pb::GraphProto, stem: String| {
+        let mut n = fresh(graph, &stem);
+        let mut i = 1;
+        while taken.contains(&n) {
+            n = fresh(graph, &format!("{stem}_{i}"));
+            i += 1;
+        }
+        taken.insert(n.clone());
+        n
+    };
+    let phases_out = name(graph, format!("{stem}_phases"));
+    match how {
+        Subpixel::Joint => {
+            let mut all = Vec::new();
+            let mut dims = (0, 0);
+            for a in 0..s {
+                for b in 0..s {
+                    let (wts, h, wd) = phase_weights(a, b, joint_h, joint_w);
+                    all.extend(wts);
+                    dims = (h, wd);
+                }
+            }
+            let w_name = name(graph, format!("{stem}_subpixel_weight"));
+            new_inits.push(f32_tensor(
+                w_name.clone(),
+                &[
+                    (s * s * cout) as i64,
+                    cin as i64,
+                    dims.0 as i64,
+                    dims.1 as i64,
+                ],
+                &all,
+            ));
+            let mut inputs = vec![x.clone(), w_name];
+            if let Some(bias) = &bias {
+                let b_name = name(graph, format!("{stem}_subpixel_bias"));
+                let tiled: Vec<f32> = (0..s * s).flat_map(|_| bias.iter().copied()).collect();
+                new_inits.push(f32_tensor(b_name.clone(), &[tiled.len() as i64], &tiled));
+                inputs.push(b_name);
+            }
+            new_nodes.push(conv_node(
+                format!("{stem}_subpixel"),
+                inputs,
+                phases_out.clone(),
+                dims,
+                joint_h,
+                joint_w,
+            ));
+        }
+        Subpixel::Phases => {
+            let mut outs = Vec::new();
+            for a in 0..s {
+                for b in 0..s {
+                    let (sh, sw) = (span(&taps_h[a]), span(&taps_w[b]));
+                    let (wts, h, wd) = phase_weights(a, b, sh, sw);
+                    let w_name = name(graph, format!("{stem}_phase{a}{b}_weight"));
+                    new_inits.push(f32_tensor(
+                        w_name.clone(),
+                        &[cout as i64, cin as i64, h as i64, wd as i64],
+                        &wts,
+                    ));
+                    let mut inputs = vec![x.clone(), w_name];
+                    if let Some(bias) = &bias {
+                        let b_name = name(graph, format!("{stem}_phase{a}{b}_bias"));
+                        new_inits.push(f32_tensor(b_name.clone(), &[cout as i64], bias));
+                        inputs.push(b_name);
+                    }
+                    let out = name(graph, format!("{stem}_phase{a}{b}"));
+                    new_nodes.push(conv_node(
+                        format!("{stem}_phase{a}{b}"),
+                        inputs,
+                        out.clone(),
+                        (h, wd),
+                        sh,
+                        sw,
+                    ));
+                    outs.push(out);
+                }
+            }
+            let mut concat = node("Concat", format!("{stem}_concat"), outs, phases_out.clone());
+            concat.attribute.push(int("axis", 1));
+            new_nodes.push(concat);
+        }
+    }
+    let mut d2s = node(
+        "DepthToSpace",
+        format!("{stem}_depth_to_space"),
+        vec![phases_out],
+        y,
+    );
+    d2s.attribute.push(int("blocksize", s as i64));
+    d2s.attribute.push(string("mode", "DCR"));
+    new_nodes.push(d2s);
+    let added = new_nodes.len();
+    graph.node.splice(ix..ix + 1, new_nodes);
+    graph.initializer.extend(new_inits);
+    Some((label, added))
+}
