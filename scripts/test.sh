@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "camera support (feature v4l): the source layer's unit tests"
+cargo test --locked -p easel-daemon --features v4l --lib source
+
 step "controller boards (flash/RAM budgets)"
 # Board crates keep their own target folders (their .cargo/config.toml).
 env -u CARGO_TARGET_DIR bash firmware/ci.sh
