@@ -38,9 +38,20 @@ const TUNE_MARGIN: f64 = 0.03;
 pub enum Rewrite {
     /// Fold BatchNormalization into the preceding Conv / ConvTranspose.
     FoldBatchNorm,
-    /// A stride-s ConvTranspose as sub-pixel convolutions + DepthToSpace.
+    /// A stride-s ConvTranspose as sub-pixel convolutions + DepthToSpace
+    /// (exact, but slower in tract 0.23 on dcgan-64: not a default).
     Subpixel,
+    /// A nearest-neighbour Resize by an integer factor as Concat +
+    /// DepthToSpace (+ edge Pad and Slice for shifted coordinate modes).
+    ResizeNearest,
+    /// A Conv with few output channels as SpaceToDepth + Conv +
+    /// DepthToSpace, filling tract's matrix tiles.
+    ThinConv,
 }
+
+/// Output channels up to which `thin-conv` applies (4 blocks of them
+/// still fit one 16-row matrix tile).
+const THIN_CONV_MAX_OUT: usize = 4;
 
 #[derive(Debug, clap::Args)]
 pub struct OptimizeArgs {
@@ -54,7 +65,7 @@ pub struct OptimizeArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "fold-batch-norm,subpixel"
+        default_value = "fold-batch-norm,resize-nearest,thin-conv"
     )]
     pub rewrites: Vec<Rewrite>,
     /// How `subpixel` splits a ConvTranspose.
@@ -126,7 +137,12 @@ pub fn apply(
 ) -> Vec<(Rewrite, Vec<String>)> {
     // Folding first: a BatchNorm after a ConvTranspose folds into its
     // weights before the ConvTranspose is split into phases.
-    let mut order = vec![Rewrite::FoldBatchNorm, Rewrite::Subpixel];
+    let mut order = vec![
+        Rewrite::FoldBatchNorm,
+        Rewrite::Subpixel,
+        Rewrite::ResizeNearest,
+        Rewrite::ThinConv,
+    ];
     order.retain(|r| rewrites.contains(r));
     order
         .into_iter()
@@ -134,6 +150,8 @@ pub fn apply(
             let done = match r {
                 Rewrite::FoldBatchNorm => rewrite::fold_batch_norm(proto),
                 Rewrite::Subpixel => rewrite::subpixel_conv_transpose(proto, subpixel),
+                Rewrite::ResizeNearest => rewrite::resize_nearest_to_depth_to_space(proto),
+                Rewrite::ThinConv => rewrite::space_to_depth_thin_conv(proto, THIN_CONV_MAX_OUT),
             };
             (r, done)
         })
@@ -327,6 +345,8 @@ fn rewrite_name(r: Rewrite) -> &'static str {
     match r {
         Rewrite::FoldBatchNorm => "fold-batch-norm",
         Rewrite::Subpixel => "subpixel",
+        Rewrite::ResizeNearest => "resize-nearest",
+        Rewrite::ThinConv => "thin-conv",
     }
 }
 

@@ -502,3 +502,332 @@ fn subpixel_one(graph: &mut pb::GraphProto, ix: usize, how: Subpixel) -> Option<
     graph.initializer.extend(new_inits);
     Some((label, added))
 }
+
+/// An int64 initializer.
+fn int64_tensor(name: String, values: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name,
+        dims: vec![values.len() as i64],
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The source index ONNX Resize (nearest) reads for output `j` of an
+/// axis scaled by an integer `s` from length `len`, or `None` for a
+/// coordinate mode whose mapping depends on the length.
+fn nearest_source(ctm: &str, nearest: &str, s: usize, len: usize, j: usize) -> Option<i64> {
+    let (j, s) = (j as f64, s as f64);
+    let x = match ctm {
+        "half_pixel" | "pytorch_half_pixel" => (j + 0.5) / s - 0.5,
+        "asymmetric" => j / s,
+        "tf_half_pixel_for_nn" => (j + 0.5) / s,
+        _ => return None,
+    };
+    let i = match nearest {
+        "round_prefer_floor" if x.fract().abs() == 0.5 => x.floor(),
+        "round_prefer_ceil" if x.fract().abs() == 0.5 => x.ceil(),
+        "round_prefer_floor" | "round_prefer_ceil" => x.round(),
+        "floor" => x.floor(),
+        "ceil" => x.ceil(),
+        _ => return None,
+    };
+    Some((i as i64).clamp(0, len as i64 - 1))
+}
+
+/// For a nearest Resize by integer `s`: the shift `d` such that output
+/// `j` reads input `floor((j - d) / s)` (clamped to the edges) at every
+/// length, if there is one. `0` is the plain `s`-fold repetition.
+pub fn nearest_shift(ctm: &str, nearest: &str, s: usize) -> Option<i64> {
+    let si = s as i64;
+    (-(si - 1)..si).find(|&d| {
+        (2..=12).all(|len| {
+            (0..s * len).all(|j| {
+                let want = (j as i64 - d).div_euclid(si).clamp(0, len as i64 - 1);
+                nearest_source(ctm, nearest, s, len, j) == Some(want)
+            })
+        })
+    })
+}
+
+/// Rewrites every nearest-neighbour Resize by the same integer factor `s`
+/// on both spatial axes of an NCHW tensor as `s²` copies concatenated on
+/// the channel axis and interleaved by DepthToSpace (an exact
+/// repetition), followed, for coordinate modes that shift the picture by
+/// `d` pixels, by an edge Pad and a Slice. tract's Resize computes every
+/// source coordinate per output value; this is copies only.
+pub fn resize_nearest_to_depth_to_space(model: &mut pb::ModelProto) -> Vec<String> {
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    let Some(graph) = model.graph.as_mut() else {
+        return vec![];
+    };
+    if opset < 11 {
+        return vec![];
+    }
+    let mut done = Vec::new();
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        match resize_one(graph, ix) {
+            Some((label, added)) => {
+                done.push(label);
+                ix += added;
+            }
+            None => ix += 1,
+        }
+    }
+    prune_initializers(graph);
+    done
+}
+
+fn resize_one(graph: &mut pb::GraphProto, ix: usize) -> Option<(String, usize)> {
+    let n = &graph.node[ix];
+    if n.op_type != "Resize" || n.output.len() != 1 {
+        return None;
+    }
+    let mode = string_attr(n, "mode").unwrap_or_else(|| "nearest".into());
+    let ctm =
+        string_attr(n, "coordinate_transformation_mode").unwrap_or_else(|| "half_pixel".into());
+    let nearest = string_attr(n, "nearest_mode").unwrap_or_else(|| "round_prefer_floor".into());
+    if mode != "nearest"
+        || int_attr(n, "antialias").unwrap_or(0) != 0
+        || n.attribute.iter().any(|a| a.name == "axes")
+        || n.input.get(3).is_some_and(|s| !s.is_empty())
+    {
+        return None;
+    }
+    let scales = float_values(initializer(graph, n.input.get(2)?)?)?;
+    let s = scales.get(2).copied()?;
+    if scales.len() != 4 || scales[0] != 1.0 || scales[1] != 1.0 || scales[3] != s {
+        return None;
+    }
+    if s.fract() != 0.0 || !(2.0..=8.0).contains(&s) {
+        return None;
+    }
+    let s = s as usize;
+    let shift = nearest_shift(&ctm, &nearest, s)?;
+    let label = display(n);
+    let (x, y) = (n.input[0].clone(), n.output[0].clone());
+    let stem = if n.name.is_empty() {
+        y.clone()
+    } else {
+        n.name.clone()
+    };
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    // A shifted mode: output j reads input floor((j - d) / s). Pad the
+    // (small) source by one edge row and column first, before (d > 0) or
+    // after (d < 0), repeat it, and cut the s-fold picture out of the
+    // repetition: output j is repeated[j + s - d] (d > 0) or
+    // repeated[j - d] (d < 0).
+    let source = if shift == 0 {
+        x
+    } else {
+        let (begin, end) = if shift > 0 { (1, 0) } else { (0, 1) };
+        let pads = fresh(graph, &format!("{stem}_shift_pads"));
+        inits.push(int64_tensor(
+            pads.clone(),
+            &[0, 0, begin, begin, 0, 0, end, end],
+        ));
+        let padded = format!("{pads}_padded");
+        let mut pad = node(
+            "Pad",
+            format!("{stem}_shift_pad"),
+            vec![x, pads],
+            padded.clone(),
+        );
+        pad.attribute.push(string("mode", "edge"));
+        nodes.push(pad);
+        padded
+    };
+    let tiled = fresh(graph, &format!("{stem}_tiled"));
+    let mut concat = node(
+        "Concat",
+        format!("{stem}_tile"),
+        vec![source; s * s],
+        tiled.clone(),
+    );
+    concat.attribute.push(int("axis", 1));
+    nodes.push(concat);
+    let d2s_out = if shift == 0 {
+        y.clone()
+    } else {
+        fresh(graph, &format!("{stem}_repeated"))
+    };
+    let mut d2s = node(
+        "DepthToSpace",
+        format!("{stem}_depth_to_space"),
+        vec![tiled],
+        d2s_out.clone(),
+    );
+    d2s.attribute.push(int("blocksize", s as i64));
+    d2s.attribute.push(string("mode", "DCR"));
+    nodes.push(d2s);
+    if shift != 0 {
+        let (d, s) = (shift.abs(), s as i64);
+        let (from, to) = if shift > 0 {
+            (s - d, -d)
+        } else {
+            (d, -(s - d))
+        };
+        let starts = fresh(graph, &format!("{stem}_shift_starts"));
+        let ends = format!("{starts}_ends");
+        let axes = format!("{starts}_axes");
+        inits.push(int64_tensor(starts.clone(), &[from, from]));
+        inits.push(int64_tensor(ends.clone(), &[to, to]));
+        inits.push(int64_tensor(axes.clone(), &[2, 3]));
+        nodes.push(node(
+            "Slice",
+            format!("{stem}_shift_slice"),
+            vec![d2s_out, starts, ends, axes],
+            y,
+        ));
+    }
+    let added = nodes.len();
+    graph.node.splice(ix..ix + 1, nodes);
+    graph.initializer.extend(inits);
+    Some((label, added))
+}
+
+/// Rewrites every stride-1, unpadded, group-1 Conv with few output
+/// channels (at most `max_out`) and an odd kernel of 3 or more over an
+/// input of even height and width as SpaceToDepth(2), a Conv producing 4×
+/// the channels with a kernel about half as wide, and DepthToSpace(2).
+/// tract's matrix kernels compute a tile of many output channels at once:
+/// a 3-channel output (the last layer of most image networks) leaves
+/// most of each tile empty; four times as many rows fill it.
+pub fn space_to_depth_thin_conv(model: &mut pb::ModelProto, max_out: usize) -> Vec<String> {
+    let Some(graph) = model.graph.as_mut() else {
+        return vec![];
+    };
+    let mut done = Vec::new();
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        match thin_conv_one(graph, ix, max_out) {
+            Some(label) => {
+                done.push(label);
+                ix += 3;
+            }
+            None => ix += 1,
+        }
+    }
+    prune_initializers(graph);
+    done
+}
+
+fn thin_conv_one(graph: &mut pb::GraphProto, ix: usize, max_out: usize) -> Option<String> {
+    const B: usize = 2;
+    let n = &graph.node[ix];
+    if n.op_type != "Conv" {
+        return None;
+    }
+    let w = initializer(graph, n.input.get(1)?)?;
+    if w.dims.len() != 4 {
+        return None;
+    }
+    let (cout, cin, kh, kw) = (
+        w.dims[0] as usize,
+        w.dims[1] as usize,
+        w.dims[2] as usize,
+        w.dims[3] as usize,
+    );
+    let auto_pad = string_attr(n, "auto_pad").unwrap_or_default();
+    let all = |name, v: i64| ints_attr(n, name).is_none_or(|x: Vec<i64>| x.iter().all(|&e| e == v));
+    if cout > max_out
+        || int_attr(n, "group").unwrap_or(1) != 1
+        || !(auto_pad.is_empty() || auto_pad == "NOTSET")
+        || !all("pads", 0)
+        || !all("strides", 1)
+        || !all("dilations", 1)
+        || kh < 3
+        || kw < 3
+        || kh % 2 == 0
+        || kw % 2 == 0
+    {
+        return None;
+    }
+    let weights = float_values(w)?;
+    let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
+        Some(b) => Some(float_values(initializer(graph, b)?)?),
+        None => None,
+    };
+    // Output 2i + a reads input rows 2i + a + t = 2(i + r) + p: block row
+    // r = (a + t) / 2, phase p = (a + t) % 2. With an even input height H
+    // and an odd kernel k, the block kernel (k + 1) / 2 yields exactly
+    // (H - k + 1) / 2 rows per phase. The input size itself is checked by
+    // tract (SpaceToDepth refuses an odd size) and by verification.
+    let (kh2, kw2) = ((kh + 1) / B, (kw + 1) / B);
+    let cin2 = cin * B * B;
+    let cout2 = cout * B * B;
+    let mut w2 = vec![0f32; cout2 * cin2 * kh2 * kw2];
+    for a in 0..B {
+        for b in 0..B {
+            for co in 0..cout {
+                for ci in 0..cin {
+                    for t in 0..kh {
+                        for u in 0..kw {
+                            let (r, ph) = ((a + t) / B, (a + t) % B);
+                            let (q, pw) = ((b + u) / B, (b + u) % B);
+                            let o = (a * B + b) * cout + co;
+                            let i = (ph * B + pw) * cin + ci;
+                            w2[((o * cin2 + i) * kh2 + r) * kw2 + q] =
+                                weights[((co * cin + ci) * kh + t) * kw + u];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let label = display(n);
+    let (x, y) = (n.input[0].clone(), n.output[0].clone());
+    let stem = if n.name.is_empty() {
+        y.clone()
+    } else {
+        n.name.clone()
+    };
+    let s2d_out = fresh(graph, &format!("{stem}_s2d"));
+    let conv_out = fresh(graph, &format!("{stem}_blocks"));
+    let w_name = fresh(graph, &format!("{stem}_s2d_weight"));
+    let mut inits = vec![f32_tensor(
+        w_name.clone(),
+        &[cout2 as i64, cin2 as i64, kh2 as i64, kw2 as i64],
+        &w2,
+    )];
+    let mut conv_inputs = vec![s2d_out.clone(), w_name];
+    if let Some(bias) = bias {
+        let b_name = fresh(graph, &format!("{stem}_s2d_bias"));
+        let tiled: Vec<f32> = (0..B * B).flat_map(|_| bias.iter().copied()).collect();
+        inits.push(f32_tensor(b_name.clone(), &[cout2 as i64], &tiled));
+        conv_inputs.push(b_name);
+    }
+    let mut s2d = node(
+        "SpaceToDepth",
+        format!("{stem}_space_to_depth"),
+        vec![x],
+        s2d_out,
+    );
+    s2d.attribute.push(int("blocksize", B as i64));
+    let mut conv = node(
+        "Conv",
+        format!("{stem}_blocks"),
+        conv_inputs,
+        conv_out.clone(),
+    );
+    conv.attribute
+        .push(ints("kernel_shape", vec![kh2 as i64, kw2 as i64]));
+    let mut d2s = node(
+        "DepthToSpace",
+        format!("{stem}_depth_to_space"),
+        vec![conv_out],
+        y,
+    );
+    d2s.attribute.push(int("blocksize", B as i64));
+    d2s.attribute.push(string("mode", "DCR"));
+    graph.node.splice(ix..ix + 1, [s2d, conv, d2s]);
+    graph.initializer.extend(inits);
+    Some(label)
+}
