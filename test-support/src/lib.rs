@@ -46,11 +46,20 @@ impl Mosquitto {
     /// mosquitto-clients`, scripts/setup.sh), and a skipped broker test
     /// hides bugs.
     pub fn start(dir: &Path) -> Mosquitto {
+        Mosquitto::start_with(dir, "")
+    }
+
+    /// Like [`Mosquitto::start`], with more lines right after the
+    /// `listener` line; they apply to that listener (`certfile`, `keyfile`
+    /// and `cafile` make it a TLS listener).
+    pub fn start_with(dir: &Path, listener_options: &str) -> Mosquitto {
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!(
+                "listener {port} 127.0.0.1\n{listener_options}\nallow_anonymous true\npersistence false\n"
+            ),
         )
         .unwrap();
         let mut m = Mosquitto {

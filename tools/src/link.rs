@@ -34,16 +34,16 @@ const MAX_PACKET: u32 = 64 << 20;
 pub struct BrokerArgs {
     /// Broker URL: mqtt://host:port, or mqtts://host:port for TLS (ports
     /// default to 1883 / 8883).
-    #[arg(long, default_value = DEFAULT_BROKER, value_name = "URL")]
+    #[arg(long, global = true, default_value = DEFAULT_BROKER, value_name = "URL")]
     pub broker: String,
     /// PEM CA certificate(s) for mqtts:// (default: the system's).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// MQTT username; the password comes from EASEL_MQTT_PASSWORD.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub username: Option<String>,
     /// The installation's topic prefix (`[mqtt] prefix`).
-    #[arg(long, default_value = "easel")]
+    #[arg(long, global = true, default_value = "easel")]
     pub prefix: String,
 }
 
@@ -186,7 +186,12 @@ impl Link {
         options.set_keep_alive(Duration::from_secs(15));
         options.set_clean_start(true);
         options.set_max_packet_size(Some(MAX_PACKET));
-        options.set_connection_timeout(config.connect_timeout.as_secs().max(1));
+        // A command is one small packet: without TCP_NODELAY, Nagle holds
+        // it back until the previous packet's (delayed) ACK, 40 ms or more.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        network.set_connection_timeout(config.connect_timeout.as_secs().max(1));
+        options.set_network_options(network);
         if let Some(user) = &config.username {
             options.set_credentials(user, config.password.clone().unwrap_or_default());
         }

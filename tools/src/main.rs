@@ -4,6 +4,7 @@
 //! its own module; this file only parses arguments.
 
 mod bench;
+mod ctl;
 mod firmware;
 mod generate;
 mod inspect;
@@ -58,6 +59,9 @@ enum Command {
     Keygen(sign::KeygenArgs),
     /// Pack and sign a model folder into one `.easelpkg` file for deploy.
     Pack(sign::PackArgs),
+    /// Talk to running pieces over MQTT: send a command and wait for its
+    /// answer (`easel ctl generate --seed 7`), watch, measure.
+    Ctl(ctl::CtlArgs),
     /// Write a reference model package (reproducible byte for byte from its seed).
     Model {
         /// Which architecture.
@@ -91,6 +95,7 @@ fn main() {
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Keygen(args) => sign::keygen(&args),
         Command::Pack(args) => sign::pack(&args),
+        Command::Ctl(args) => ctl::run(args),
         Command::Model {
             architecture,
             output,

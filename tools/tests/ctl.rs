@@ -1,0 +1,451 @@
+//! `easel ctl` end to end: the real `easel` binary against the real
+//! `easeld` (found next to `easel` in the target directory; `cargo test
+//! --workspace` builds both, or `cargo build -p easel-daemon --bin easeld`
+//! first), on the daemon's embedded broker and on a mosquitto started here.
+//!
+//! The control plane benchmark is here too, `#[ignore]`d (it measures,
+//! it asserts only that every request got exactly one answer):
+//! `cargo test --release -p easel-tools --test ctl -- --ignored --nocapture`.
+
+use easel_test_support::{Mosquitto, free_port, wait_port};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One scenario at a time: real daemons on a small machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn easel_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_easel")
+}
+
+/// `easeld` from the same target directory as `easel`.
+fn easeld_bin() -> PathBuf {
+    let exe = Path::new(easel_bin()).with_file_name("easeld");
+    assert!(
+        exe.exists(),
+        "{} is missing: build it first (cargo build -p easel-daemon --bin easeld)",
+        exe.display()
+    );
+    exe
+}
+
+/// The real daemon on a config in a temp dir, its log in `easeld.log`.
+struct Easeld {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    node: String,
+}
+
+impl Easeld {
+    /// `mqtt` is the body of the `[mqtt]` table; models are copied from
+    /// the repository's `models/`.
+    fn start(node: &str, models: &[&str], mqtt: &str) -> Easeld {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        for model in models {
+            let to = dir.path().join("models").join(model);
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(repo.join(model)).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        }
+        let config = dir.path().join("easel.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "node = \"{node}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"{}\"\nthreads = 1\n\n[mqtt]\n{mqtt}\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+                dir.path().join("models").display(),
+                dir.path().join("data").display(),
+                models[0],
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("easeld.log")).unwrap();
+        let child = Command::new(easeld_bin())
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info,tract=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting easeld");
+        let mut d = Easeld {
+            dir,
+            child: Some(child),
+            node: node.into(),
+        };
+        d.wait_log(" ready", 120);
+        d
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("easeld.log")).unwrap_or_default()
+    }
+
+    /// Waits for a log line containing `what` (the model is loaded at `ready`).
+    fn wait_log(&mut self, what: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.log().contains(what) {
+            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none(),
+                "easeld exited: {exited:?}\n{}",
+                self.log()
+            );
+            assert!(Instant::now() < deadline, "no {what:?} within {secs} s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The web address it logged (`[http] listen` port 0).
+    fn http(&self) -> String {
+        let log = self.log();
+        let at = log
+            .find("listening http://")
+            .expect("http address in the log");
+        let rest = &log[at + "listening ".len()..];
+        let url = rest.split_whitespace().next().unwrap();
+        url.trim_end_matches('/').to_string()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for Easeld {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- easeld {} log ---\n{}", self.node, self.log());
+        }
+    }
+}
+
+/// Embedded broker on a free port: (daemon, broker URL).
+fn embedded(node: &str, models: &[&str]) -> (Easeld, String) {
+    let port = free_port();
+    let d = Easeld::start(
+        node,
+        models,
+        &format!("embedded_listen = \"127.0.0.1:{port}\""),
+    );
+    wait_port(port);
+    (d, format!("mqtt://127.0.0.1:{port}"))
+}
+
+fn easel(args: &[&str]) -> Output {
+    Command::new(easel_bin())
+        .args(args)
+        .output()
+        .expect("running easel")
+}
+
+fn lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn generate_answers_with_its_request_id() {
+    let _s = serial();
+    let (mut d, url) = embedded("ctl-one", &["dcgan-64"]);
+    let out = easel(&[
+        "ctl", "--broker", &url, "--to", "ctl-one", "generate", "--seed", "7",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = lines(&out);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["type"], "generated", "{e}");
+    assert_eq!(e["seed"], 7);
+    assert_eq!(e["node"], "ctl-one");
+    assert_eq!(e["model"], "dcgan-64");
+    assert!(e["request_id"].as_str().unwrap().starts_with("ctl-"), "{e}");
+    // The picture is really there.
+    let png = d
+        .dir
+        .path()
+        .join("data/images")
+        .join(format!("{}.png", e["id"].as_str().unwrap()));
+    assert!(png.exists(), "{}", png.display());
+    // Without --to: the only node online; a JSON payload and our own id.
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "generate",
+        r#"{"seed": 8, "request_id": "mine-1"}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = &lines(&out)[0];
+    assert_eq!(
+        (e["seed"].as_u64(), e["request_id"].as_str()),
+        (Some(8), Some("mine-1"))
+    );
+    // A command answered with `done`.
+    let out = easel(&["ctl", "--broker", &url, "mode", "--mode", "still"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lines(&out)[0]["type"], "done");
+    assert!(d.is_running());
+}
+
+#[test]
+fn refusals_timeouts_and_unreachable_brokers_fail_with_one_line() {
+    let _s = serial();
+    let (mut d, url) = embedded("ctl-err", &["dcgan-64"]);
+    // Unknown model: the error event on stdout, the code on stderr, exit 1.
+    let out = easel(&[
+        "ctl", "--broker", &url, "--to", "ctl-err", "generate", "--model", "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let e = &lines(&out)[0];
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("unknown_model"))
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown_model") && err.lines().count() == 1,
+        "{err}"
+    );
+    // A node that does not exist: a timeout naming it.
+    let started = Instant::now();
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "--to",
+        "ghost",
+        "--timeout",
+        "1",
+        "generate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no answer") && err.contains("ghost") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    // Wrong arguments are refused before anything is sent.
+    let out = easel(&["ctl", "--broker", &url, "generate", "--to", "all"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("before the command"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing listening: a clear reason, quickly.
+    let port = free_port();
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &format!("mqtt://127.0.0.1:{port}"),
+        "generate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot reach") && err.contains("connection refused"),
+        "{err}"
+    );
+    assert!(d.is_running());
+}
+
+#[test]
+fn to_all_asks_every_online_node_and_watch_shows_retained_state() {
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(dir.path());
+    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let mut a = Easeld::start("ctl-a", &["dcgan-64"], &mqtt);
+    let mut b = Easeld::start("ctl-b", &["cppn-aurora", "dcgan-64"], &mqtt);
+    for d in [&mut a, &mut b] {
+        d.wait_log("MQTT connected", 30);
+    }
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "--to",
+        "all",
+        "--timeout",
+        "30",
+        "generate",
+        "--seed",
+        "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut events = lines(&out);
+    events.sort_by_key(|e| e["node"].as_str().unwrap_or("").to_string());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["node"], "ctl-a");
+    assert_eq!(events[1]["node"], "ctl-b");
+    assert_eq!(events[0]["request_id"], events[1]["request_id"]);
+    for e in &events {
+        assert_eq!(
+            (e["type"].as_str(), e["seed"].as_u64()),
+            (Some("generated"), Some(5))
+        );
+    }
+    // One node refuses (ctl-a has no cppn-aurora): every answer is printed,
+    // the refusal makes the exit status non-zero.
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "--to",
+        "all",
+        "--timeout",
+        "30",
+        "generate",
+        "--model",
+        "cppn-aurora",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lines(&out).len(), 2);
+    let err = stderr(&out);
+    assert!(err.contains("ctl-a: unknown_model"), "{err}");
+    // Two nodes online: --to is required.
+    let out = easel(&["ctl", "--broker", &url, "generate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("choose one with --to"),
+        "{}",
+        stderr(&out)
+    );
+    // watch: the retained status, state and palette of both nodes.
+    let out = easel(&["ctl", "watch", "--broker", &url, "--duration", "1.5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for node in ["ctl-a", "ctl-b"] {
+        assert!(
+            text.contains(&format!("easel/{node}/status online\n")),
+            "{text}"
+        );
+        let state = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("easel/{node}/state ")))
+            .unwrap_or_else(|| panic!("no state of {node} in {text}"));
+        let state: serde_json::Value = serde_json::from_str(state).unwrap();
+        assert_eq!(state["node"], node);
+        assert!(state["model"].is_string(), "{state}");
+        assert!(text.contains(&format!("easel/{node}/palette #")), "{text}");
+    }
+    // --node narrows it; a live event shows up while watching.
+    let watcher = Command::new(easel_bin())
+        .args([
+            "ctl",
+            "watch",
+            "--broker",
+            &url,
+            "--node",
+            "ctl-b",
+            "--duration",
+            "4",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = easel(&[
+        "ctl", "--broker", &url, "--to", "ctl-b", "generate", "--seed", "11",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let watched = watcher.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&watched.stdout);
+    assert!(!text.contains("easel/ctl-a/"), "{text}");
+    let event = text
+        .lines()
+        .find_map(|l| l.strip_prefix("easel/ctl-b/event "))
+        .unwrap_or_else(|| panic!("no live event in {text}"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(event).unwrap()["seed"],
+        11
+    );
+    assert!(a.is_running() && b.is_running());
+}
+
+/// Issue 3's benchmark: latency over 200 `generate` commands on dcgan-64
+/// and a 10 x 1000 flood, on the embedded broker and on mosquitto.
+#[test]
+#[ignore = "benchmark: cargo test --release -p easel-tools --test ctl -- --ignored --nocapture"]
+fn bench_control_plane() {
+    let _s = serial();
+    let count = std::env::var("EASEL_BENCH_COUNT").unwrap_or_else(|_| "200".into());
+    let flood = std::env::var("EASEL_BENCH_FLOOD").unwrap_or_else(|_| "1000".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mosquitto = Mosquitto::start(dir.path());
+    let setups = [
+        ("embedded", None),
+        (
+            "mosquitto",
+            Some(format!("mqtt://127.0.0.1:{}", mosquitto.port)),
+        ),
+    ];
+    for (name, external) in setups {
+        let (mut d, url) = match external {
+            None => embedded("bench", &["dcgan-64"]),
+            Some(url) => (
+                Easeld::start("bench", &["dcgan-64"], &format!("url = \"{url}\"")),
+                url,
+            ),
+        };
+        d.wait_log("MQTT connected", 30);
+        let http = d.http();
+        println!("== {name} broker ({url}), easeld web {http}");
+        let out = Command::new(easel_bin())
+            .args([
+                "ctl",
+                "--broker",
+                &url,
+                "--to",
+                "bench",
+                "--timeout",
+                "30",
+                "bench",
+                "--count",
+                &count,
+                "--flood-clients",
+                "10",
+                "--flood-count",
+                &flood,
+                "--http",
+                &http,
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "the bench failed");
+        assert!(d.is_running());
+        let rss =
+            std::fs::read_to_string(format!("/proc/{}/status", d.child.as_ref().unwrap().id()))
+                .unwrap_or_default();
+        if let Some(l) = rss.lines().find(|l| l.starts_with("VmHWM")) {
+            println!("easeld peak RSS: {}", l.trim_start_matches("VmHWM:").trim());
+        }
+    }
+}
