@@ -318,9 +318,10 @@ async fn main(spawner: Spawner) {
     let Ok(strip_spi) = Spi::new(p.SPI2, strip_cfg) else {
         panic!("SPI2 rejected the WS2812 clock");
     };
-    // The frame is streamed from its own buffer (in DRAM, so in place);
-    // the driver still wants bounce buffers, which stay tiny.
-    let (Ok(rx), Ok(tx)) = (dma_rx_buffer!(4), dma_tx_buffer!(32)) else {
+    // The frame in DRAM is streamed in place; the driver's bounce buffer
+    // holds a whole frame anyway, so that a copied write would still be
+    // one gapless transfer (nothing is read back: 4 bytes for RX).
+    let (Ok(rx), Ok(tx)) = (dma_rx_buffer!(4), dma_tx_buffer!(STRIP_FRAME)) else {
         panic!("DMA buffers");
     };
     let strip_spi = strip_spi
