@@ -5,6 +5,14 @@
 //! A `Model` is owned by one thread (the inference worker); it is not
 //! shared. CPPNs get one optimized plan per requested resolution, a few
 //! kept at hand, since tract runs fastest with every shape fixed.
+//!
+//! Threads: tract's thread pool speeds up a single large inference but
+//! slows down a small one (a 64² DCGAN runs faster on one thread than on
+//! two), so each model measures both at load and keeps the faster for
+//! single pictures ([`Model::render`]). A batch of frames
+//! ([`Model::render_many`]) runs one frame per thread instead, each on a
+//! single-threaded plan: independent frames need no synchronisation, so
+//! that is the fastest way to use every core for throughput.
 
 use super::load::{self, LoadError};
 use super::pixels;
@@ -14,8 +22,10 @@ use crate::seed::Latent;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::model::typed::TypedSimpleState;
 use tract_onnx::tract_core::runtime::RunOptions;
 
 /// How many CPPN resolutions keep a prepared plan.
@@ -33,6 +43,16 @@ pub enum Source {
     Latent(Latent),
     /// A picture for `image` models.
     Image(Arc<RgbImage>),
+}
+
+impl Source {
+    /// The seed, when the picture comes from one.
+    pub fn seed(&self) -> Option<u64> {
+        match self {
+            Source::Seed(seed) => Some(*seed),
+            _ => None,
+        }
+    }
 }
 
 /// Why a render failed. `code()` is the stable name used in error events.
@@ -80,6 +100,10 @@ pub struct ModelInfo {
     /// Reading, checking, optimizing and the first (warm-up) run.
     #[serde(skip)]
     pub load_time: Duration,
+    /// Threads one picture runs on: measured at load (see the module doc).
+    pub threads: usize,
+    /// Frames a batch renders at once (one per engine thread).
+    pub lanes: usize,
 }
 
 /// Which tensor goes into which plan input.
@@ -89,6 +113,7 @@ enum Role {
     Coords,
 }
 
+#[derive(Clone)]
 struct Plan {
     size: (usize, usize),
     runnable: Arc<TypedRunnableModel>,
@@ -103,7 +128,12 @@ pub struct Model {
     manifest: Manifest,
     path: PathBuf,
     proto: pb::ModelProto,
+    /// Plans are built without an executor; every run enters one.
     options: RunOptions,
+    /// tract's thread pool, when the engine has more than one thread.
+    pool: Option<(Executor, usize)>,
+    /// What a single picture runs on: the pool or one thread, measured.
+    single: Executor,
     /// Most recently used first.
     plans: Vec<Plan>,
 }
@@ -136,13 +166,21 @@ impl Model {
                 width: 0,
                 height: 0,
                 load_time: Duration::ZERO,
+                threads: 1,
+                lanes: 1,
             },
             manifest,
             path,
             proto,
-            options: options.clone(),
+            options: RunOptions {
+                executor: None,
+                ..options.clone()
+            },
+            pool: pool_of(options),
+            single: Executor::SingleThread,
             plans: Vec::new(),
         };
+        model.info.lanes = model.lanes();
         model.plan(size)?;
         let smoke = match model.info.kind {
             ModelKind::Image => {
@@ -175,8 +213,51 @@ impl Model {
             .map_err(|e| smoke_error(e.to_string()))?;
         model.info.width = picture.width;
         model.info.height = picture.height;
+        model.choose_threads(&smoke);
         model.info.load_time = started.elapsed();
         Ok(model)
+    }
+
+    /// Times single pictures on one thread and on the pool, alternating
+    /// (so a busy neighbour hurts both alike), and keeps the faster. At
+    /// least three runs each; more while they fit in about a second.
+    fn choose_threads(&mut self, probe: &Source) {
+        let Some((pool, threads)) = self.pool.clone() else {
+            return;
+        };
+        let mut best = [Duration::MAX; 2];
+        let budget = Instant::now() + Duration::from_secs(1);
+        for round in 0..16 {
+            if round >= 3 && Instant::now() > budget {
+                break;
+            }
+            for (slot, executor) in [Executor::SingleThread, pool.clone()]
+                .into_iter()
+                .enumerate()
+            {
+                self.single = executor;
+                let started = Instant::now();
+                if self.infer(probe, None).is_err() {
+                    return;
+                }
+                best[slot] = best[slot].min(started.elapsed());
+            }
+        }
+        let pooled = best[1] < best[0];
+        self.single = if pooled { pool } else { Executor::SingleThread };
+        self.info.threads = if pooled { threads } else { 1 };
+        tracing::debug!(
+            model = %self.info.name,
+            one_thread_ms = best[0].as_secs_f64() * 1e3,
+            pool_ms = best[1].as_secs_f64() * 1e3,
+            threads = self.info.threads,
+            "threads for single pictures"
+        );
+    }
+
+    /// How many frames [`Model::render_many`] runs at once.
+    pub fn lanes(&self) -> usize {
+        self.pool.as_ref().map_or(1, |(_, n)| *n)
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -316,39 +397,91 @@ impl Model {
         Tensor::from_shape(shape, &values).map_err(|e| RunError::Inference(format!("{e:#}")))
     }
 
+    /// The plan for `size`, cloned (its parts are shared handles).
+    fn plan_for(&mut self, size: Option<(u32, u32)>) -> Result<Plan, RunError> {
+        let size = self.size_for(size)?;
+        self.plan(size)
+            .cloned()
+            .map_err(|e| RunError::Inference(e.to_string()))
+    }
+
     /// Runs the model; returns the raw output values and shape.
     pub fn infer(
         &mut self,
         source: &Source,
         size: Option<(u32, u32)>,
     ) -> Result<(Vec<f32>, Vec<usize>), RunError> {
-        let size = self.size_for(size)?;
-        let main = self.main_input(source)?.into_tvalue();
-        let plan = self
-            .plan(size)
-            .map_err(|e| RunError::Inference(e.to_string()))?;
-        let inputs: TVec<TValue> = plan
-            .roles
-            .iter()
-            .map(|role| match role {
-                Role::Main => Some(main.clone()),
-                Role::Coords => plan.coords.clone(),
+        let plan = self.plan_for(size)?;
+        let main = self.main_input(source)?;
+        let mut state = new_state(&plan)?;
+        multithread_tract_scope(self.single.clone(), || run(&plan, &mut state, main))
+    }
+
+    /// Renders several pictures at the model's default size, one per
+    /// thread at a time (see the module doc); results in `sources` order.
+    pub fn render_many(&mut self, sources: &[Source]) -> Vec<Result<RgbImage, RunError>> {
+        let plan = match self.plan_for(None) {
+            Ok(plan) => plan,
+            Err(e) => return sources.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let lanes = self.lanes().min(sources.len()).max(1);
+        let this = &*self;
+        let lane = |first: usize| -> Vec<(usize, Result<RgbImage, RunError>)> {
+            let mut state = new_state(&plan);
+            (first..sources.len())
+                .step_by(lanes)
+                .map(|ix| {
+                    let result = state.as_mut().map_err(|e| e.clone()).and_then(|state| {
+                        let main = this.main_input(&sources[ix])?;
+                        let (data, shape) = run(&plan, state, main)?;
+                        this.to_picture(&data, &shape)
+                    });
+                    (ix, result)
+                })
+                .collect()
+        };
+        let mut results: Vec<_> = if lanes == 1 {
+            multithread_tract_scope(self.single.clone(), || lane(0))
+        } else {
+            std::thread::scope(|scope| {
+                let others: Vec<_> = (1..lanes)
+                    .map(|first| {
+                        std::thread::Builder::new()
+                            .name("easel-lane".into())
+                            .spawn_scoped(scope, move || {
+                                multithread_tract_scope(Executor::SingleThread, || lane(first))
+                            })
+                            .expect("spawning an inference lane")
+                    })
+                    .collect();
+                let mut all = multithread_tract_scope(Executor::SingleThread, || lane(0));
+                for handle in others {
+                    // A panic in tract is reported by the panic hook; its
+                    // frames are simply missing.
+                    all.extend(handle.join().unwrap_or_default());
+                }
+                all
             })
-            .collect::<Option<_>>()
-            .ok_or_else(|| RunError::Inference("a CPPN plan without its grid".into()))?;
-        let outputs = plan
-            .runnable
-            .run(inputs)
-            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
-        let output = outputs[0]
-            .cast_to::<f32>()
-            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
-        let shape = output.shape().to_vec();
-        let data = output
-            .try_as_plain_ram()
-            .and_then(|view| view.as_slice::<f32>().map(<[f32]>::to_vec))
-            .map_err(|e| RunError::Inference(format!("{e:#}")))?;
-        Ok((data, shape))
+        };
+        results.sort_by_key(|(ix, _)| *ix);
+        let mut results = results.into_iter().peekable();
+        (0..sources.len())
+            .map(|ix| match results.next_if(|(i, _)| *i == ix) {
+                Some((_, result)) => result,
+                None => Err(RunError::Inference("the inference lane failed".into())),
+            })
+            .collect()
+    }
+
+    fn to_picture(&self, data: &[f32], shape: &[usize]) -> Result<RgbImage, RunError> {
+        pixels::tensor_to_rgb(
+            data,
+            shape,
+            self.manifest.output.layout,
+            self.manifest.output.range,
+            0,
+        )
+        .map_err(|e| RunError::Inference(e.to_string()))
     }
 
     /// Runs the model and converts its output to a picture.
@@ -358,13 +491,48 @@ impl Model {
         size: Option<(u32, u32)>,
     ) -> Result<RgbImage, RunError> {
         let (data, shape) = self.infer(source, size)?;
-        pixels::tensor_to_rgb(
-            &data,
-            &shape,
-            self.manifest.output.layout,
-            self.manifest.output.range,
-            0,
-        )
-        .map_err(|e| RunError::Inference(e.to_string()))
+        self.to_picture(&data, &shape)
     }
+}
+
+/// The pool in `options`, if it has more than one thread.
+fn pool_of(options: &RunOptions) -> Option<(Executor, usize)> {
+    match &options.executor {
+        Some(pool @ Executor::MultiThread(threads)) if threads.current_num_threads() > 1 => {
+            Some((pool.clone(), threads.current_num_threads()))
+        }
+        _ => None,
+    }
+}
+
+fn new_state(plan: &Plan) -> Result<TypedSimpleState, RunError> {
+    TypedSimpleState::new(&plan.runnable).map_err(|e| RunError::Inference(format!("{e:#}")))
+}
+
+/// One inference with `main` as the main input, in the caller's executor
+/// scope; the raw output values and shape.
+fn run(
+    plan: &Plan,
+    state: &mut TypedSimpleState,
+    main: Tensor,
+) -> Result<(Vec<f32>, Vec<usize>), RunError> {
+    let tract = |e: TractError| RunError::Inference(format!("{e:#}"));
+    let main = main.into_tvalue();
+    let inputs: TVec<TValue> = plan
+        .roles
+        .iter()
+        .map(|role| match role {
+            Role::Main => Some(main.clone()),
+            Role::Coords => plan.coords.clone(),
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| RunError::Inference("a CPPN plan without its grid".into()))?;
+    let outputs = state.run(inputs).map_err(tract)?;
+    let output = outputs[0].cast_to::<f32>().map_err(tract)?;
+    let shape = output.shape().to_vec();
+    let data = output
+        .try_as_plain_ram()
+        .and_then(|view| view.as_slice::<f32>().map(<[f32]>::to_vec))
+        .map_err(tract)?;
+    Ok((data, shape))
 }

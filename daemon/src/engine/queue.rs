@@ -5,7 +5,8 @@
 //! `Latest(lane)`: a newer job in the same lane supersedes the queued ones
 //! (a visitor mashing a button wants the newest picture, not twenty old
 //! ones). Superseded and rejected jobs are handed back to the caller, who
-//! must answer them: every request gets exactly one answer. Pure data
+//! must answer them: every request gets exactly one answer. Interactive
+//! jobs are taken first. Pure data
 //! structure: no threads, no clocks.
 
 use std::collections::VecDeque;
@@ -86,8 +87,15 @@ impl<T> JobQueue<T> {
         }
     }
 
+    /// The next job: a visitor's command first (it should not wait behind
+    /// frames or a model load), then the others in arrival order.
     pub fn pop(&mut self) -> Option<T> {
-        self.items.pop_front().map(|(_, j)| j)
+        let at = self
+            .items
+            .iter()
+            .position(|(u, _)| *u == Urgency::Latest(Lane::Interactive))
+            .unwrap_or(0);
+        self.items.remove(at).map(|(_, j)| j)
     }
 
     /// Empties the queue (on shutdown), oldest first.
@@ -112,6 +120,18 @@ mod tests {
         assert_eq!(p.superseded, vec!["gen1"]);
         assert!(p.rejected.is_none());
         assert_eq!(q.drain(), vec!["load", "frame1", "gen2"]);
+    }
+
+    #[test]
+    fn interactive_jobs_jump_ahead() {
+        let mut q = JobQueue::new(8);
+        q.push(Ordered, "load");
+        q.push(Latest(Frames), "frames");
+        q.push(Latest(Interactive), "gen");
+        assert_eq!(q.pop(), Some("gen"));
+        assert_eq!(q.pop(), Some("load"));
+        assert_eq!(q.pop(), Some("frames"));
+        assert_eq!(q.pop(), None);
     }
 
     #[test]

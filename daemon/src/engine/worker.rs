@@ -33,6 +33,15 @@ pub struct RenderRequest {
     pub urgency: Urgency,
 }
 
+/// Frames to make together (morph and live modes): one model, its
+/// default size, several sources; see [`Model::render_many`].
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub model: String,
+    pub sources: Vec<Source>,
+    pub urgency: Urgency,
+}
+
 /// A finished picture and what it took.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -72,6 +81,11 @@ enum Job {
         queued: Instant,
         reply: oneshot::Sender<Result<Rendered, RunError>>,
     },
+    Batch {
+        request: BatchRequest,
+        queued: Instant,
+        reply: oneshot::Sender<Result<Vec<Rendered>, RunError>>,
+    },
 }
 
 impl Job {
@@ -81,6 +95,7 @@ impl Job {
         // the send error is right.
         match self {
             Job::Render { reply, .. } => drop(reply.send(Err(why))),
+            Job::Batch { reply, .. } => drop(reply.send(Err(why))),
             Job::Unload { reply, .. } => drop(reply.send(false)),
             Job::Load { package, reply } => drop(reply.send(Err(LoadError::Graph {
                 path: package.onnx_path(),
@@ -214,6 +229,24 @@ impl Engine {
         rx
     }
 
+    /// Makes several frames at once; a failed frame fails the batch.
+    pub fn render_batch(
+        &self,
+        request: BatchRequest,
+    ) -> oneshot::Receiver<Result<Vec<Rendered>, RunError>> {
+        let (reply, rx) = oneshot::channel();
+        let urgency = request.urgency;
+        self.submit(
+            urgency,
+            Job::Batch {
+                request,
+                queued: Instant::now(),
+                reply,
+            },
+        );
+        rx
+    }
+
     /// Blocking convenience for tools: load and wait.
     pub fn load_blocking(&self, package: ModelPackage) -> Result<Arc<ModelInfo>, LoadError> {
         let name = package.onnx_path();
@@ -295,13 +328,39 @@ fn work(shared: &Shared, options: &RunOptions) {
                             .map(|image| Rendered {
                                 image,
                                 model: info.clone(),
-                                seed: match request.source {
-                                    Source::Seed(seed) => Some(seed),
-                                    _ => None,
-                                },
+                                seed: request.source.seed(),
                                 inference: started.elapsed(),
                                 waited,
                             })
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Job::Batch {
+                request,
+                queued,
+                reply,
+            } => {
+                let waited = queued.elapsed();
+                let result = match models.get_mut(&request.model) {
+                    None => Err(RunError::UnknownModel(request.model.clone())),
+                    Some((model, info)) => {
+                        let started = Instant::now();
+                        let pictures = model.render_many(&request.sources);
+                        let each = started.elapsed() / pictures.len().max(1) as u32;
+                        pictures
+                            .into_iter()
+                            .zip(&request.sources)
+                            .map(|(picture, source)| {
+                                picture.map(|image| Rendered {
+                                    image,
+                                    model: info.clone(),
+                                    seed: source.seed(),
+                                    inference: each,
+                                    waited,
+                                })
+                            })
+                            .collect()
                     }
                 };
                 let _ = reply.send(result);

@@ -2,8 +2,9 @@
 //! error per request, echoing its `request_id`. The JSON shape is the
 //! contract; the MQTT and web edges serialise these values unchanged.
 
+use crate::picture::{Provenance, RgbImage, encode_png_with};
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One event, as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,7 +78,9 @@ impl Event {
 }
 
 /// A displayed frame (morph and live modes) for the page: not archived,
-/// encoded for speed, newest wins.
+/// newest wins. Encoded to PNG only when a page asks for it: at hundreds of
+/// frames a second most frames are never fetched (a screen shows 60), and
+/// encoding every one would take the cores inference needs.
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub seq: u64,
@@ -85,7 +88,35 @@ pub struct Frame {
     pub seed: Option<u64>,
     pub width: u32,
     pub height: u32,
-    pub png: Arc<Vec<u8>>,
+    picture: Arc<(RgbImage, Provenance)>,
+    png: Arc<OnceLock<Vec<u8>>>,
+}
+
+impl Frame {
+    pub fn new(seq: u64, image: RgbImage, provenance: Provenance) -> Frame {
+        Frame {
+            seq,
+            model: provenance.model.clone(),
+            seed: provenance.seed,
+            width: image.width,
+            height: image.height,
+            picture: Arc::new((image, provenance)),
+            png: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn image(&self) -> &RgbImage {
+        &self.picture.0
+    }
+
+    /// The frame as a PNG with its provenance, encoded once, for speed.
+    /// Blocking work: call it off the async threads.
+    pub fn png(&self) -> &[u8] {
+        self.png.get_or_init(|| {
+            let (image, provenance) = &*self.picture;
+            encode_png_with(image, provenance, png::Compression::Fastest)
+        })
+    }
 }
 
 #[cfg(test)]

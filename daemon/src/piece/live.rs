@@ -289,28 +289,11 @@ async fn show(
         last = p.index;
         let params = serde_json::json!({"source": &*p.origin, "live": true});
         let provenance = p.rendered.provenance(params);
-        let job = p.clone();
-        let png = tokio::task::spawn_blocking(move || {
-            crate::picture::encode_png_with(
-                &job.rendered.image,
-                &provenance,
-                png::Compression::Fastest,
-            )
-        })
-        .await;
-        let Ok(png) = png else { return };
-        let image = &p.rendered.image;
         // One sequence for morph and live frames: the page draws only
         // frames newer than the last one it drew.
         let seq = studio.frames.borrow().as_ref().map_or(0, |f| f.seq) + 1;
-        studio.frames.send_replace(Some(Frame {
-            seq,
-            model: p.rendered.model.name.clone(),
-            seed: None,
-            width: image.width,
-            height: image.height,
-            png: Arc::new(png),
-        }));
+        let frame = Frame::new(seq, p.rendered.image.clone(), provenance);
+        studio.frames.send_replace(Some(frame));
         studio.metrics.frames.inc();
         let now = Instant::now();
         if let Some(s) = stats.handle_shown(now, now - p.captured, missed, p.still) {

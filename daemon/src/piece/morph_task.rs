@@ -1,21 +1,25 @@
 //! The task that drives morph mode and attract mode: it follows the pure
-//! [`super::morph::Morph`] scheduler, renders its frames on the engine's
-//! frame lane (latest wins), encodes them fast, and shows them on the
-//! `frames` watch. Frames are not archived. Attract mode starts here when
+//! [`super::morph::Morph`] scheduler, renders its frames in batches on the
+//! engine's frame lane (latest wins), and shows each batch on the `frames`
+//! watch, frame by frame at its planned instant, while the engine renders
+//! the next one. Frames are not archived. Attract mode starts here when
 //! the piece has been left alone; any command ends it (`Studio::handle`).
 
 use super::command::Mode;
 use super::event::Frame;
 use super::{Studio, morph};
-use crate::engine::{Lane, RenderRequest, RunError, Source, Urgency};
+use crate::engine::{BatchRequest, Lane, ModelInfo, Rendered, RunError, Source, Urgency};
 use crate::seed::Latent;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut state = studio.state.subscribe();
     let mut walk: Option<(String, morph::Morph)> = None;
+    let mut pending: Option<Batch> = None;
+    let mut pace = first_pace(1);
     let mut seq = 0u64;
     loop {
         let now = Instant::now();
@@ -44,6 +48,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 .is_some_and(|i| i.kind != crate::package::ModelKind::Image);
         let Some(info) = info.filter(|_| active) else {
             walk = None;
+            pending = None;
             let idle_at = studio.attract.lock().expect("attract lock").idle_at();
             let idle = async {
                 match idle_at {
@@ -66,71 +71,134 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 info.name.clone(),
                 morph::Morph::new(start, now, seconds, fps),
             ));
+            pending = None;
+            pace = first_pace(info.lanes);
         }
         let (_, m) = walk.as_mut().expect("set above");
         m.set_rates(now, seconds, fps);
+        let batch = match pending.take() {
+            Some(batch) => batch,
+            None => match ask(&studio, &info, m, &pace, now) {
+                Ok(batch) => batch,
+                Err(until) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until(until.into()) => {},
+                        _ = state.changed() => {},
+                    }
+                    continue;
+                }
+            },
+        };
+        let Batch { shots, mut reply } = batch;
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = &mut reply => r.unwrap_or(Err(RunError::Stopped)),
+            _ = state.changed() => {
+                // Still wanted? The top of the loop decides.
+                pending = Some(Batch { shots, reply });
+                continue;
+            }
+        };
+        m.handle_done();
+        let rendered = match result {
+            Ok(rendered) => rendered,
+            Err(RunError::Superseded | RunError::Busy) => {
+                studio.metrics.frames_dropped.inc_by(shots.len() as u64);
+                continue;
+            }
+            Err(RunError::Stopped) => return,
+            Err(e) => {
+                tracing::warn!("morph frames failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if let Some(first) = rendered.first() {
+            // The engine's throughput, smoothed: it spaces the next frames.
+            pace.cost = pace.cost.mul_f64(0.7) + first.inference.mul_f64(0.3);
+        }
+        // The next batch renders while this one is shown.
         let dropped_before = m.dropped();
-        let step = m.tick(now);
+        pending = ask(&studio, &info, m, &pace, Instant::now()).ok();
         studio
             .metrics
             .frames_dropped
             .inc_by(m.dropped() - dropped_before);
-        let plan = match step {
-            morph::Step::Wait(until) => {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep_until(until.into()) => {},
-                    _ = state.changed() => {},
-                }
-                continue;
+        for (shot, rendered) in shots.iter().zip(rendered) {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(shot.at.into()) => {},
             }
-            morph::Step::Render(plan) => plan,
-        };
-        let len: usize = info.input_shape.iter().product();
-        let latent =
-            Latent::from_seed(plan.from, len).slerp(&Latent::from_seed(plan.to, len), plan.t);
-        let rx = studio.engine.render(RenderRequest {
-            model: info.name.clone(),
-            source: Source::Latent(latent),
-            size: None,
-            urgency: Urgency::Latest(Lane::Frames),
-        });
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx => r.unwrap_or(Err(RunError::Stopped)),
-        };
-        m.handle_done();
-        match result {
-            Ok(rendered) => {
-                seq += 1;
-                let params =
-                    serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
-                let provenance = rendered.provenance(params);
-                let image = rendered.image;
-                let (width, height) = (image.width, image.height);
-                let png = tokio::task::spawn_blocking(move || {
-                    crate::picture::encode_png_with(&image, &provenance, png::Compression::Fastest)
-                })
-                .await;
-                if let Ok(png) = png {
-                    let frame = Frame {
-                        seq,
-                        model: info.name.clone(),
-                        seed: None,
-                        width,
-                        height,
-                        png: Arc::new(png),
-                    };
-                    studio.frames.send_replace(Some(frame));
-                    studio.metrics.frames.inc();
-                }
+            if state.has_changed().unwrap_or(true) && !still_wanted(&studio, &info.name) {
+                break;
             }
-            Err(RunError::Superseded | RunError::Busy) => studio.metrics.frames_dropped.inc(),
-            Err(RunError::Stopped) => return,
-            Err(e) => {
-                tracing::warn!("morph frame failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            }
+            let plan = shot.plan;
+            seq += 1;
+            let params =
+                serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
+            let provenance = rendered.provenance(params);
+            studio
+                .frames
+                .send_replace(Some(Frame::new(seq, rendered.image, provenance)));
+            studio.metrics.frames.inc();
         }
     }
+}
+
+/// A batch of frames rendering on the engine.
+struct Batch {
+    shots: Vec<morph::Shot>,
+    reply: oneshot::Receiver<Result<Vec<Rendered>, RunError>>,
+}
+
+/// A batch should take about this long: every lane busy, and a visitor's
+/// command (which waits for the batch in progress) still quick.
+const BATCH_WINDOW: Duration = Duration::from_millis(25);
+const MAX_BATCH: usize = 64;
+
+/// Before the first batch is back: assume a millisecond a frame (the
+/// measured cost takes over after one batch).
+fn first_pace(lanes: usize) -> morph::Pace {
+    morph::Pace {
+        cost: Duration::from_millis(1),
+        lanes: lanes.max(1),
+        window: BATCH_WINDOW,
+        max: MAX_BATCH,
+    }
+}
+
+/// Plans the next batch and hands it to the engine, or says when to ask.
+fn ask(
+    studio: &Studio,
+    info: &ModelInfo,
+    m: &mut morph::Morph,
+    pace: &morph::Pace,
+    now: Instant,
+) -> Result<Batch, Instant> {
+    let shots = match m.tick(now, pace) {
+        morph::Step::Wait(until) => return Err(until),
+        morph::Step::Render(shots) => shots,
+    };
+    let len: usize = info.input_shape.iter().product();
+    let sources = shots
+        .iter()
+        .map(|shot| {
+            let p = shot.plan;
+            Source::Latent(Latent::from_seed(p.from, len).slerp(&Latent::from_seed(p.to, len), p.t))
+        })
+        .collect();
+    let reply = studio.engine.render_batch(BatchRequest {
+        model: info.name.clone(),
+        sources,
+        urgency: Urgency::Latest(Lane::Frames),
+    });
+    Ok(Batch { shots, reply })
+}
+
+/// Whether morph frames of `model` are still wanted (mode and model).
+fn still_wanted(studio: &Studio, model: &str) -> bool {
+    let s = studio.state.borrow();
+    (s.mode == Mode::Morph || (s.attract && s.mode == Mode::Still))
+        && s.model.as_deref() == Some(model)
 }

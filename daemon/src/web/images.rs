@@ -47,6 +47,10 @@ pub async fn latest_frame(State(web): State<Web>) -> Response {
     let Some(frame) = web.piece.frames.borrow().clone() else {
         return not_found().await;
     };
+    let seq = frame.seq;
+    let Ok(png) = tokio::task::spawn_blocking(move || frame.png().to_vec()).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     web.piece.metrics.frames_served.inc();
     (
         StatusCode::OK,
@@ -55,10 +59,10 @@ pub async fn latest_frame(State(web): State<Web>) -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (
                 header::HeaderName::from_static("x-easel-frame"),
-                HeaderValue::from(frame.seq),
+                HeaderValue::from(seq),
             ),
         ],
-        frame.png.as_ref().clone(),
+        png,
     )
         .into_response()
 }
