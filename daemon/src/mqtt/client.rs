@@ -196,6 +196,7 @@ pub async fn run(
         // the broker closes the connection, so `stopped` and DISCONNECT
         // are really sent (otherwise the broker publishes the Last Will).
         let mut disconnecting = false;
+        let mut last_failure: Option<String> = None;
         loop {
             let event = tokio::select! {
                 _ = done_polling.cancelled() => break,
@@ -205,6 +206,7 @@ pub async fn run(
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("MQTT connected");
                     backoff.handle_connected();
+                    last_failure = None;
                     set_link(true);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -233,11 +235,18 @@ pub async fn run(
                 Ok(_) => {}
                 Err(_) if disconnecting => break,
                 Err(e) => {
+                    // Every new reason is logged once (a wrong CA or a
+                    // refused login must be visible at `info`), repeats of
+                    // it only at debug while the backoff retries.
+                    let reason = e.to_string();
                     if link_tx.borrow().1 {
-                        tracing::warn!("MQTT connection lost: {e}");
+                        tracing::warn!("MQTT connection lost: {reason}");
+                    } else if last_failure.as_deref() != Some(reason.as_str()) {
+                        tracing::warn!("MQTT connect failed (retrying): {reason}");
                     } else {
-                        tracing::debug!("MQTT connect failed: {e}");
+                        tracing::debug!("MQTT connect failed: {reason}");
                     }
+                    last_failure = Some(reason);
                     set_link(false);
                     let delay = backoff.handle_failure();
                     tokio::select! {

@@ -1,0 +1,209 @@
+//! `mqtts://` end to end: a mosquitto with a TLS listener (CA and server
+//! certificate made here with rcgen), the real `easeld` configured with
+//! `[mqtt] url = "mqtts://…"` and `ca_file`, a command and its event over
+//! TLS; and a daemon given the wrong CA stays up, says why in its log and
+//! answers `/healthz` with 503 instead of crashing.
+//!
+//! The broker also has a plain listener, used only by the test's probe:
+//! easeld is given the TLS port alone, so everything it says went over TLS.
+
+mod mqtt_support;
+
+use mqtt_support::{Mosquitto, NODE, Probe, free_port, wait_port};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A CA (its PEM) and a server certificate for 127.0.0.1 and localhost
+/// signed by it (certificate and key PEM).
+struct Pki {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn make_pki(name: &str) -> Pki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("easel test CA {name}"));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let key = KeyPair::generate().unwrap();
+    let cert = server.signed_by(&key, &ca).unwrap();
+    Pki {
+        ca: ca.pem(),
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
+/// mosquitto with a plain listener (`port`, for the probe) and a TLS one.
+fn tls_mosquitto(dir: &Path, pki: &Pki) -> (Mosquitto, u16) {
+    for (file, pem) in [
+        ("ca.pem", &pki.ca),
+        ("server.pem", &pki.cert),
+        ("server.key", &pki.key),
+    ] {
+        std::fs::write(dir.join(file), pem).unwrap();
+    }
+    let tls_port = free_port();
+    let m = Mosquitto::start_with(
+        dir,
+        &format!(
+            "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+            dir.join("server.pem").display(),
+            dir.join("server.key").display()
+        ),
+    );
+    wait_port(tls_port);
+    (m, tls_port)
+}
+
+/// The real easeld on `mqtts://127.0.0.1:<port>` with `ca_file`.
+struct Easeld {
+    dir: tempfile::TempDir,
+    child: Child,
+    http: u16,
+}
+
+impl Easeld {
+    fn start(tls_port: u16, ca_file: &Path) -> Easeld {
+        let dir = tempfile::tempdir().unwrap();
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64");
+        let to = dir.path().join("models/dcgan-64");
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(models).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+        let http = free_port();
+        let config = dir.path().join("easel.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "node = \"{NODE}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"dcgan-64\"\nthreads = 1\n\n[mqtt]\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+                dir.path().join("models").display(),
+                dir.path().join("data").display(),
+                ca_file.display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("easeld.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_easeld"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info,tract=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting easeld");
+        wait_port(http);
+        Easeld { dir, child, http }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("easeld.log")).unwrap_or_default()
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// `GET /healthz`: (status, body).
+    fn healthz(&self) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, text)
+    }
+}
+
+impl Drop for Easeld {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- easeld log ---\n{}", self.log());
+        }
+    }
+}
+
+fn write_ca(dir: &Path, name: &str, pem: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn generate_over_tls() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki("good");
+    let (broker, tls_port) = tls_mosquitto(dir.path(), &pki);
+    let mut probe = Probe::connect(broker.port, "tls-probe").await;
+    let mut d = Easeld::start(tls_port, &write_ca(dir.path(), "trusted.pem", &pki.ca));
+    probe.wait_online(60).await;
+    probe
+        .command("generate", json!({"seed": 21, "request_id": "tls-1"}))
+        .await;
+    let answer = probe.answer("tls-1", 30).await;
+    assert_eq!(answer["type"], "generated", "{answer}");
+    assert_eq!(answer["seed"], 21);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.healthz().0 != 200 {
+        assert!(Instant::now() < deadline, "healthz: {:?}", d.healthz());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(d.running());
+}
+
+#[tokio::test]
+async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, tls_port) = tls_mosquitto(dir.path(), &make_pki("broker"));
+    // A CA that did not sign the broker's certificate.
+    let other = make_pki("stranger");
+    let mut d = Easeld::start(tls_port, &write_ca(dir.path(), "wrong.pem", &other.ca));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.log().contains("MQTT connect failed") {
+        assert!(d.running(), "easeld exited");
+        assert!(Instant::now() < deadline, "no connect failure logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = d.log();
+    assert!(
+        log.contains("UnknownIssuer") || log.contains("certificate"),
+        "the log does not say what is wrong with TLS:\n{log}"
+    );
+    // Keeps retrying, serving its page, and says it is not healthy.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(d.running());
+    let (status, body) = d.healthz();
+    assert_eq!(status, 503, "{body}");
+    // Nothing it said reached the broker.
+    let mut probe = Probe::connect(broker.port, "tls-probe-2").await;
+    let seen = probe.drain(1.0).await;
+    assert!(
+        seen.iter()
+            .all(|s| !s.topic.starts_with(&format!("easel/{NODE}/"))),
+        "{seen:?}"
+    );
+}
