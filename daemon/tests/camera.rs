@@ -8,6 +8,8 @@
 //! Commands and events go over MQTT (the daemon's embedded broker); state,
 //! health, metrics, pictures and frames over HTTP.
 
+// Only the probe is used here; the module's other helpers serve other tests.
+#[allow(unused_imports)]
 mod mqtt_support;
 mod web_support;
 
@@ -76,9 +78,25 @@ fn state(daemon: &Daemon) -> Value {
 }
 
 fn frames_total(daemon: &Daemon) -> f64 {
-    let text = get(daemon.addr, "/metrics").unwrap().text();
+    frames_at(daemon.addr)
+}
+
+/// `easel_frames_total` of the daemon at `addr`.
+fn frames_at(addr: std::net::SocketAddr) -> f64 {
+    let text = get(addr, "/metrics").unwrap().text();
     let samples = prometheus::parse(&text).expect("metrics parse");
     prometheus::value(&samples, "easel_frames_total", &[]).unwrap()
+}
+
+/// Waits until `easel_frames_total` reaches `at_least`.
+async fn wait_frames(daemon: &Daemon, at_least: f64, what: &'static str) {
+    let addr = daemon.addr;
+    blocking(move || {
+        wait_for(Duration::from_secs(60), what, || {
+            (frames_at(addr) >= at_least).then_some(())
+        })
+    })
+    .await
 }
 
 async fn probe(port: u16) -> Probe {
@@ -245,7 +263,7 @@ async fn capture_from_a_file_paints_that_file() {
     // The same pixels as the engine paints from that picture, here.
     let expected = blocking(move || {
         let engine = Engine::start(1, 4);
-        let package = ModelPackage::open(&repo_root().join("models/style-256")).unwrap();
+        let package = ModelPackage::open(repo_root().join("models/style-256")).unwrap();
         engine.load_blocking(package).unwrap();
         let painted = engine
             .render_blocking(RenderRequest {
@@ -287,23 +305,7 @@ async fn live_mode_paints_frames_and_switches_image_models() {
         (s["mode"].as_str(), s["model"].as_str()),
         (Some("live"), Some("style-256"))
     );
-    let addr = daemon.addr;
-    let metrics = move || {
-        let text = get(addr, "/metrics").unwrap().text();
-        prometheus::value(
-            &prometheus::parse(&text).unwrap(),
-            "easel_frames_total",
-            &[],
-        )
-        .unwrap()
-    };
-    let m = metrics.clone();
-    blocking(move || {
-        wait_for(Duration::from_secs(60), "three live frames", || {
-            (m() >= before + 3.0).then_some(())
-        })
-    })
-    .await;
+    wait_frames(&daemon, before + 3.0, "three live frames").await;
     let frame = get(daemon.addr, "/frames/latest.png").unwrap();
     assert_eq!(frame.status, 200);
     assert!(frame.header("x-easel-frame").is_some());
@@ -336,14 +338,8 @@ async fn live_mode_paints_frames_and_switches_image_models() {
     )
     .await;
     assert_eq!(answer(&mut probe, "m-2", 30).await["type"], "done");
-    let now = metrics();
-    let m = metrics.clone();
-    blocking(move || {
-        wait_for(Duration::from_secs(60), "frames from style-b", || {
-            (m() >= now + 2.0).then_some(())
-        })
-    })
-    .await;
+    let now = frames_total(&daemon);
+    wait_frames(&daemon, now + 2.0, "frames from style-b").await;
 
     // Leaving live mode stops the frames.
     command(
@@ -354,9 +350,9 @@ async fn live_mode_paints_frames_and_switches_image_models() {
     .await;
     answer(&mut probe, "still-1", 30).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let stopped = metrics();
+    let stopped = frames_total(&daemon);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(metrics(), stopped, "no frames in still mode");
+    assert_eq!(frames_total(&daemon), stopped, "no frames in still mode");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,20 +385,7 @@ async fn a_still_scene_is_painted_once() {
     )
     .await;
     answer(&mut probe, "live-1", 30).await;
-    let addr = daemon.addr;
-    blocking(move || {
-        wait_for(Duration::from_secs(60), "the first frame", || {
-            let text = get(addr, "/metrics").unwrap().text();
-            let v = prometheus::value(
-                &prometheus::parse(&text).unwrap(),
-                "easel_frames_total",
-                &[],
-            )
-            .unwrap();
-            (v > before).then_some(())
-        })
-    })
-    .await;
+    wait_frames(&daemon, before + 1.0, "the first frame").await;
     // Twenty source frames a second, all the same picture: none repainted.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(
@@ -413,23 +396,7 @@ async fn a_still_scene_is_painted_once() {
     // Another model paints it again, once.
     command(&probe, "next_model", json!({"request_id": "next-1"})).await;
     answer(&mut probe, "next-1", 30).await;
-    blocking(move || {
-        wait_for(
-            Duration::from_secs(60),
-            "a frame from the next model",
-            || {
-                let text = get(addr, "/metrics").unwrap().text();
-                let v = prometheus::value(
-                    &prometheus::parse(&text).unwrap(),
-                    "easel_frames_total",
-                    &[],
-                )
-                .unwrap();
-                (v >= before + 2.0).then_some(())
-            },
-        )
-    })
-    .await;
+    wait_frames(&daemon, before + 2.0, "a frame from the next model").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(frames_total(&daemon), before + 2.0);
 }
@@ -472,24 +439,7 @@ async fn a_missing_camera_warns_and_falls_back() {
     answer(&mut probe, "live-1", 30).await;
     let (_, text, _) = capture(&mut probe, &daemon, "cap-1", json!({})).await;
     assert_eq!(params(&text)["source"], "test://pattern");
-    let addr = daemon.addr;
-    blocking(move || {
-        wait_for(
-            Duration::from_secs(60),
-            "live frames on the fallback",
-            || {
-                let text = get(addr, "/metrics").unwrap().text();
-                let v = prometheus::value(
-                    &prometheus::parse(&text).unwrap(),
-                    "easel_frames_total",
-                    &[],
-                )
-                .unwrap();
-                (v >= before + 2.0).then_some(())
-            },
-        )
-    })
-    .await;
+    wait_frames(&daemon, before + 2.0, "live frames on the fallback").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
