@@ -293,3 +293,80 @@ fn fixture_pictures_are_the_models_input_size() {
         );
     }
 }
+
+/// Largest per-channel difference between two pictures of one size.
+fn max_level_diff(a: &RgbImage, b: &RgbImage) -> u8 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    a.rgb
+        .iter()
+        .zip(&b.rgb)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn batched_frames_match_onnxruntime_within_one_level() {
+    // Morph and live frames run as batches, one frame per thread on
+    // single-threaded plans: every frame must still be the reference
+    // picture, within one 8-bit level (float rounding at a level's edge).
+    let cases = cases();
+    let mut by_model: BTreeMap<&str, Vec<&Case>> = BTreeMap::new();
+    for case in cases.iter().filter(|c| c.size.is_none()) {
+        by_model.entry(&case.model).or_default().push(case);
+    }
+    let options = RunOptions {
+        executor: Some(Executor::multithread(2)),
+        ..RunOptions::default()
+    };
+    for (name, cases) in by_model {
+        let package = package(name);
+        let mut model = Model::load(&package, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(model.lanes(), 2);
+        // Each case twice, so both lanes render every input.
+        let sources: Vec<Source> = cases.iter().chain(&cases).map(|c| source(c)).collect();
+        let frames = model.render_many(&sources);
+        for (case, frame) in cases.iter().chain(&cases).zip(frames) {
+            let frame = frame.unwrap_or_else(|e| panic!("{}: {e}", case.label()));
+            let (shape, want) = read_npy(&case.output);
+            let m = &package.manifest.output;
+            let want =
+                easel_daemon::engine::pixels::tensor_to_rgb(&want, &shape, m.layout, m.range, 0)
+                    .unwrap();
+            let diff = max_level_diff(&frame, &want);
+            eprintln!(
+                "{} in a batch: {diff} levels from onnxruntime",
+                case.label()
+            );
+            assert!(
+                diff <= 1,
+                "{}: {diff} levels from onnxruntime",
+                case.label()
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_frames_equal_single_pictures() {
+    // Many latents through both paths of the same model: a batch on two
+    // lanes, and one picture at a time on the thread count chosen at load.
+    let options = RunOptions {
+        executor: Some(Executor::multithread(2)),
+        ..RunOptions::default()
+    };
+    let mut model = Model::load(&package("dcgan-64"), &options).unwrap();
+    let sources: Vec<Source> = (0..24u64)
+        .map(|seed| {
+            Source::Latent(
+                Latent::from_seed(seed, 100).slerp(&Latent::from_seed(seed + 1, 100), 0.3),
+            )
+        })
+        .collect();
+    let frames = model.render_many(&sources);
+    for (ix, (source, frame)) in sources.iter().zip(frames).enumerate() {
+        let single = model.render(source, None).unwrap();
+        let diff = max_level_diff(&frame.unwrap(), &single);
+        assert!(diff <= 1, "frame {ix}: {diff} levels apart");
+    }
+}

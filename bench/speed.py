@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""easel end to end against onnxruntime's raw inference, in one run.
+
+The goal (docs/performance.md): an installation running easel shows more
+frames per second than onnxruntime could even compute on the same model
+and cores, and answers a visitor nearly as fast as onnxruntime runs one
+image. This starts the real `easeld` (release build) on the embedded broker
+with `threads = 2` and measures, through its own control plane and metrics:
+
+  morph        `mode {"mode":"morph","fps":0}` on the DCGAN model:
+               easel_frames_total per second
+  live         `mode {"mode":"live","fps":0}` on the style model with
+               `source = "test://pattern"`: easel_frames_total per second
+  interactive  `generate` command -> `generated` event, p50 and p99 over
+               200 commands (`easel ctl bench`), still mode
+
+then runs onnxruntime on the same ONNX files with the same thread count
+(bench/ort_bench.py: single image, intra-op threads = 2) and prints both
+side by side with the ratio. Run it on an otherwise idle machine.
+
+    bash bench/speed.sh                       # builds, then runs this
+    python3 bench/speed.py --easeld target/release/easeld --easel target/release/easel
+    THREADS=1 ... / --threads 1               # other thread counts
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, r.read().decode()
+
+
+def metric(base, name):
+    _, text = http_get(base + "/metrics")
+    m = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+class Piece:
+    def __init__(self, easeld, easel, models, threads, log):
+        self.dir = tempfile.mkdtemp(prefix="easel-speed-")
+        self.mqtt, self.http = free_port(), free_port()
+        self.easel = easel
+        models_dir = os.path.join(self.dir, "models")
+        os.mkdir(models_dir)
+        for m in models:
+            os.symlink(os.path.abspath(m), os.path.join(models_dir, os.path.basename(m.rstrip("/"))))
+        self.names = [os.path.basename(m.rstrip("/")) for m in models]
+        config = os.path.join(self.dir, "easel.toml")
+        with open(config, "w") as f:
+            f.write(
+                f'node = "speed"\nmodels_dir = "{models_dir}"\ndata_dir = "{self.dir}/data"\n'
+                f'default_model = "{self.names[0]}"\nthreads = {threads}\nsource = "test://pattern"\n\n'
+                f'[mqtt]\nembedded_listen = "127.0.0.1:{self.mqtt}"\n\n'
+                f'[http]\nlisten = "127.0.0.1:{self.http}"\n'
+            )
+        self.base = f"http://127.0.0.1:{self.http}"
+        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        self.proc = subprocess.Popen([easeld, "--config", config], stderr=log, env=env)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                state = json.loads(http_get(self.base + "/api/state")[1])
+                if len(state["models"]) == len(self.names) and http_get(self.base + "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("easeld did not become ready with every model in 180 s")
+
+    def ctl(self, *args):
+        cmd = [self.easel, "ctl", "--broker", f"mqtt://127.0.0.1:{self.mqtt}", "--to", "speed", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def frame_rate(self, warmup, seconds):
+        time.sleep(warmup)
+        f0, t0 = metric(self.base, "easel_frames_total"), time.time()
+        time.sleep(seconds)
+        f1, t1 = metric(self.base, "easel_frames_total"), time.time()
+        return (f1 - f0) / (t1 - t0)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def ort(models, threads, runs):
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "bench", "ort_bench.py"), *models,
+         "--threads", str(threads), "--runs", str(runs), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    return {r["model"]: r for r in json.loads(out.stdout)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--easeld", required=True)
+    p.add_argument("--easel", required=True)
+    p.add_argument("--latent-model", default=os.path.join(ROOT, "models", "dcgan-64"))
+    p.add_argument("--image-model", default=os.path.join(ROOT, "models", "style-256"))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "2")))
+    p.add_argument("--seconds", type=float, default=10.0, help="measuring time per mode")
+    p.add_argument("--count", type=int, default=200, help="generate commands")
+    p.add_argument("--json", help="also write the results here")
+    a = p.parse_args()
+    latent, image = a.latent_model.rstrip("/"), a.image_model.rstrip("/")
+    lname, iname = os.path.basename(latent), os.path.basename(image)
+
+    log = open(os.path.join(tempfile.gettempdir(), "easel-speed-easeld.log"), "w")
+    print(f"easeld: {lname} and {iname}, threads = {a.threads}", file=sys.stderr)
+    piece = Piece(a.easeld, a.easel, [latent, image], a.threads, log)
+    try:
+        print("interactive: generate -> generated…", file=sys.stderr)
+        bench = json.loads(piece.ctl("bench", "--count", str(a.count), "--flood-clients", "0",
+                                     "--model", lname, "--json"))
+        rtt = bench["latency"]["round_trip"]
+        print("morph…", file=sys.stderr)
+        piece.ctl("model", json.dumps({"name": lname}))
+        piece.ctl("mode", json.dumps({"mode": "morph", "fps": 0}))
+        morph_fps = piece.frame_rate(3, a.seconds)
+        piece.ctl("mode", json.dumps({"mode": "still"}))
+        print("live…", file=sys.stderr)
+        piece.ctl("model", json.dumps({"name": iname}))
+        piece.ctl("mode", json.dumps({"mode": "live", "fps": 0}))
+        live_fps = piece.frame_rate(5, max(a.seconds, 20))
+        piece.ctl("mode", json.dumps({"mode": "still"}))
+    finally:
+        piece.stop()
+    print("onnxruntime…", file=sys.stderr)
+    o = ort([latent, image], a.threads, 100)
+    ort_latent, ort_image = o[lname], o[iname]
+    rows = [
+        ("morph fps", lname, morph_fps, 1e3 / ort_latent["median_ms"], "higher", morph_fps / (1e3 / ort_latent["median_ms"])),
+        ("live fps", iname, live_fps, 1e3 / ort_image["median_ms"], "higher", live_fps / (1e3 / ort_image["median_ms"])),
+        ("interactive p50 ms", lname, rtt["median_ms"], ort_latent["median_ms"], "goal: ≤ ORT + 5 ms", rtt["median_ms"] / ort_latent["median_ms"]),
+        ("interactive p99 ms", lname, rtt["p99_ms"], ort_latent["p99_ms"], "", rtt["p99_ms"] / ort_latent["p99_ms"]),
+    ]
+    print(f"\n| case | model | easel | onnxruntime (raw, {a.threads} threads) | easel/ORT | |")
+    print("|---|---|---|---|---|---|")
+    for case, model, ours, theirs, note, ratio in rows:
+        print(f"| {case} | {model} | {ours:.2f} | {theirs:.2f} | {ratio:.2f}x | {note} |")
+    verdict = [
+        ("morph", morph_fps >= 1e3 / ort_latent["median_ms"]),
+        ("live", live_fps >= 1e3 / ort_image["median_ms"]),
+        ("interactive", rtt["median_ms"] <= ort_latent["median_ms"] + 5.0),
+    ]
+    print("\ngoals met: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in verdict))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"threads": a.threads, "morph_fps": morph_fps, "live_fps": live_fps,
+                       "interactive": rtt, "ort": o}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
