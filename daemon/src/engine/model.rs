@@ -289,12 +289,7 @@ impl Model {
                 }
             })
             .collect();
-        let optimized = inference
-            .into_optimized()
-            .map_err(|e| self.tract_error("optimize", e))?;
-        let runnable = optimized
-            .into_runnable_with_options(&self.options)
-            .map_err(|e| self.tract_error("plan", e))?;
+        let runnable = load::optimize(&self.path, inference, &self.manifest, &self.options)?;
         let coords = match (cppn_size, &self.manifest.cppn) {
             (Some((w, h)), Some(cppn)) => Some(
                 Tensor::from_shape(&[1, 3, h, w], &pixels::cppn_coords(w, h, cppn.scale))
