@@ -831,3 +831,379 @@ fn thin_conv_one(graph: &mut pb::GraphProto, ix: usize, max_out: usize) -> Optio
     graph.initializer.extend(inits);
     Some(label)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use easel_daemon::seed::Latent;
+    use tract_onnx::prelude::*;
+
+    /// A one-input, one-output model around `nodes` (input `x`, output `y`).
+    fn model(
+        x_shape: &[usize],
+        nodes: Vec<pb::NodeProto>,
+        initializer: Vec<pb::TensorProto>,
+    ) -> pb::ModelProto {
+        let info = |name: &str| pb::ValueInfoProto {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut x = info("x");
+        x.r#type = Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: x_shape
+                        .iter()
+                        .map(|&d| pb::tensor_shape_proto::Dimension {
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(
+                                d as i64,
+                            )),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        });
+        pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            graph: Some(pb::GraphProto {
+                node: nodes,
+                initializer,
+                input: vec![x],
+                output: vec![info("y")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn random(seed: u64, dims: &[usize]) -> Vec<f32> {
+        Latent::from_seed(seed, dims.iter().product()).values
+    }
+
+    fn weight(name: &str, seed: u64, dims: &[usize], scale: f32) -> pb::TensorProto {
+        let values: Vec<f32> = random(seed, dims).iter().map(|v| v * scale).collect();
+        let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+        f32_tensor(name.into(), &dims, &values)
+    }
+
+    fn with_attrs(mut n: pb::NodeProto, attrs: Vec<pb::AttributeProto>) -> pb::NodeProto {
+        n.attribute = attrs;
+        n
+    }
+
+    /// Runs `m` in tract on `x`.
+    fn run(m: &pb::ModelProto, shape: &[usize], x: &[f32]) -> (Vec<usize>, Vec<f32>) {
+        let plan = tract_onnx::onnx()
+            .model_for_proto_model(m)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let input = Tensor::from_shape(shape, x).unwrap();
+        let out = plan.run(tvec![input.into_tvalue()]).unwrap();
+        let y = out[0].cast_to::<f32>().unwrap();
+        (
+            y.shape().to_vec(),
+            y.try_as_plain_ram()
+                .unwrap()
+                .as_slice::<f32>()
+                .unwrap()
+                .to_vec(),
+        )
+    }
+
+    /// The rewritten model computes what the original does, on 3 inputs.
+    fn assert_same(original: &pb::ModelProto, rewritten: &pb::ModelProto, shape: &[usize]) {
+        for seed in 1..=3 {
+            let x = random(seed * 977, shape);
+            let (sa, a) = run(original, shape, &x);
+            let (sb, b) = run(rewritten, shape, &x);
+            assert_eq!(sa, sb, "output shape");
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max);
+            let scale = a.iter().map(|v| v.abs()).fold(1f32, f32::max);
+            assert!(err <= 1e-5 * scale, "max abs error {err} (scale {scale})");
+        }
+    }
+
+    fn ops(m: &pb::ModelProto) -> Vec<&str> {
+        m.graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .map(|n| n.op_type.as_str())
+            .collect()
+    }
+
+    fn batch_norm(c: usize, x: &str, y: &str) -> (pb::NodeProto, Vec<pb::TensorProto>) {
+        let var: Vec<f32> = random(5, &[c]).iter().map(|v| 0.5 + v.abs()).collect();
+        let inits = vec![
+            weight("gamma", 2, &[c], 0.3),
+            weight("beta", 3, &[c], 0.3),
+            weight("mean", 4, &[c], 0.3),
+            f32_tensor("var".into(), &[c as i64], &var),
+        ];
+        let n = with_attrs(
+            node(
+                "BatchNormalization",
+                "bn".into(),
+                vec![
+                    x.into(),
+                    "gamma".into(),
+                    "beta".into(),
+                    "mean".into(),
+                    "var".into(),
+                ],
+                y.into(),
+            ),
+            vec![pb::AttributeProto {
+                name: "epsilon".into(),
+                r#type: pb::attribute_proto::AttributeType::Float as i32,
+                f: 1e-3,
+                ..Default::default()
+            }],
+        );
+        (n, inits)
+    }
+
+    #[test]
+    fn batch_norm_folds_into_conv_and_conv_transpose() {
+        for (op, w_dims, bias) in [
+            ("Conv", [6usize, 4, 3, 3], true),
+            ("Conv", [6, 4, 3, 3], false),
+            ("ConvTranspose", [4, 6, 4, 4], false),
+            ("ConvTranspose", [4, 6, 4, 4], true),
+        ] {
+            let mut inputs = vec!["x".to_string(), "w".into()];
+            let mut inits = vec![weight("w", 1, &w_dims, 0.3)];
+            if bias {
+                inputs.push("b".into());
+                inits.push(weight("b", 9, &[6], 0.3));
+            }
+            let strides = if op == "Conv" { 1 } else { 2 };
+            let conv = with_attrs(
+                node(op, "conv".into(), inputs, "h".into()),
+                vec![
+                    ints("strides", vec![strides, strides]),
+                    ints("pads", vec![1; 4]),
+                ],
+            );
+            let (bn, bn_inits) = batch_norm(6, "h", "y");
+            inits.extend(bn_inits);
+            let original = model(&[1, 4, 5, 5], vec![conv, bn], inits);
+            let mut rewritten = original.clone();
+            let done = fold_batch_norm(&mut rewritten);
+            assert_eq!(done.len(), 1, "{op}: {done:?}");
+            assert_eq!(ops(&rewritten), vec![op]);
+            // The BatchNorm's parameters and the old weights are gone.
+            assert_eq!(rewritten.graph.as_ref().unwrap().initializer.len(), 2);
+            assert_same(&original, &rewritten, &[1, 4, 5, 5]);
+        }
+    }
+
+    #[test]
+    fn batch_norm_stays_when_it_cannot_fold() {
+        // The conv output is read twice (by the BatchNorm and by Add).
+        let conv = node(
+            "Conv",
+            "conv".into(),
+            vec!["x".into(), "w".into()],
+            "h".into(),
+        );
+        let (bn, mut inits) = batch_norm(4, "h", "n");
+        let add = node(
+            "Add",
+            "add".into(),
+            vec!["h".into(), "n".into()],
+            "y".into(),
+        );
+        inits.push(weight("w", 1, &[4, 4, 1, 1], 0.5));
+        let mut m = model(&[1, 4, 3, 3], vec![conv, bn, add], inits);
+        let before = m.clone();
+        assert!(fold_batch_norm(&mut m).is_empty());
+        assert_eq!(m, before);
+        // A BatchNorm on a graph input has no layer to fold into.
+        let (bn, inits) = batch_norm(4, "x", "y");
+        let mut m = model(&[1, 4, 3, 3], vec![bn], inits);
+        assert!(fold_batch_norm(&mut m).is_empty());
+    }
+
+    fn conv_transpose(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        s: i64,
+        p: i64,
+        bias: bool,
+    ) -> pb::ModelProto {
+        let mut inputs = vec!["x".to_string(), "w".into()];
+        let mut inits = vec![weight("w", 11, &[cin, cout, k, k], 0.3)];
+        if bias {
+            inputs.push("b".into());
+            inits.push(weight("b", 12, &[cout], 0.3));
+        }
+        let ct = with_attrs(
+            node("ConvTranspose", "ct".into(), inputs, "y".into()),
+            vec![
+                ints("kernel_shape", vec![k as i64, k as i64]),
+                ints("strides", vec![s, s]),
+                ints("pads", vec![p; 4]),
+            ],
+        );
+        model(&[1, cin, 5, 6], vec![ct], inits)
+    }
+
+    #[test]
+    fn subpixel_matches_conv_transpose_for_every_geometry() {
+        // (kernel, stride, pad) with k - 2p = s: DCGAN's 4/2/1 and others.
+        for (k, s, p) in [(4, 2, 1), (2, 2, 0), (6, 2, 2), (3, 3, 0), (5, 3, 1)] {
+            for how in [Subpixel::Phases, Subpixel::Joint] {
+                let original = conv_transpose(3, 5, k, s, p, (k + s as usize).is_multiple_of(2));
+                let mut rewritten = original.clone();
+                let done = subpixel_conv_transpose(&mut rewritten, how);
+                assert_eq!(done.len(), 1, "k{k} s{s} p{p}");
+                assert!(!ops(&rewritten).contains(&"ConvTranspose"));
+                assert_eq!(ops(&rewritten).last(), Some(&"DepthToSpace"));
+                assert_same(&original, &rewritten, &[1, 3, 5, 6]);
+            }
+        }
+    }
+
+    #[test]
+    fn subpixel_leaves_other_transposed_convolutions_alone() {
+        // Output not s times the input (k - 2p != s), and stride 1.
+        for (k, s, p) in [(3, 2, 0), (4, 1, 0)] {
+            let mut m = conv_transpose(3, 5, k, s, p, false);
+            let before = m.clone();
+            assert!(subpixel_conv_transpose(&mut m, Subpixel::Phases).is_empty());
+            assert_eq!(m, before);
+        }
+    }
+
+    fn resize(ctm: &str, nearest: &str, scale: f32) -> pb::ModelProto {
+        let n = with_attrs(
+            node(
+                "Resize",
+                "resize".into(),
+                vec!["x".into(), String::new(), "scales".into()],
+                "y".into(),
+            ),
+            vec![
+                string("mode", "nearest"),
+                string("coordinate_transformation_mode", ctm),
+                string("nearest_mode", nearest),
+            ],
+        );
+        let scales = f32_tensor("scales".into(), &[4], &[1.0, 1.0, scale, scale]);
+        model(&[1, 2, 5, 7], vec![n], vec![scales])
+    }
+
+    #[test]
+    fn nearest_shift_follows_the_onnx_coordinate_formulas() {
+        assert_eq!(nearest_shift("asymmetric", "floor", 2), Some(0));
+        assert_eq!(
+            nearest_shift("half_pixel", "round_prefer_floor", 2),
+            Some(0)
+        );
+        // The style network's mode: output j reads floor(j/2 - 1/4).
+        assert_eq!(nearest_shift("half_pixel", "floor", 2), Some(1));
+        assert_eq!(nearest_shift("half_pixel", "ceil", 2), Some(-1));
+        // align_corners depends on the length: not a fixed repetition.
+        assert_eq!(nearest_shift("align_corners", "floor", 2), None);
+    }
+
+    #[test]
+    fn resize_nearest_rewrite_is_exact_for_every_mode_it_takes() {
+        let mut taken = 0;
+        for ctm in [
+            "half_pixel",
+            "asymmetric",
+            "pytorch_half_pixel",
+            "tf_half_pixel_for_nn",
+        ] {
+            for nearest in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] {
+                for scale in [2.0, 3.0] {
+                    let original = resize(ctm, nearest, scale);
+                    let mut rewritten = original.clone();
+                    if resize_nearest_to_depth_to_space(&mut rewritten).is_empty() {
+                        continue;
+                    }
+                    taken += 1;
+                    assert!(!ops(&rewritten).contains(&"Resize"));
+                    // Exact: copies only, so the very same values, and
+                    // the ones the ONNX formula names.
+                    let shape = [1, 2, 5, 7];
+                    let x = random(3, &shape);
+                    let (sa, a) = run(&original, &shape, &x);
+                    let (sb, b) = run(&rewritten, &shape, &x);
+                    assert_eq!((sa.clone(), &a), (sb, &b), "{ctm} {nearest} x{scale}");
+                    let s = scale as usize;
+                    let (h, w) = (5 * s, 7 * s);
+                    for (c, i, j) in [(0, 0, 0), (1, h - 1, w - 1), (1, 3, 4), (0, h / 2, 1)] {
+                        let si = nearest_source(ctm, nearest, s, 5, i).unwrap() as usize;
+                        let sj = nearest_source(ctm, nearest, s, 7, j).unwrap() as usize;
+                        assert_eq!(b[(c * h + i) * w + j], x[(c * 5 + si) * 7 + sj]);
+                    }
+                }
+            }
+        }
+        assert!(taken >= 10, "only {taken} modes rewritten");
+    }
+
+    #[test]
+    fn thin_conv_rewrite_matches_for_odd_kernels_and_few_channels() {
+        for (cout, k, bias) in [(3, 9, true), (1, 3, false), (4, 5, true), (2, 7, false)] {
+            let mut inputs = vec!["x".to_string(), "w".into()];
+            let mut inits = vec![weight("w", 21, &[cout, 5, k, k], 0.2)];
+            if bias {
+                inputs.push("b".into());
+                inits.push(weight("b", 22, &[cout], 0.2));
+            }
+            let conv = node("Conv", "conv".into(), inputs, "y".into());
+            let original = model(&[1, 5, 12, 16], vec![conv], inits);
+            let mut rewritten = original.clone();
+            assert_eq!(space_to_depth_thin_conv(&mut rewritten, 4).len(), 1);
+            assert_eq!(
+                ops(&rewritten),
+                vec!["SpaceToDepth", "Conv", "DepthToSpace"]
+            );
+            assert_same(&original, &rewritten, &[1, 5, 12, 16]);
+        }
+        // Too many output channels, an even kernel, padding or a stride:
+        // left alone.
+        for (cout, k, attrs) in [
+            (8, 3, vec![]),
+            (3, 4, vec![]),
+            (3, 3, vec![ints("pads", vec![1; 4])]),
+            (3, 3, vec![ints("strides", vec![2, 2])]),
+        ] {
+            let conv = with_attrs(
+                node(
+                    "Conv",
+                    "conv".into(),
+                    vec!["x".into(), "w".into()],
+                    "y".into(),
+                ),
+                attrs,
+            );
+            let mut m = model(
+                &[1, 5, 12, 16],
+                vec![conv],
+                vec![weight("w", 1, &[cout, 5, k, k], 0.2)],
+            );
+            assert!(space_to_depth_thin_conv(&mut m, 4).is_empty());
+        }
+    }
+}

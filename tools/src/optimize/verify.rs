@@ -99,3 +99,30 @@ pub fn agreement(
         differing_levels: 0,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_errors_are_measured_on_the_output_range() {
+        let a = [-1.0, 0.0, 0.5, 1.0];
+        let same = compare_outputs(&a, &a, [-1.0, 1.0]);
+        assert_eq!((same.max_abs_error, same.max_levels), (0.0, 0));
+        assert!(same.passes(0.0));
+        // 0.5 -> level 191.25 -> 191; 0.5 + 0.006 -> 192.0 -> 192: one level.
+        let b = [-1.0, 0.0, 0.506, 1.0];
+        let one = compare_outputs(&a, &b, [-1.0, 1.0]);
+        assert_eq!((one.max_levels, one.differing_levels), (1, 1));
+        assert!(one.passes(1e-2) && !one.passes(1e-3));
+        let two = compare_outputs(&a, &[-1.0, 0.0, 0.52, 1.0], [-1.0, 1.0]);
+        assert_eq!(two.max_levels, 2);
+        assert!(!two.passes(1.0));
+        let nan = compare_outputs(&a, &[-1.0, f32::NAN, 0.5, 1.0], [-1.0, 1.0]);
+        assert!(!nan.passes(f32::MAX));
+        let short = compare_outputs(&a, &a[..3], [-1.0, 1.0]);
+        assert!(!short.passes(f32::MAX));
+        let merged = merge(one, two);
+        assert_eq!((merged.samples, merged.max_levels), (2, 2));
+    }
+}
