@@ -5,6 +5,7 @@
 
 mod bench;
 mod ctl;
+mod deploy;
 mod firmware;
 mod generate;
 mod inspect;
@@ -59,6 +60,8 @@ enum Command {
     Keygen(sign::KeygenArgs),
     /// Pack and sign a model folder into one `.easelpkg` file for deploy.
     Pack(sign::PackArgs),
+    /// Send a package to pieces over MQTT: `easel deploy m.easelpkg --to all --activate`.
+    Deploy(deploy::DeployArgs),
     /// Talk to running pieces over MQTT: send a command and wait for its
     /// answer (`easel ctl generate --seed 7`), watch, measure.
     Ctl(ctl::CtlArgs),
@@ -95,6 +98,7 @@ fn main() {
         Command::Flash(args) => firmware::run_flash(&args),
         Command::Keygen(args) => sign::keygen(&args),
         Command::Pack(args) => sign::pack(&args),
+        Command::Deploy(args) => deploy::run(args),
         Command::Ctl(args) => ctl::run(args),
         Command::Model {
             architecture,

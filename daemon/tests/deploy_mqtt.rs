@@ -1,0 +1,621 @@
+//! Model deploy over MQTT end to end: the real `easel` binary (keygen,
+//! model, pack, deploy) against the real `easeld`, through the embedded
+//! broker and through mosquitto, observed by a probe client. Happy paths
+//! end in a `generate` with the deployed model; every rejection is an
+//! error event with its code and leaves nothing installed; a transfer
+//! interrupted half-way resumes with only the missing chunks; an abandoned
+//! one is cleaned up; `kill -9` while installing leaves the previous
+//! version current; a model failing its smoke test is not activated;
+//! `rollback` brings the previous version back.
+
+mod mqtt_support;
+
+use easel_daemon::deploy::{format, keys};
+use easel_daemon::package::MANIFEST;
+use mqtt_support::{BrokerKind, Daemon, NODE, Probe, Seen, wait_port};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `easel` binary, built next to `easeld` with the same profile (a
+/// daemon test cannot name another package's binary directly).
+fn easel_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let easeld = Path::new(env!("CARGO_BIN_EXE_easeld"));
+        let dir = easeld.parent().unwrap();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-p", "easel-tools", "--bin", "easel"]);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build for easel");
+        assert!(status.success(), "building easel failed");
+        dir.join("easel")
+    })
+}
+
+fn easel(args: &[&str]) -> Output {
+    let out = Command::new(easel_bin()).args(args).output().unwrap();
+    eprintln!(
+        "$ easel {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `easel deploy` off the async threads (the probe keeps reading meanwhile).
+async fn deploy(file: &Path, port: u16, to: &str, activate: bool) -> (bool, String) {
+    let mut args = vec![
+        "deploy".to_string(),
+        file.display().to_string(),
+        "--broker".into(),
+        format!("mqtt://127.0.0.1:{port}"),
+        "--to".into(),
+        to.into(),
+        "--timeout".into(),
+        "60".into(),
+    ];
+    if activate {
+        args.push("--activate".into());
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        easel(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A studio: a key pair from `easel keygen` and packages made with it.
+struct Studio {
+    dir: tempfile::TempDir,
+}
+
+impl Studio {
+    fn new() -> Studio {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("studio");
+        assert!(
+            easel(&["keygen", "-o", key.to_str().unwrap()])
+                .status
+                .success()
+        );
+        Studio { dir }
+    }
+
+    fn public_key(&self) -> PathBuf {
+        self.dir.path().join("studio.pub")
+    }
+
+    /// The `[deploy]` table trusting this studio, with `more` lines.
+    fn config(&self, more: &str) -> String {
+        format!(
+            "[deploy]\ntrusted_keys = [\"{}\"]\n{more}\n",
+            self.public_key().display()
+        )
+    }
+
+    /// `easel model dcgan --seed N --name NAME`, packed: a real model whose
+    /// pixels differ per seed. Returns (package file, ONNX sha256).
+    fn dcgan(&self, name: &str, seed: u64) -> (PathBuf, String) {
+        let model = self.dir.path().join(format!("{name}-{seed}"));
+        let m = model.to_str().unwrap();
+        let seed_text = seed.to_string();
+        let built = easel(&[
+            "model", "dcgan", "-o", m, "--seed", &seed_text, "--name", name,
+        ]);
+        assert!(built.status.success());
+        let file = self.dir.path().join(format!("{name}-{seed}.easelpkg"));
+        let key = self.dir.path().join("studio");
+        let packed = easel(&[
+            "pack",
+            m,
+            "--key",
+            key.to_str().unwrap(),
+            "-o",
+            file.to_str().unwrap(),
+        ]);
+        assert!(packed.status.success());
+        let manifest = std::fs::read_to_string(model.join(MANIFEST)).unwrap();
+        (file, manifest_sha(&manifest))
+    }
+
+    /// A package built by hand (for the broken ones), signed by `signer`.
+    fn write(
+        &self,
+        name: &str,
+        entries: &[(&str, &[u8])],
+        signer: Option<&ed25519_dalek::SigningKey>,
+    ) -> PathBuf {
+        let file = self.dir.path().join(format!("{name}.easelpkg"));
+        std::fs::write(&file, format::encode(entries, signer)).unwrap();
+        file
+    }
+
+    fn key(&self) -> ed25519_dalek::SigningKey {
+        keys::read_secret(&self.dir.path().join("studio")).unwrap()
+    }
+}
+
+fn manifest_sha(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The reference cppn model's files (small: 28 KB), for packages built by hand.
+fn cppn() -> (String, Vec<u8>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/cppn-aurora");
+    (
+        std::fs::read_to_string(dir.join(MANIFEST)).unwrap(),
+        std::fs::read(dir.join("model.onnx")).unwrap(),
+    )
+}
+
+/// What `easel deploy` calls the transfer of `file` (chunks of 256 KiB).
+fn transfer_id(file: &Path) -> String {
+    let sha = hex::encode(Sha256::digest(std::fs::read(file).unwrap()));
+    format!("{}-256", &sha[..16])
+}
+
+async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
+    let d = Daemon::start(kind, extra);
+    wait_port(d.port);
+    let mut probe = Probe::connect(d.port, "probe").await;
+    probe.wait_online(60).await;
+    (d, probe)
+}
+
+fn event_topic() -> String {
+    format!("easel/{NODE}/event")
+}
+
+/// The next event of `kind` answering `request_id`.
+async fn event(probe: &mut Probe, kind: &str, request_id: &str, secs: u64) -> Value {
+    let topic = event_topic();
+    probe
+        .wait(&format!("{kind} for {request_id}"), secs, |s| {
+            s.topic == topic && s.json()["type"] == kind && s.json()["request_id"] == request_id
+        })
+        .await
+        .json()
+}
+
+/// The newest state, if it satisfies `pred`, or the next one that does.
+async fn state_where(probe: &mut Probe, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let topic = format!("easel/{NODE}/state");
+    probe.drain(0.2).await;
+    if let Some(newest) = probe.seen.iter().rev().find(|s| s.topic == topic)
+        && pred(&newest.json())
+    {
+        return newest.json();
+    }
+    probe
+        .wait(what, 60, |s| s.topic == topic && pred(&s.json()))
+        .await
+        .json()
+}
+
+fn installed(state: &Value, name: &str) -> Option<Value> {
+    state["installed"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+        .cloned()
+}
+
+fn model_sha(state: &Value, name: &str) -> Option<String> {
+    state["models"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+        .map(|m| m["sha256"].as_str().unwrap().to_string())
+}
+
+/// `generate` with `model`: the picture comes from it.
+async fn generate_with(probe: &mut Probe, model: &str, request_id: &str) {
+    probe
+        .command(
+            "generate",
+            json!({"seed": 3, "model": model, "request_id": request_id}),
+        )
+        .await;
+    let answer = probe.answer(request_id, 60).await;
+    assert_eq!(answer["type"], "generated", "{answer}");
+    assert_eq!(answer["model"], model);
+}
+
+/// Every file under `dir`, recursively (empty folders do not count).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                files(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+fn deploy_dir(d: &Daemon) -> PathBuf {
+    d.dir.path().join("data/deploy")
+}
+
+async fn happy_path(kind: BrokerKind, to: &str) {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let (v1, v1_sha) = studio.dcgan("dcgan-b", 2);
+    let (v2, v2_sha) = studio.dcgan("dcgan-b", 3);
+    assert_ne!(v1_sha, v2_sha);
+    let (mut d, mut probe) = online(kind, &studio.config("")).await;
+
+    // Installed, not current: the model is not served yet.
+    let (ok, out) = deploy(&v1, d.port, to, false).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&format!("{NODE}: installed dcgan-b-")),
+        "{out}"
+    );
+    let id1 = transfer_id(&v1);
+    let deployed = event(&mut probe, "deployed", &id1, 5).await;
+    assert_eq!(deployed["name"], "dcgan-b");
+
+    // Deploying the same file with --activate makes it current and usable.
+    let (ok, out) = deploy(&v1, d.port, to, true).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&format!("{NODE}: activated dcgan-b-")),
+        "{out}"
+    );
+    let activated = event(&mut probe, "activated", &id1, 5).await;
+    let version1 = activated["version"].as_str().unwrap().to_string();
+    let state = state_where(&mut probe, "dcgan-b listed and installed", |s| {
+        installed(s, "dcgan-b").is_some() && model_sha(s, "dcgan-b").is_some()
+    })
+    .await;
+    assert_eq!(
+        installed(&state, "dcgan-b").unwrap()["current"],
+        version1.as_str()
+    );
+    assert_eq!(model_sha(&state, "dcgan-b").unwrap(), v1_sha);
+    generate_with(&mut probe, "dcgan-b", "g1").await;
+
+    if let BrokerKind::Mosquitto = kind {
+        return;
+    }
+    // A second version replaces it; rollback brings the first one back,
+    // on disk, in the engine and in the state.
+    let (ok, out) = deploy(&v2, d.port, to, true).await;
+    assert!(ok, "{out}");
+    let activated = event(&mut probe, "activated", &transfer_id(&v2), 5).await;
+    assert_eq!(activated["previous"], version1.as_str());
+    let version2 = activated["version"].as_str().unwrap().to_string();
+    state_where(&mut probe, "v2 current", |s| {
+        model_sha(s, "dcgan-b").as_deref() == Some(v2_sha.as_str())
+    })
+    .await;
+    probe
+        .command("rollback", json!({"name": "dcgan-b", "request_id": "rb"}))
+        .await;
+    let back = probe.answer("rb", 60).await;
+    assert_eq!(back["type"], "rolled_back", "{back}");
+    assert_eq!(back["version"], version1.as_str());
+    assert_eq!(back["from"], version2.as_str());
+    let state = state_where(&mut probe, "v1 current again", |s| {
+        model_sha(s, "dcgan-b").as_deref() == Some(v1_sha.as_str())
+    })
+    .await;
+    assert_eq!(
+        installed(&state, "dcgan-b").unwrap()["current"],
+        version1.as_str()
+    );
+    generate_with(&mut probe, "dcgan-b", "g2").await;
+
+    // Deployed models survive a restart, at their current version.
+    assert!(d.signal("TERM").success());
+    d.spawn();
+    let state = state_where(&mut probe, "dcgan-b loaded after restart", |s| {
+        model_sha(s, "dcgan-b").is_some() && s["model"].is_string()
+    })
+    .await;
+    assert_eq!(model_sha(&state, "dcgan-b").unwrap(), v1_sha);
+    generate_with(&mut probe, "dcgan-b", "g3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_activate_generate_rollback_restart_embedded() {
+    happy_path(BrokerKind::Embedded, NODE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_to_all_activate_generate_mosquitto() {
+    happy_path(BrokerKind::Mosquitto, "all").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_packages_are_rejected_with_a_clear_error_and_nothing_installed() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let (big, _) = studio.dcgan("dcgan-b", 2);
+    let (manifest, onnx) = cppn();
+    let key = studio.key();
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let renamed = manifest.replace("name = \"cppn-aurora\"", "name = \"../cppn\"");
+    let wrong_sha = manifest.replace(&manifest_sha(&manifest), &"0".repeat(64));
+    // Signed and hashed correctly, but the graph has no input "nope".
+    let no_input = manifest.replace("name = \"z\"", "name = \"nope\"");
+    assert_ne!(no_input, manifest, "the cppn manifest names its input z");
+    let cases: Vec<(&str, PathBuf, &str)> = vec![
+        (
+            "unsigned",
+            studio.write(
+                "unsigned",
+                &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+                None,
+            ),
+            "unsigned",
+        ),
+        (
+            "untrusted key",
+            studio.write(
+                "untrusted",
+                &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+                Some(&stranger),
+            ),
+            "untrusted_key",
+        ),
+        (
+            "manifest hash not matching its ONNX",
+            studio.write(
+                "wrong-sha",
+                &[(MANIFEST, wrong_sha.as_bytes()), ("model.onnx", &onnx)],
+                Some(&key),
+            ),
+            "hash_mismatch",
+        ),
+        (
+            "a name with path characters",
+            studio.write(
+                "path-name",
+                &[(MANIFEST, renamed.as_bytes()), ("model.onnx", &onnx)],
+                Some(&key),
+            ),
+            "bad_name",
+        ),
+        ("an oversized package (limit 8 MiB)", big, "too_large"),
+        (
+            "a model failing its smoke test",
+            studio.write(
+                "no-input",
+                &[(MANIFEST, no_input.as_bytes()), ("model.onnx", &onnx)],
+                Some(&key),
+            ),
+            "smoke_test_failed",
+        ),
+    ];
+    let (d, mut probe) = online(BrokerKind::Embedded, &studio.config("max_package_mb = 8")).await;
+    for (what, file, code) in cases {
+        let (ok, out) = deploy(&file, d.port, NODE, true).await;
+        assert!(!ok, "{what}: {out}");
+        assert!(
+            out.starts_with(&format!("{NODE}: rejected: {code}: ")),
+            "{what}: {out}"
+        );
+        let error = event(&mut probe, "error", &transfer_id(&file), 5).await;
+        assert_eq!(error["code"], code, "{what}: {error}");
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+
+    // One flipped byte in one chunk, sent by hand: the chunk's own hash
+    // catches it and the transfer ends.
+    let signed = format::encode(
+        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+        Some(&key),
+    );
+    assert!(signed.len() > 3 * 4096);
+    let base = format!("easel/{NODE}/deploy/flip");
+    let offer = json!({
+        "name": "cppn-aurora", "size": signed.len(), "chunk_size": 4096,
+        "chunks": signed.len().div_ceil(4096),
+        "sha256": hex::encode(Sha256::digest(&signed)),
+    });
+    probe
+        .publish(&format!("{base}/begin"), offer.to_string(), false)
+        .await;
+    for (index, data) in signed.chunks(4096).enumerate().take(3) {
+        let mut payload = Sha256::digest(data).to_vec();
+        payload.extend_from_slice(data);
+        if index == 1 {
+            payload[32 + 100] ^= 0x01;
+        }
+        probe
+            .publish(&format!("{base}/chunk/{index}"), payload, false)
+            .await;
+    }
+    let error = event(&mut probe, "error", "flip", 10).await;
+    assert_eq!(error["code"], "hash_mismatch", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("chunk 1"),
+        "{error}"
+    );
+
+    // Nothing of any of them is on disk or in the state; the piece still works.
+    let left = files(&deploy_dir(&d));
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let state = state_where(&mut probe, "a state", |s| s["installed"].is_array()).await;
+    assert_eq!(state["installed"], json!([]), "{state}");
+    generate_with(&mut probe, "dcgan-64", "still-works").await;
+}
+
+/// Sends `begin` and chunks `range` of `file` as `easel deploy` would.
+async fn send_part(probe: &Probe, file: &Path, range: std::ops::Range<usize>) -> String {
+    let bytes = std::fs::read(file).unwrap();
+    let id = transfer_id(file);
+    let base = format!("easel/{NODE}/deploy/{id}");
+    let chunk = 256 << 10;
+    let offer = json!({
+        "name": "dcgan-b", "size": bytes.len(), "chunk_size": chunk,
+        "chunks": bytes.len().div_ceil(chunk),
+        "sha256": hex::encode(Sha256::digest(&bytes)),
+    });
+    probe
+        .publish(&format!("{base}/begin"), offer.to_string(), false)
+        .await;
+    for (index, data) in bytes.chunks(chunk).enumerate() {
+        if range.contains(&index) {
+            let mut payload = Sha256::digest(data).to_vec();
+            payload.extend_from_slice(data);
+            probe
+                .publish(&format!("{base}/chunk/{index}"), payload, false)
+                .await;
+        }
+    }
+    id
+}
+
+fn chunk_indices(seen: &[Seen], id: &str) -> Vec<usize> {
+    let prefix = format!("easel/{NODE}/deploy/{id}/chunk/");
+    let mut out: Vec<usize> = seen
+        .iter()
+        .filter_map(|s| s.topic.strip_prefix(&prefix)?.parse().ok())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_transfer_resumes_and_an_abandoned_one_is_cleaned_up() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let (file, sha) = studio.dcgan("dcgan-b", 2);
+    let (d, mut probe) = online(
+        BrokerKind::Mosquitto,
+        &studio.config("transfer_timeout_s = 4"),
+    )
+    .await;
+    let total = std::fs::metadata(&file).unwrap().len().div_ceil(256 << 10) as usize;
+
+    // A sender that stopped after 20 chunks...
+    let id = send_part(&probe, &file, 0..20).await;
+    let progress = probe
+        .wait("20 chunks received", 30, |s| {
+            s.topic == event_topic()
+                && s.json()["type"] == "deploy_progress"
+                && s.json()["received"] == 20
+        })
+        .await
+        .json();
+    assert_eq!(progress["missing"], json!([[20, total]]));
+    // ...and `easel deploy` of the same file resumes: only the rest is sent.
+    let seen_before = probe.seen.len();
+    let (ok, out) = deploy(&file, d.port, NODE, true).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with(&format!("{NODE}: activated dcgan-b-")),
+        "{out}"
+    );
+    probe.drain(0.5).await;
+    assert_eq!(
+        chunk_indices(&probe.seen[seen_before..], &id),
+        (20..total).collect::<Vec<_>>(),
+        "easel deploy resent only the missing chunks"
+    );
+    state_where(&mut probe, "dcgan-b served", |s| {
+        model_sha(s, "dcgan-b").as_deref() == Some(sha.as_str())
+    })
+    .await;
+
+    // A transfer nobody finishes is abandoned after transfer_timeout_s and
+    // its spool file removed.
+    let (other, _) = studio.dcgan("dcgan-b", 3);
+    let id = send_part(&probe, &other, 0..3).await;
+    let spool = deploy_dir(&d).join(format!("staging/.transfer-{id}"));
+    probe
+        .wait("3 chunks of the second", 30, |s| {
+            s.topic == event_topic()
+                && s.json()["request_id"] == id.as_str()
+                && s.json()["received"] == 3
+        })
+        .await;
+    assert!(
+        spool.is_file(),
+        "the spool exists while the transfer is open"
+    );
+    let error = event(&mut probe, "error", &id, 30).await;
+    assert_eq!(error["code"], "abandoned", "{error}");
+    assert!(!spool.exists(), "the abandoned transfer's spool was freed");
+    // A late commit finds nothing and installs nothing.
+    probe
+        .publish(
+            &format!("easel/{NODE}/deploy/{id}/commit"),
+            "{\"activate\":true}",
+            false,
+        )
+        .await;
+    probe.drain(1.0).await;
+    let state = state_where(&mut probe, "a state", |s| s["installed"].is_array()).await;
+    assert_eq!(model_sha(&state, "dcgan-b").unwrap(), sha);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_installing_keeps_the_previous_version_current() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let (v1, v1_sha) = studio.dcgan("dcgan-b", 2);
+    let (v2, _) = studio.dcgan("dcgan-b", 3);
+    let (mut d, mut probe) = online(BrokerKind::Mosquitto, &studio.config("")).await;
+    let (ok, out) = deploy(&v1, d.port, NODE, true).await;
+    assert!(ok, "{out}");
+
+    // The daemon dies the moment the commit of v2 arrives: while it checks,
+    // stages and smoke-tests the package.
+    let id = transfer_id(&v2);
+    let port = d.port;
+    let sender = tokio::spawn(async move { deploy(&v2, port, NODE, true).await });
+    let commit = format!("easel/{NODE}/deploy/{id}/commit");
+    probe
+        .wait("the commit of v2", 60, |s| s.topic == commit)
+        .await;
+    let status = d.signal("KILL");
+    assert!(!status.success());
+    let (ok, out) = sender.await.unwrap();
+    assert!(!ok, "the node died: {out}");
+
+    d.spawn();
+    let state = state_where(&mut probe, "dcgan-b back after restart", |s| {
+        model_sha(s, "dcgan-b").is_some() && installed(s, "dcgan-b").is_some()
+    })
+    .await;
+    assert_eq!(
+        model_sha(&state, "dcgan-b").unwrap(),
+        v1_sha,
+        "v1 is current"
+    );
+    let current = installed(&state, "dcgan-b").unwrap()["current"].clone();
+    let dir = deploy_dir(&d)
+        .join("installed")
+        .join(current.as_str().unwrap());
+    let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&onnx)), v1_sha, "v1 is intact");
+    for path in files(&deploy_dir(&d)) {
+        let name = path.to_string_lossy();
+        assert!(!name.contains("/."), "a temporary survived recover: {name}");
+    }
+    generate_with(&mut probe, "dcgan-b", "after-kill").await;
+}

@@ -1,0 +1,458 @@
+//! `easel deploy <file.easelpkg> --broker <url> --to <node|all> [--activate]`:
+//! sends a signed package to pieces over MQTT (docs/deploy.md, "Transfer
+//! over MQTT") and reports each node's outcome: installed, activated, or
+//! rejected with the node's reason.
+//!
+//! The sender is the simple side of the protocol: `begin`, the chunks the
+//! node says it is missing (all of them the first time), `commit`; a commit
+//! answered with missing ranges sends those again. A lost connection is
+//! reconnected and the transfer resumed from what the node already holds,
+//! since the transfer id is derived from the file's hash. The node checks
+//! everything; this tool checks nothing it could get wrong in the node's
+//! place (a package the node refuses is reported with the node's code).
+
+use crate::link::{BrokerArgs, Link, LinkConfig, LinkError};
+use anyhow::{Context, bail};
+use easel_daemon::deploy::format::{Index, MAGIC};
+use easel_daemon::deploy::transfer::{CHUNK_HASH, MAX_CHUNK, MIN_CHUNK, Offer};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct DeployArgs {
+    /// The package (from `easel pack`).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// A node name, or `all`: every node whose retained status is online.
+    #[arg(long, value_name = "NODE|all")]
+    pub to: String,
+    /// Make the new version current once it is installed.
+    #[arg(long)]
+    pub activate: bool,
+    /// Chunk size in KiB (4..=256).
+    #[arg(long, default_value_t = 256, value_name = "KIB")]
+    pub chunk_kib: u32,
+    /// Seconds to wait for a node's answer before giving up on it.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// One node's result.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Installed(String),
+    Activated(String),
+    Rejected { code: String, message: String },
+}
+
+/// The package file and what a node is told about it.
+struct Package {
+    bytes: Vec<u8>,
+    offer: Offer,
+    /// Derived from the content: a rerun resumes where the last one stopped.
+    id: String,
+}
+
+impl Package {
+    fn chunk(&self, index: u32) -> Vec<u8> {
+        let size = self.offer.chunk_size as usize;
+        let start = index as usize * size;
+        let data = &self.bytes[start..(start + size).min(self.bytes.len())];
+        let mut payload = Vec::with_capacity(CHUNK_HASH + data.len());
+        payload.extend_from_slice(&Sha256::digest(data));
+        payload.extend_from_slice(data);
+        payload
+    }
+}
+
+/// The model name in a package's manifest, read without checking anything
+/// else (the node does the checking).
+fn model_name(bytes: &[u8]) -> anyhow::Result<String> {
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        bail!("not an easel package (bad magic); make one with `easel pack`");
+    }
+    let index_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    let index_bytes = bytes.get(16..16 + index_len).context("truncated index")?;
+    let index: Index = serde_json::from_slice(index_bytes).context("reading the index")?;
+    let mut offset = 16 + index_len + 96;
+    for entry in &index.entries {
+        let end = offset + entry.size as usize;
+        if entry.name == easel_daemon::package::MANIFEST {
+            let text = bytes.get(offset..end).context("truncated package")?;
+            let manifest: toml::Value = toml::from_str(std::str::from_utf8(text)?)?;
+            return manifest
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+                .context("easel.toml has no name");
+        }
+        offset = end;
+    }
+    bail!("the package holds no easel.toml")
+}
+
+fn read_package(args: &DeployArgs) -> anyhow::Result<Package> {
+    if !(MIN_CHUNK..=MAX_CHUNK).contains(&(args.chunk_kib << 10)) {
+        bail!("--chunk-kib {}: must be within 4..=256", args.chunk_kib);
+    }
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let name = model_name(&bytes).with_context(|| format!("reading {}", args.file.display()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let chunk_size = args.chunk_kib << 10;
+    let offer = Offer {
+        name,
+        size: bytes.len() as u64,
+        chunks: bytes.len().div_ceil(chunk_size as usize) as u32,
+        sha256: sha256.clone(),
+        chunk_size,
+    };
+    Ok(Package {
+        id: format!("{}-{}", &sha256[..16], chunk_size >> 10),
+        bytes,
+        offer,
+    })
+}
+
+pub fn run(args: DeployArgs) -> anyhow::Result<()> {
+    let package = read_package(&args)?;
+    let config = args.broker.link_config("deploy")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let results = runtime.block_on(deploy_all(&args, &config, &package))?;
+    let mut rejected = 0;
+    for (node, outcome) in &results {
+        match outcome {
+            Outcome::Installed(v) => println!("{node}: installed {v}"),
+            Outcome::Activated(v) => println!("{node}: activated {v}"),
+            Outcome::Rejected { code, message } => {
+                rejected += 1;
+                println!("{node}: rejected: {code}: {message}")
+            }
+        }
+    }
+    if rejected > 0 {
+        bail!(
+            "{rejected} of {} node(s) rejected the package",
+            results.len()
+        );
+    }
+    Ok(())
+}
+
+async fn deploy_all(
+    args: &DeployArgs,
+    config: &LinkConfig,
+    package: &Package,
+) -> anyhow::Result<Vec<(String, Outcome)>> {
+    let prefix = &args.broker.prefix;
+    let nodes = if args.to == "all" {
+        let nodes = online_nodes(config, prefix).await?;
+        if nodes.is_empty() {
+            bail!("no node is online under {prefix}/+/status");
+        }
+        eprintln!("deploying to {} node(s): {}", nodes.len(), nodes.join(", "));
+        nodes
+    } else {
+        if !easel_protocol::is_valid_node_id(&args.to) {
+            bail!("--to {:?}: not a node name or `all`", args.to);
+        }
+        vec![args.to.clone()]
+    };
+    let mut results = Vec::new();
+    for node in nodes {
+        let outcome = deploy_to(args, config, package, &node).await?;
+        results.push((node, outcome));
+    }
+    Ok(results)
+}
+
+/// Nodes whose retained `P/<node>/status` is `online`.
+async fn online_nodes(config: &LinkConfig, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let mut link = Link::connect(config).await?;
+    link.subscribe(&[format!("{prefix}/+/status")], Duration::from_secs(10))
+        .await?;
+    // Retained messages come right after the SUBACK.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut nodes = Vec::new();
+    while let Some(m) = link.recv_until(deadline).await? {
+        let node = m
+            .topic
+            .strip_prefix(prefix)
+            .and_then(|t| t.strip_prefix('/'))
+            .and_then(|t| t.strip_suffix("/status"));
+        if let Some(node) = node
+            && !node.contains('/')
+            && m.payload == b"online"
+            && !nodes.iter().any(|n| n == node)
+        {
+            nodes.push(node.to_string());
+        }
+    }
+    link.disconnect().await;
+    nodes.sort();
+    Ok(nodes)
+}
+
+/// What one node said about this transfer.
+enum Answer {
+    Progress { received: u32, missing: Vec<u32> },
+    Deployed(String),
+    Activated { version: String, load_ms: f64 },
+    RolledBack(serde_json::Value),
+    Error { code: String, message: String },
+}
+
+fn answer(event: &serde_json::Value) -> Option<Answer> {
+    let text = |k: &str| event[k].as_str().unwrap_or_default().to_string();
+    Some(match event["type"].as_str()? {
+        "deploy_progress" => Answer::Progress {
+            received: event["received"].as_u64().unwrap_or(0) as u32,
+            missing: event["missing"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| Some((r[0].as_u64()? as u32)..(r[1].as_u64()? as u32)))
+                .flatten()
+                .collect(),
+        },
+        "deployed" => Answer::Deployed(text("version")),
+        "activated" => Answer::Activated {
+            version: text("version"),
+            load_ms: event["load_ms"].as_f64().unwrap_or(0.0),
+        },
+        "rolled_back" => Answer::RolledBack(event.clone()),
+        "error" => Answer::Error {
+            code: text("code"),
+            message: text("message"),
+        },
+        _ => return None,
+    })
+}
+
+/// One node's transfer over one connection; `Err(Lost)` means reconnect
+/// and resume.
+struct Session<'a> {
+    link: Link,
+    package: &'a Package,
+    base: String,
+    events: String,
+    bar: &'a ProgressBar,
+    timeout: Duration,
+}
+
+impl Session<'_> {
+    /// The next answer to this transfer, or a timeout.
+    async fn next(&mut self, deadline: Instant) -> Result<Option<Answer>, LinkError> {
+        loop {
+            let Some(m) = self.link.recv_until(deadline).await? else {
+                return Ok(None);
+            };
+            if m.topic != self.events {
+                continue;
+            }
+            let event: serde_json::Value = match serde_json::from_slice(&m.payload) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if event["request_id"].as_str() != Some(self.package.id.as_str()) {
+                continue;
+            }
+            if let Some(a) = answer(&event) {
+                if let Answer::Progress { received, .. } = &a {
+                    self.show(*received);
+                }
+                return Ok(Some(a));
+            }
+        }
+    }
+
+    fn show(&self, received: u32) {
+        let bytes = u64::from(received) * u64::from(self.package.offer.chunk_size);
+        self.bar.set_position(bytes.min(self.package.offer.size));
+    }
+
+    /// Sends the chunks in `missing`; stops early on an error from the node.
+    async fn send(&mut self, missing: &[u32]) -> Result<Option<Answer>, LinkError> {
+        for &index in missing {
+            let topic = format!("{}/chunk/{index}", self.base);
+            self.link
+                .publish(&topic, self.package.chunk(index), false)
+                .await?;
+            // Keep up with the node's answers without waiting for them.
+            while let Some(a) = self.next(Instant::now()).await? {
+                if let Answer::Error { .. } = a {
+                    return Ok(Some(a));
+                }
+            }
+        }
+        self.link.flush(self.timeout).await?;
+        Ok(None)
+    }
+
+    async fn run(&mut self, activate: bool) -> Result<Outcome, LinkError> {
+        let offer = serde_json::to_vec(&self.package.offer).expect("an offer serialises");
+        self.link
+            .publish(&format!("{}/begin", self.base), offer, false)
+            .await?;
+        let commit = serde_json::json!({ "activate": activate }).to_string();
+        let mut deployed = None;
+        let mut committed = false;
+        loop {
+            let deadline = Instant::now() + self.timeout;
+            let Some(a) = self.next(deadline).await? else {
+                return Ok(Outcome::Rejected {
+                    code: "no_answer".into(),
+                    message: format!(
+                        "no answer within {} s (is the node online and on this broker?)",
+                        self.timeout.as_secs()
+                    ),
+                });
+            };
+            match a {
+                Answer::Progress { missing, .. } if !missing.is_empty() => {
+                    if let Some(error) = self.send(&missing).await? {
+                        return Ok(rejected(error));
+                    }
+                    self.link
+                        .publish(&format!("{}/commit", self.base), commit.clone(), false)
+                        .await?;
+                    committed = true;
+                }
+                // The node holds every chunk (a resumed transfer): commit.
+                Answer::Progress { .. } if !committed => {
+                    self.link
+                        .publish(&format!("{}/commit", self.base), commit.clone(), false)
+                        .await?;
+                    committed = true;
+                }
+                // The last chunk's report, not the answer to the commit.
+                Answer::Progress { .. } => {}
+                Answer::Deployed(version) if activate => deployed = Some(version),
+                Answer::Deployed(version) => return Ok(Outcome::Installed(version)),
+                Answer::Activated { version, load_ms } => {
+                    eprintln!("activated {version}: loaded in {load_ms:.0} ms");
+                    return Ok(Outcome::Activated(version));
+                }
+                Answer::RolledBack(event) => {
+                    return Ok(Outcome::Rejected {
+                        code: "rolled_back".into(),
+                        message: format!(
+                            "{} did not activate and was rolled back: {}",
+                            event["from"].as_str().unwrap_or(""),
+                            event["reason"].as_str().unwrap_or("")
+                        ),
+                    });
+                }
+                // An activation failure is followed by its rolled_back event.
+                Answer::Error { code, .. } if code == "activation_failed" && deployed.is_some() => {
+                }
+                a @ Answer::Error { .. } => return Ok(rejected(a)),
+            }
+        }
+    }
+}
+
+fn rejected(a: Answer) -> Outcome {
+    match a {
+        Answer::Error { code, message } => Outcome::Rejected { code, message },
+        _ => unreachable!("only errors are rejections"),
+    }
+}
+
+/// Deploys to one node, reconnecting (and resuming) up to five times.
+async fn deploy_to(
+    args: &DeployArgs,
+    config: &LinkConfig,
+    package: &Package,
+    node: &str,
+) -> anyhow::Result<Outcome> {
+    let prefix = &args.broker.prefix;
+    let bar = ProgressBar::new(package.offer.size).with_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(node.to_string());
+    let started = std::time::Instant::now();
+    let mut attempts = 0;
+    let outcome = loop {
+        attempts += 1;
+        let link = match Link::connect(config).await {
+            Ok(link) => link,
+            Err(e) if attempts < 6 => {
+                bar.println(format!("{node}: {e}; retrying"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let events = format!("{prefix}/{node}/event");
+        let mut session = Session {
+            link,
+            package,
+            base: format!("{prefix}/{node}/deploy/{}", package.id),
+            events: events.clone(),
+            bar: &bar,
+            timeout: Duration::from_secs(args.timeout),
+        };
+        let result = match session.link.subscribe(&[events], session.timeout).await {
+            Ok(()) => session.run(args.activate).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(outcome) => {
+                session.link.disconnect().await;
+                break outcome;
+            }
+            Err(e) if attempts < 6 => {
+                bar.println(format!("{node}: {e}; reconnecting to resume"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).context(format!("deploying to {node}")),
+        }
+    };
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{node}: {} bytes in {secs:.2} s ({:.1} MB/s)",
+        package.offer.size,
+        package.offer.size as f64 / secs / 1e6
+    );
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use easel_daemon::deploy::format;
+
+    #[test]
+    fn reads_the_model_name_without_trusting_anything() {
+        let manifest = b"name = \"../evil\"\nkind = \"latent\"\n";
+        let file = format::encode(&[("easel.toml", manifest), ("m.onnx", b"x")], None);
+        assert_eq!(model_name(&file).unwrap(), "../evil");
+        assert!(model_name(b"not a package").is_err());
+        let file = format::encode(&[("m.onnx", b"x")], None);
+        assert!(model_name(&file).is_err());
+    }
+
+    #[test]
+    fn progress_ranges_expand_to_chunk_indices() {
+        let event =
+            serde_json::json!({"type":"deploy_progress","received":3,"missing":[[0,2],[5,7]]});
+        match answer(&event) {
+            Some(Answer::Progress { received, missing }) => {
+                assert_eq!((received, missing), (3, vec![0, 1, 5, 6]));
+            }
+            _ => panic!("not progress"),
+        }
+    }
+}
