@@ -92,7 +92,7 @@ fn frames_at(addr: std::net::SocketAddr) -> f64 {
 async fn wait_frames(daemon: &Daemon, at_least: f64, what: &'static str) {
     let addr = daemon.addr;
     blocking(move || {
-        wait_for(Duration::from_secs(60), what, || {
+        wait_for(Duration::from_secs(120), what, || {
             (frames_at(addr) >= at_least).then_some(())
         })
     })
