@@ -156,6 +156,9 @@ def main():
             ort = ort_raw(model_dir, threads, args.runs)
             live.update(size=f"{w}x{h}", ort_median_ms=ort["median_ms"], ort_fps=1e3 / ort["median_ms"])
             rows.append(live)
+    if not rows:
+        print("live_bench: no image models among the arguments; nothing to measure", file=sys.stderr)
+        return
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         return

@@ -10,7 +10,8 @@
 #                                        # tract knobs pass through (shown in the table)
 #
 # Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy).
-# Writes bench/out/{tract,ort}.json and bench/out/table.md (not committed).
+# Writes bench/out/{tract,ort}.json, bench/out/table.md and, for image
+# models, bench/out/live.md (live mode through easeld; not committed).
 # Run it on an otherwise idle machine: both runtimes use every core you give them.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,3 +33,7 @@ echo "tract (easel bench):" >&2
 echo "onnxruntime (bench/ort_bench.py):" >&2
 python3 bench/ort_bench.py --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/ort.json
 python3 bench/ort_bench.py --compare bench/out/tract.json bench/out/ort.json | tee bench/out/table.md
+# Live mode end to end (frames/s, capture-to-display latency) for the image
+# models among them, beside onnxruntime: bench/live_bench.py.
+cargo build --release -p easel-daemon --bin easeld
+python3 bench/live_bench.py --easeld "$target_dir/release/easeld" --threads "$THREADS" "$@" | tee bench/out/live.md
