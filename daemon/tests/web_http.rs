@@ -221,3 +221,52 @@ fn admin_controls_are_off_without_a_token() {
     );
     std::thread::sleep(Duration::from_millis(100));
 }
+
+/// Morph mode as fast as the engine goes: frames flow in batches
+/// (`easel_frames_total` grows), the newest is served as a PNG with its
+/// morph position in the provenance, and still mode stops the flow.
+#[test]
+fn morph_frames_flow_and_stop() {
+    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
+    let daemon = Daemon::start(&setup.config);
+    daemon.wait_ready();
+    let addr = daemon.addr;
+    let command = |name: &str, payload: &str| {
+        let r = request(
+            addr,
+            "POST",
+            &format!("/admin/cmd/{name}"),
+            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            payload.as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(r.status, 200 | 202), "{name}: {}", r.text());
+    };
+    let frames = || {
+        let samples = prometheus::parse(&get(addr, "/metrics").unwrap().text()).unwrap();
+        prometheus::value(&samples, "easel_frames_total", &[]).unwrap()
+    };
+    command("mode", r#"{"mode":"morph","seconds":2,"fps":0}"#);
+    web_support::wait_for(Duration::from_secs(30), "100 morph frames", || {
+        (frames() >= 100.0).then_some(())
+    });
+    let r = get(addr, "/frames/latest.png").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-easel-frame").is_some());
+    let picture = easel_daemon::picture::RgbImage::decode_png(&r.body).unwrap();
+    assert_eq!((picture.width, picture.height), (64, 64));
+    let text = easel_daemon::picture::read_png_text(&r.body).unwrap();
+    let params = text
+        .iter()
+        .find(|(k, _)| k == "easel:params")
+        .map(|(_, v)| serde_json::from_str::<serde_json::Value>(v).unwrap())
+        .expect("frame provenance has params");
+    assert!(params["morph"]["t"].is_number(), "{params}");
+
+    command("mode", r#"{"mode":"still"}"#);
+    // The batch in flight may still be shown; then nothing more.
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = frames();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(frames(), stopped, "frames after still mode");
+}

@@ -1,8 +1,9 @@
 //! `/live`: the page's server-sent event stream. On connect it sends
 //! `hello` (boot id, the archive's newest picture) and the current `state`; then every `state` change,
-//! every piece event (contract JSON, as `event`), a `frame` notice per morph/live frame
-//! (the picture itself is fetched from `/frames/latest.png`, so a slow
-//! screen skips frames instead of queueing them), and a `ping` every few
+//! every piece event (contract JSON, as `event`), a `frame` notice for the newest morph/live
+//! frame at most [`FRAME_NOTICES`] times a second (the picture itself is fetched from
+//! `/frames/latest.png`, so a slow screen skips frames instead of queueing them; a fast
+//! engine makes far more frames than a screen shows), and a `ping` every few
 //! seconds so the page can tell a dead connection from a quiet piece.
 //!
 //! Streams end when the daemon stops, so graceful shutdown never waits on
@@ -19,11 +20,14 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How often an idle stream says it is alive; the page reconnects after
 /// missing a few.
 pub const PING: Duration = Duration::from_secs(4);
+/// Most frame notices a page gets per second: a screen's refresh rate.
+pub const FRAME_NOTICES: u32 = 60;
 
 /// One page's subscription. Counted in `easel_page_clients` while alive.
 struct Feed {
@@ -38,6 +42,8 @@ struct Feed {
     /// False once nobody can send frames any more (no morph/live source):
     /// that ends the frame notices, not the stream.
     frames_open: bool,
+    /// No frame notice before this instant.
+    next_notice: Instant,
 }
 
 impl Drop for Feed {
@@ -84,6 +90,7 @@ pub async fn stream(State(web): State<Web>) -> Sse<impl Stream<Item = Result<Eve
         greeting,
         metrics: piece.metrics.clone(),
         frames_open: true,
+        next_notice: Instant::now(),
     };
     Sse::new(futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
@@ -98,13 +105,15 @@ impl Feed {
             return Some(self.greeting.remove(0));
         }
         loop {
+            let gated = Instant::now() < self.next_notice;
             tokio::select! {
                 _ = self.cancel.cancelled() => return None,
+                _ = tokio::time::sleep_until(self.next_notice), if gated => {},
                 changed = self.state.changed() => {
                     changed.ok()?;
                     return Some(Event::default().event("state").data(self.state.borrow_and_update().to_json()));
                 }
-                changed = self.frames.changed(), if self.frames_open => {
+                changed = self.frames.changed(), if self.frames_open && !gated => {
                     if changed.is_err() {
                         self.frames_open = false;
                         continue;
@@ -113,6 +122,7 @@ impl Feed {
                         "seq": f.seq, "model": f.model, "seed": f.seed, "width": f.width, "height": f.height,
                     }));
                     if let Some(notice) = notice {
+                        self.next_notice = Instant::now() + Duration::from_secs(1) / FRAME_NOTICES;
                         return Some(Event::default().event("frame").data(notice.to_string()));
                     }
                 }
