@@ -47,6 +47,9 @@ pub enum Rewrite {
     /// A Conv with few output channels as SpaceToDepth + Conv +
     /// DepthToSpace, filling tract's matrix tiles.
     ThinConv,
+    /// A stride-2 Conv as SpaceToDepth + a dense stride-1 Conv (exact, but
+    /// slower in tract 0.23 on style-256: not a default).
+    StridedConv,
 }
 
 /// Output channels up to which `thin-conv` applies (4 blocks of them
@@ -142,6 +145,7 @@ pub fn apply(
         Rewrite::Subpixel,
         Rewrite::ResizeNearest,
         Rewrite::ThinConv,
+        Rewrite::StridedConv,
     ];
     order.retain(|r| rewrites.contains(r));
     order
@@ -152,6 +156,7 @@ pub fn apply(
                 Rewrite::Subpixel => rewrite::subpixel_conv_transpose(proto, subpixel),
                 Rewrite::ResizeNearest => rewrite::resize_nearest_to_depth_to_space(proto),
                 Rewrite::ThinConv => rewrite::space_to_depth_thin_conv(proto, THIN_CONV_MAX_OUT),
+                Rewrite::StridedConv => rewrite::space_to_depth_strided_conv(proto),
             };
             (r, done)
         })
@@ -347,6 +352,7 @@ fn rewrite_name(r: Rewrite) -> &'static str {
         Rewrite::Subpixel => "subpixel",
         Rewrite::ResizeNearest => "resize-nearest",
         Rewrite::ThinConv => "thin-conv",
+        Rewrite::StridedConv => "strided-conv",
     }
 }
 

@@ -832,6 +832,104 @@ fn thin_conv_one(graph: &mut pb::GraphProto, ix: usize, max_out: usize) -> Optio
     Some(label)
 }
 
+/// Rewrites every unpadded, group-1, stride-2 Conv with an odd kernel
+/// over an input of even height and width as SpaceToDepth(2) and a
+/// stride-1 Conv over 4× the input channels with a (k+1)/2 kernel: output
+/// i reads input rows 2i + t = 2(i + r) + p, block row r = t / 2, phase
+/// p = t % 2. tract runs strided convolutions on a slower path (direct
+/// spatial or a strided im2col); the dense form costs (k+1)²/k² the MACs.
+pub fn space_to_depth_strided_conv(model: &mut pb::ModelProto) -> Vec<String> {
+    let Some(graph) = model.graph.as_mut() else {
+        return vec![];
+    };
+    let mut done = Vec::new();
+    let mut ix = 0;
+    while ix < graph.node.len() {
+        match strided_conv_one(graph, ix) {
+            Some(label) => {
+                done.push(label);
+                ix += 2;
+            }
+            None => ix += 1,
+        }
+    }
+    prune_initializers(graph);
+    done
+}
+
+fn strided_conv_one(graph: &mut pb::GraphProto, ix: usize) -> Option<String> {
+    const B: usize = 2;
+    let n = &graph.node[ix];
+    if n.op_type != "Conv" {
+        return None;
+    }
+    let w = initializer(graph, n.input.get(1)?)?;
+    if w.dims.len() != 4 {
+        return None;
+    }
+    let (cout, cin, kh, kw) = (
+        w.dims[0] as usize,
+        w.dims[1] as usize,
+        w.dims[2] as usize,
+        w.dims[3] as usize,
+    );
+    let auto_pad = string_attr(n, "auto_pad").unwrap_or_default();
+    let all = |name, v: i64| ints_attr(n, name).is_none_or(|x: Vec<i64>| x.iter().all(|&e| e == v));
+    let strides = ints_attr(n, "strides").unwrap_or_default();
+    if strides != [B as i64, B as i64]
+        || int_attr(n, "group").unwrap_or(1) != 1
+        || !(auto_pad.is_empty() || auto_pad == "NOTSET")
+        || !all("pads", 0)
+        || !all("dilations", 1)
+        || kh.is_multiple_of(2)
+        || kw.is_multiple_of(2)
+    {
+        return None;
+    }
+    let weights = float_values(w)?;
+    let (kh2, kw2) = ((kh + 1) / B, (kw + 1) / B);
+    let cin2 = cin * B * B;
+    let mut w2 = vec![0f32; cout * cin2 * kh2 * kw2];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for t in 0..kh {
+                for u in 0..kw {
+                    let i = ((t % B) * B + u % B) * cin + ci;
+                    w2[((co * cin2 + i) * kh2 + t / B) * kw2 + u / B] =
+                        weights[((co * cin + ci) * kh + t) * kw + u];
+                }
+            }
+        }
+    }
+    let label = display(n);
+    let x = n.input[0].clone();
+    let bias = n.input.get(2).filter(|b| !b.is_empty()).cloned();
+    let stem = if n.name.is_empty() {
+        n.output[0].clone()
+    } else {
+        n.name.clone()
+    };
+    let s2d_out = fresh(graph, &format!("{stem}_s2d"));
+    let w_name = fresh(graph, &format!("{stem}_s2d_weight"));
+    graph.initializer.push(f32_tensor(
+        w_name.clone(),
+        &[cout as i64, cin2 as i64, kh2 as i64, kw2 as i64],
+        &w2,
+    ));
+    let mut s2d = node(
+        "SpaceToDepth",
+        format!("{stem}_space_to_depth"),
+        vec![x],
+        s2d_out.clone(),
+    );
+    s2d.attribute.push(int("blocksize", B as i64));
+    let conv = &mut graph.node[ix];
+    conv.input = [s2d_out, w_name].into_iter().chain(bias).collect();
+    conv.attribute = vec![ints("kernel_shape", vec![kh2 as i64, kw2 as i64])];
+    graph.node.insert(ix, s2d);
+    Some(label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1160,6 +1258,55 @@ mod tests {
             }
         }
         assert!(taken >= 10, "only {taken} modes rewritten");
+    }
+
+    #[test]
+    fn strided_conv_rewrite_matches_and_leaves_others_alone() {
+        for (k, bias, shape) in [
+            (3, true, [1, 4, 10, 14]),
+            (5, false, [1, 4, 12, 8]),
+            (1, true, [1, 4, 6, 6]),
+        ] {
+            let mut inputs = vec!["x".to_string(), "w".into()];
+            let mut inits = vec![weight("w", 31, &[6, 4, k, k], 0.3)];
+            if bias {
+                inputs.push("b".into());
+                inits.push(weight("b", 32, &[6], 0.3));
+            }
+            let conv = with_attrs(
+                node("Conv", "conv".into(), inputs, "y".into()),
+                vec![
+                    ints("strides", vec![2, 2]),
+                    ints("kernel_shape", vec![k as i64; 2]),
+                ],
+            );
+            let original = model(&shape, vec![conv], inits);
+            let mut rewritten = original.clone();
+            assert_eq!(space_to_depth_strided_conv(&mut rewritten).len(), 1, "k{k}");
+            assert_eq!(ops(&rewritten), vec!["SpaceToDepth", "Conv"]);
+            assert_same(&original, &rewritten, &shape);
+        }
+        for attrs in [
+            vec![ints("strides", vec![1, 1])],
+            vec![ints("strides", vec![2, 2]), ints("pads", vec![1; 4])],
+            vec![ints("strides", vec![2, 1])],
+        ] {
+            let conv = with_attrs(
+                node(
+                    "Conv",
+                    "conv".into(),
+                    vec!["x".into(), "w".into()],
+                    "y".into(),
+                ),
+                attrs,
+            );
+            let mut m = model(
+                &[1, 4, 8, 8],
+                vec![conv],
+                vec![weight("w", 1, &[6, 4, 3, 3], 0.2)],
+            );
+            assert!(space_to_depth_strided_conv(&mut m).is_empty());
+        }
     }
 
     #[test]
