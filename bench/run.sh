@@ -8,6 +8,7 @@
 #   THREADS=1,2,4 RUNS=50 bench/run.sh   # more threads / runs
 #   TRACT_DISABLE_DIRECT_SPATIAL=1 bench/run.sh models/style-256
 #                                        # tract knobs pass through (shown in the table)
+#   MQTT=0 bench/run.sh                  # skip the MQTT control plane benchmark (docs/mqtt.md)
 #
 # Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy).
 # Writes bench/out/{tract,ort}.json, bench/out/table.md and, for image
@@ -37,3 +38,12 @@ python3 bench/ort_bench.py --compare bench/out/tract.json bench/out/ort.json | t
 # models among them, beside onnxruntime: bench/live_bench.py.
 cargo build --release -p easel-daemon --bin easeld
 python3 bench/live_bench.py --easeld "$target_dir/release/easeld" --threads "$THREADS" "$@" | tee bench/out/live.md
+
+# The MQTT control plane (docs/mqtt.md): command-to-event latency over 200
+# `generate` on dcgan-64 and a 10 x 1000 flood, against the real easeld on
+# its embedded broker and on mosquitto (needs mosquitto installed).
+if [ "${MQTT:-1}" != 0 ]; then
+    echo "MQTT control plane (easel ctl bench):" >&2
+    cargo build --release -p easel-daemon --bin easeld
+    cargo test --release -p easel-tools --test ctl -- --ignored --nocapture bench_control_plane | tee bench/out/mqtt.txt
+fi

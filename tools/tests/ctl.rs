@@ -396,22 +396,38 @@ fn bench_control_plane() {
     let _s = serial();
     let count = std::env::var("EASEL_BENCH_COUNT").unwrap_or_else(|_| "200".into());
     let flood = std::env::var("EASEL_BENCH_FLOOD").unwrap_or_else(|_| "1000".into());
-    let dir = tempfile::tempdir().unwrap();
-    let mosquitto = Mosquitto::start(dir.path());
+    // mosquitto as installed (Nagle on; at most 1000 QoS 1 messages queued
+    // per subscriber, so the flood's fan-out to its 10 clients overflows),
+    // and tuned for a gallery: no Nagle, no per-client queue limit.
+    let (plain_dir, fast_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let plain = Mosquitto::start(plain_dir.path());
+    let fast = Mosquitto::start_with(
+        fast_dir.path(),
+        "set_tcp_nodelay true\nmax_queued_messages 0",
+    );
+    // (name, external broker port, must every request get its answer):
+    // mosquitto's defaults drop QoS 1 messages beyond 1000 per subscriber,
+    // which the flood's fan-out exceeds; that is measured, not asserted.
     let setups = [
-        ("embedded", None),
+        ("embedded", None, true),
         (
-            "mosquitto",
-            Some(format!("mqtt://127.0.0.1:{}", mosquitto.port)),
+            "mosquitto, set_tcp_nodelay true, max_queued_messages 0",
+            Some(fast.port),
+            true,
         ),
+        ("mosquitto, defaults", Some(plain.port), false),
     ];
-    for (name, external) in setups {
+    let mut failed = Vec::new();
+    for (name, external, must_answer_all) in setups {
         let (mut d, url) = match external {
             None => embedded("bench", &["dcgan-64"]),
-            Some(url) => (
-                Easeld::start("bench", &["dcgan-64"], &format!("url = \"{url}\"")),
-                url,
-            ),
+            Some(port) => {
+                let url = format!("mqtt://127.0.0.1:{port}");
+                (
+                    Easeld::start("bench", &["dcgan-64"], &format!("url = \"{url}\"")),
+                    url,
+                )
+            }
         };
         d.wait_log("MQTT connected", 30);
         let http = d.http();
@@ -439,7 +455,9 @@ fn bench_control_plane() {
             .output()
             .unwrap();
         println!("{}", String::from_utf8_lossy(&out.stdout));
-        assert!(out.status.success(), "the bench failed");
+        if !out.status.success() && must_answer_all {
+            failed.push(name);
+        }
         assert!(d.is_running());
         let rss =
             std::fs::read_to_string(format!("/proc/{}/status", d.child.as_ref().unwrap().id()))
@@ -447,5 +465,13 @@ fn bench_control_plane() {
         if let Some(l) = rss.lines().find(|l| l.starts_with("VmHWM")) {
             println!("easeld peak RSS: {}", l.trim_start_matches("VmHWM:").trim());
         }
+        let dropped = d.log().matches("events not published").count();
+        if dropped > 0 {
+            println!("easeld logged {dropped} \"events not published\" warnings");
+        }
     }
+    assert!(
+        failed.is_empty(),
+        "requests without exactly one answer: {failed:?}"
+    );
 }

@@ -105,7 +105,12 @@ pub fn start(
     cancel: CancellationToken,
 ) -> (Piece, tokio::task::JoinHandle<()>) {
     let (commands, rx) = mpsc::channel(256);
-    let (events, _) = broadcast::channel(1024);
+    // Room for a burst of answers while the broker acknowledges slowly:
+    // refusals (`superseded`, `busy`) come as fast as commands arrive, and
+    // mosquitto lets a client have only 20 unacknowledged publishes. With
+    // 1024, a 10 x 1000 flood through mosquitto lost ~75% of its answers
+    // (`easel ctl bench`); events are small (16384 of them ~ 3 MB).
+    let (events, _) = broadcast::channel(16 * 1024);
     let (state_tx, state) = watch::channel(State::new(&config.node));
     let (palette_tx, palette) = watch::channel(String::new());
     let (frames_tx, frames) = watch::channel(None);
