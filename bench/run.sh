@@ -9,6 +9,7 @@
 #   TRACT_DISABLE_DIRECT_SPATIAL=1 bench/run.sh models/style-256
 #                                        # tract knobs pass through (shown in the table)
 #   MQTT=0 bench/run.sh                  # skip the MQTT control plane benchmark (docs/mqtt.md)
+#   DEPLOY=0 bench/run.sh                # skip the model deploy benchmark (docs/deploy.md)
 #
 # Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy).
 # Writes bench/out/{tract,ort}.json, bench/out/table.md and, for image
@@ -46,4 +47,13 @@ if [ "${MQTT:-1}" != 0 ]; then
     echo "MQTT control plane (easel ctl bench):" >&2
     cargo build --release -p easel-daemon --bin easeld
     cargo test --release -p easel-tools --test ctl -- --ignored --nocapture bench_control_plane | tee bench/out/mqtt.txt
+fi
+
+# Model deploy over MQTT (docs/deploy.md): a 14.3 MB signed package sent by
+# the real `easel deploy --activate` to the real easeld, over the embedded
+# broker and mosquitto: transfer time and throughput, commit to activated,
+# commit to the first picture of the new model.
+if [ "${DEPLOY:-1}" != 0 ]; then
+    echo "model deploy (easel deploy):" >&2
+    cargo test --release -p easel-daemon --test deploy_mqtt -- --ignored --nocapture bench_deploy | tee bench/out/deploy.txt
 fi

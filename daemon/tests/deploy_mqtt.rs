@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// The `easel` binary, built next to `easeld` with the same profile (a
 /// daemon test cannot name another package's binary directly).
@@ -50,6 +51,16 @@ fn easel(args: &[&str]) -> Output {
 
 /// `easel deploy` off the async threads (the probe keeps reading meanwhile).
 async fn deploy(file: &Path, port: u16, to: &str, activate: bool) -> (bool, String) {
+    deploy_waiting(file, port, to, activate, 60).await
+}
+
+async fn deploy_waiting(
+    file: &Path,
+    port: u16,
+    to: &str,
+    activate: bool,
+    timeout: u64,
+) -> (bool, String) {
     let mut args = vec![
         "deploy".to_string(),
         file.display().to_string(),
@@ -58,7 +69,7 @@ async fn deploy(file: &Path, port: u16, to: &str, activate: bool) -> (bool, Stri
         "--to".into(),
         to.into(),
         "--timeout".into(),
-        "60".into(),
+        timeout.to_string(),
     ];
     if activate {
         args.push("--activate".into());
@@ -544,13 +555,13 @@ async fn an_interrupted_transfer_resumes_and_an_abandoned_one_is_cleaned_up() {
     // A transfer nobody finishes is abandoned after transfer_timeout_s and
     // its spool file removed.
     let (other, _) = studio.dcgan("dcgan-b", 3);
-    let id = send_part(&probe, &other, 0..3).await;
+    let id = send_part(&probe, &other, 0..4).await;
     let spool = deploy_dir(&d).join(format!("staging/.transfer-{id}"));
     probe
-        .wait("3 chunks of the second", 30, |s| {
+        .wait("4 chunks of the second", 30, |s| {
             s.topic == event_topic()
                 && s.json()["request_id"] == id.as_str()
-                && s.json()["received"] == 3
+                && s.json()["received"] == 4
         })
         .await;
     assert!(
@@ -587,7 +598,7 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
     // stages and smoke-tests the package.
     let id = transfer_id(&v2);
     let port = d.port;
-    let sender = tokio::spawn(async move { deploy(&v2, port, NODE, true).await });
+    let sender = tokio::spawn(async move { deploy_waiting(&v2, port, NODE, true, 10).await });
     let commit = format!("easel/{NODE}/deploy/{id}/commit");
     probe
         .wait("the commit of v2", 60, |s| s.topic == commit)
@@ -614,8 +625,151 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
     let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&onnx)), v1_sha, "v1 is intact");
     for path in files(&deploy_dir(&d)) {
-        let name = path.to_string_lossy();
-        assert!(!name.contains("/."), "a temporary survived recover: {name}");
+        let name = path.strip_prefix(deploy_dir(&d)).unwrap().to_string_lossy();
+        assert!(
+            !name.split('/').any(|part| part.starts_with('.')),
+            "a temporary survived recover: {name}"
+        );
     }
     generate_with(&mut probe, "dcgan-b", "after-kill").await;
+}
+
+/// `easel deploy --activate`, returning its stderr (the timing summary).
+async fn deploy_timed(file: &Path, port: u16) -> String {
+    let args = [
+        "deploy".to_string(),
+        file.display().to_string(),
+        "--broker".into(),
+        format!("mqtt://127.0.0.1:{port}"),
+        "--to".into(),
+        NODE.into(),
+        "--activate".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        easel(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A number in `text` right after `label`.
+fn number_after(text: &str, label: &str) -> f64 {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"))
+        + label.len();
+    text[at..]
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Benchmark, not a test (`bench/run.sh deploy`): a real 14.3 MB package
+/// (the reference DCGAN, new weights each run) deployed with `--activate`
+/// over the embedded broker and over mosquitto. Reports the transfer time
+/// and throughput (begin until the node has every chunk), commit to
+/// `activated`, and commit to the first picture from the new model (a
+/// `generate` sent the moment `easel deploy` reports the activation). The
+/// observer subscribes to the event topic only, so the broker carries the
+/// chunks once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: bench/run.sh deploy"]
+async fn bench_deploy_15mb_package() {
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::{AsyncClient, Event as MqttEvent, MqttOptions, mqttbytes::v5::Packet};
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let runs: u64 = std::env::var("RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mut rows = Vec::new();
+    for kind in [BrokerKind::Embedded, BrokerKind::Mosquitto] {
+        let d = Daemon::start(kind, &studio.config(""));
+        wait_port(d.port);
+        let mut options = MqttOptions::new("bench-observer", "127.0.0.1", d.port);
+        options.set_keep_alive(Duration::from_secs(10));
+        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let sub = client.clone();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                        let _ = sub
+                            .subscribe(format!("easel/{NODE}/#"), QoS::AtLeastOnce)
+                            .await;
+                    }
+                    Ok(MqttEvent::Incoming(Packet::Publish(p)))
+                        if !p.topic.windows(8).any(|w| w == b"/deploy/") =>
+                    {
+                        let v = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                        let _ =
+                            tx.send(json!({"topic": String::from_utf8_lossy(&p.topic), "v": v}));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        // Online with a model.
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(60), events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if m["topic"].as_str().unwrap().ends_with("/state") && m["v"]["model"].is_string() {
+                break;
+            }
+        }
+        for run in 0..runs {
+            let (file, _) = studio.dcgan("dcgan-b", 100 + run);
+            let size = std::fs::metadata(&file).unwrap().len();
+            let summary = deploy_timed(&file, d.port).await;
+            let activated_at = Instant::now();
+            let request_id = format!("bench-{run}");
+            client
+                .publish(
+                    format!("easel/{NODE}/cmd/generate"),
+                    QoS::AtLeastOnce,
+                    false,
+                    json!({"model": "dcgan-b", "seed": run, "request_id": request_id}).to_string(),
+                )
+                .await
+                .unwrap();
+            let generated = loop {
+                let m = tokio::time::timeout(Duration::from_secs(60), events.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if m["v"]["request_id"] == request_id.as_str() {
+                    break m["v"].clone();
+                }
+            };
+            assert_eq!(generated["type"], "generated", "{generated}");
+            let first_image = activated_at.elapsed().as_secs_f64() * 1e3;
+            let to_activated = number_after(&summary, "commit to activated");
+            rows.push(format!(
+                "| {kind:?} | {size} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} |",
+                number_after(&summary, "transfer"),
+                number_after(&summary, "s ("),
+                number_after(&summary, "commit to deployed"),
+                to_activated,
+                to_activated + first_image,
+            ));
+        }
+        drop(d);
+    }
+    println!(
+        "\n| broker | bytes | transfer s | MB/s | commit to deployed ms | commit to activated ms | commit to first image ms |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
 }

@@ -244,6 +244,45 @@ struct Session<'a> {
     events: String,
     bar: &'a ProgressBar,
     timeout: Duration,
+    times: Times,
+}
+
+/// When the steps of one session happened, for the summary line.
+struct Times {
+    begun: Instant,
+    /// The node reported every chunk received.
+    all_in: Option<Instant>,
+    /// The last commit sent.
+    committed: Option<Instant>,
+    deployed: Option<Instant>,
+}
+
+impl Times {
+    /// `transfer 1.20 s (11.9 MB/s), commit to deployed 850 ms[, commit to activated 1290 ms]`.
+    fn summary(&self, size: u64, activated: bool) -> String {
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+        let mut out = Vec::new();
+        if let Some(all_in) = self.all_in {
+            let t = ms(self.begun, all_in);
+            out.push(format!(
+                "transfer {:.2} s ({:.1} MB/s)",
+                t / 1e3,
+                size as f64 / t / 1e3
+            ));
+        }
+        if let Some(c) = self.committed {
+            if let Some(d) = self.deployed {
+                out.push(format!("commit to deployed {:.0} ms", ms(c, d)));
+            }
+            if activated {
+                out.push(format!(
+                    "commit to activated {:.0} ms",
+                    ms(c, Instant::now())
+                ));
+            }
+        }
+        out.join(", ")
+    }
 }
 
 impl Session<'_> {
@@ -266,6 +305,9 @@ impl Session<'_> {
             if let Some(a) = answer(&event) {
                 if let Answer::Progress { received, .. } = &a {
                     self.show(*received);
+                    if *received == self.package.offer.chunks && self.times.all_in.is_none() {
+                        self.times.all_in = Some(Instant::now());
+                    }
                 }
                 return Ok(Some(a));
             }
@@ -322,6 +364,7 @@ impl Session<'_> {
                     self.link
                         .publish(&format!("{}/commit", self.base), commit.clone(), false)
                         .await?;
+                    self.times.committed = Some(Instant::now());
                     committed = true;
                 }
                 // The node holds every chunk (a resumed transfer): commit.
@@ -329,14 +372,29 @@ impl Session<'_> {
                     self.link
                         .publish(&format!("{}/commit", self.base), commit.clone(), false)
                         .await?;
+                    self.times.committed = Some(Instant::now());
                     committed = true;
                 }
                 // The last chunk's report, not the answer to the commit.
                 Answer::Progress { .. } => {}
-                Answer::Deployed(version) if activate => deployed = Some(version),
-                Answer::Deployed(version) => return Ok(Outcome::Installed(version)),
+                Answer::Deployed(version) if activate => {
+                    self.times.deployed = Some(Instant::now());
+                    deployed = Some(version)
+                }
+                Answer::Deployed(version) => {
+                    self.times.deployed = Some(Instant::now());
+                    self.bar
+                        .println(self.times.summary(self.package.offer.size, false));
+                    return Ok(Outcome::Installed(version));
+                }
                 Answer::Activated { version, load_ms } => {
-                    eprintln!("activated {version}: loaded in {load_ms:.0} ms");
+                    say(
+                        self.bar,
+                        format!(
+                            "{}, loaded in {load_ms:.0} ms",
+                            self.times.summary(self.package.offer.size, true)
+                        ),
+                    );
                     return Ok(Outcome::Activated(version));
                 }
                 Answer::RolledBack(event) => {
@@ -356,6 +414,12 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// A line on stderr above the progress bar (`println` of a hidden bar,
+/// when stderr is not a terminal, would print nothing).
+fn say(bar: &ProgressBar, line: impl AsRef<str>) {
+    bar.suspend(|| eprintln!("{}", line.as_ref()));
 }
 
 fn rejected(a: Answer) -> Outcome {
@@ -388,7 +452,7 @@ async fn deploy_to(
         let link = match Link::connect(config).await {
             Ok(link) => link,
             Err(e) if attempts < 6 => {
-                bar.println(format!("{node}: {e}; retrying"));
+                say(&bar, format!("{node}: {e}; retrying"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -402,6 +466,12 @@ async fn deploy_to(
             events: events.clone(),
             bar: &bar,
             timeout: Duration::from_secs(args.timeout),
+            times: Times {
+                begun: Instant::now(),
+                all_in: None,
+                committed: None,
+                deployed: None,
+            },
         };
         let result = match session.link.subscribe(&[events], session.timeout).await {
             Ok(()) => session.run(args.activate).await,
@@ -413,7 +483,7 @@ async fn deploy_to(
                 break outcome;
             }
             Err(e) if attempts < 6 => {
-                bar.println(format!("{node}: {e}; reconnecting to resume"));
+                say(&bar, format!("{node}: {e}; reconnecting to resume"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => return Err(e).context(format!("deploying to {node}")),
