@@ -115,7 +115,7 @@ mod tests {
         let one = compare_outputs(&a, &b, [-1.0, 1.0]);
         assert_eq!((one.max_levels, one.differing_levels), (1, 1));
         assert!(one.passes(1e-2) && !one.passes(1e-3));
-        let two = compare_outputs(&a, &[-1.0, 0.0, 0.52, 1.0], [-1.0, 1.0]);
+        let two = compare_outputs(&a, &[-1.0, 0.0, 0.514, 1.0], [-1.0, 1.0]);
         assert_eq!(two.max_levels, 2);
         assert!(!two.passes(1.0));
         let nan = compare_outputs(&a, &[-1.0, f32::NAN, 0.5, 1.0], [-1.0, 1.0]);
