@@ -68,22 +68,24 @@ pub(super) fn handle(
         let warning = health.warning().unwrap_or_default();
         return studio.publish_error(request_id, "no_frame", warning);
     }
-    // Asked for before waiting: frames taken from now on count.
-    let demand = studio.feed.demand();
     let mut frames = studio.feed.frames.clone();
-    frames.mark_unchanged();
     let studio = studio.clone();
     studio.clone().in_flight.spawn(async move {
+        // The first frame made after the command arrived: pulled, and
+        // pulled again if one already on its way was older.
         let next = tokio::time::timeout(FRAME_WAIT, async {
             loop {
+                frames.mark_unchanged();
+                studio.feed.pull();
                 frames.changed().await.ok()?;
-                if let Some(frame) = frames.borrow_and_update().clone() {
+                if let Some(frame) = frames.borrow_and_update().clone()
+                    && frame.captured >= arrived
+                {
                     return Some(frame);
                 }
             }
         })
         .await;
-        drop(demand);
         let Ok(Some(frame)) = next else {
             let why = studio.feed.health.borrow().warning();
             return studio.publish_error(

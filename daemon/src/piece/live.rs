@@ -5,9 +5,11 @@
 //! Three stages, each newest-wins, so nothing ever queues behind a slow
 //! engine and the stages overlap:
 //!
-//! 1. take: the feed's newest frame, when the target rate allows; a frame
-//!    whose scene did not move (`source::scene`) is skipped; the frame is
-//!    fitted to the model's input on a blocking thread;
+//! 1. take: a fresh frame pulled from the feed when the target rate allows
+//!    (the source makes frames only when asked, so a 30 frames/s camera or
+//!    the test pattern costs only the frames painted); a frame whose scene
+//!    did not move (`source::scene`) is skipped; the frame is fitted to
+//!    the model's input on a blocking thread;
 //! 2. paint: one inference in flight at a time, on the engine's frame lane;
 //! 3. show (`show`): PNG-encode fast on a blocking thread and publish.
 //!
@@ -34,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Mean luma change (levels of 255) that counts as movement.
 pub const STILL_THRESHOLD: f32 = 2.0;
+/// How long to wait for a pulled frame before asking again.
+const PULL_AGAIN: Duration = Duration::from_secs(2);
 /// How often the live summary (rate, latency) is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
@@ -150,7 +154,6 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut frames = studio.feed.frames.clone();
     let (painted_tx, painted_rx) = watch::channel(None);
     tokio::spawn(show(studio.clone(), painted_rx, cancel.clone()));
-    let mut demand = None;
     let mut scene = SceneChange::new(STILL_THRESHOLD);
     let mut model: Option<String> = None;
     let mut last_frame: Option<Arc<crate::picture::RgbImage>> = None;
@@ -162,8 +165,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             (painting(&studio, &s), s.params.fps)
         };
         let Some(info) = info else {
-            // Not live: the feed may idle.
-            demand = None;
+            // Not live: no pulls, the feed idles.
             model = None;
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -171,11 +173,6 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             }
             continue;
         };
-        if demand.is_none() {
-            demand = Some(studio.feed.demand());
-            // Only frames taken from now on.
-            frames.mark_unchanged();
-        }
         if model.as_ref() != Some(&info.name) {
             // A new model repaints the scene even if nothing moves.
             scene.reset();
@@ -193,10 +190,15 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 _ = tokio::time::sleep_until(due.into()) => {}
             }
         }
+        // A fresh frame, made now: the source makes frames only when asked.
+        frames.mark_unchanged();
+        studio.feed.pull();
         tokio::select! {
             _ = cancel.cancelled() => return,
             r = state.changed() => { if r.is_err() { return } continue }
             r = frames.changed() => if r.is_err() { return },
+            // Not served (a source failing without a fallback): ask again.
+            _ = tokio::time::sleep(PULL_AGAIN) => continue,
         }
         let Some(frame) = frames.borrow_and_update().clone() else {
             continue;

@@ -10,15 +10,17 @@
 //! without anyone asking.
 //!
 //! Frames cost CPU (the pattern tens of milliseconds each, a camera's
-//! decoding a few), so the feed makes them only while someone holds a
-//! [`Demand`] (live mode, a pending capture); otherwise the source idles
-//! (`FrameSource::idle`), still opened and watched, so health is known
-//! from the start and the first wanted frame comes within a frame interval.
+//! decoding a few), and a model takes a fraction of them, so the feed
+//! makes a frame only when one is asked for ([`Feed::pull`]: live mode when
+//! it is ready to paint, a capture): the next frame the source gives, made
+//! fresh. Between pulls the source idles (`FrameSource::idle`), still open
+//! and watched, so health is known from the start; a camera keeps
+//! dequeuing (without decoding), so the frame a pull gets is current.
 
 use super::pattern::{self, PatternSource};
 use super::{CameraConfig, Fallback, Frame, FrameSource, SourceError};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -102,18 +104,6 @@ pub struct SourceStatus {
     pub warning: Option<String>,
 }
 
-/// Someone wants frames; the feed makes them while any `Demand` lives.
-#[derive(Debug)]
-pub struct Demand {
-    count: Arc<AtomicUsize>,
-}
-
-impl Drop for Demand {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// Delays between attempts to reopen a failed source: 0.5 s doubling to
 /// 8 s, back to the start after a success. Pure: the caller passes `now`.
 #[derive(Debug, Clone)]
@@ -153,7 +143,8 @@ impl Default for Retry {
 pub struct Feed {
     pub frames: watch::Receiver<Option<Frame>>,
     pub health: watch::Receiver<SourceHealth>,
-    demand: Arc<AtomicUsize>,
+    /// A frame was asked for and not yet made.
+    pulled: Arc<AtomicBool>,
     cancel: CancellationToken,
     thread: Option<JoinHandle<()>>,
 }
@@ -176,30 +167,27 @@ impl Feed {
         let cancel = CancellationToken::new();
         let token = cancel.clone();
         let uri = uri.to_string();
-        let demand = Arc::new(AtomicUsize::new(0));
-        let wanted = demand.clone();
+        let pulled = Arc::new(AtomicBool::new(false));
+        let wanted = pulled.clone();
         let thread = std::thread::Builder::new()
             .name("easel-source".into())
-            .spawn(move || {
-                let wanted = move || wanted.load(Ordering::SeqCst) > 0;
-                run(uri, camera, open, frames_tx, health_tx, wanted, token)
-            })
+            .spawn(move || run(uri, camera, open, frames_tx, health_tx, &wanted, token))
             .expect("spawning the source thread");
         Feed {
             frames,
             health,
-            demand,
+            pulled,
             cancel,
             thread: Some(thread),
         }
     }
 
-    /// Asks for frames until the returned guard is dropped.
-    pub fn demand(&self) -> Demand {
-        self.demand.fetch_add(1, Ordering::SeqCst);
-        Demand {
-            count: self.demand.clone(),
-        }
+    /// Asks for one fresh frame: the next the source gives arrives on
+    /// `frames`. Pulls before it is made count as one; a pull the source
+    /// cannot serve (failing) is served by the fallback, or kept until the
+    /// source is back (`fallback = "still"`).
+    pub fn pull(&self) {
+        self.pulled.store(true, Ordering::SeqCst);
     }
 
     /// Stops the thread and waits for it.
@@ -227,7 +215,7 @@ fn run<F>(
     mut open: F,
     frames: watch::Sender<Option<Frame>>,
     health: watch::Sender<SourceHealth>,
-    wanted: impl Fn() -> bool,
+    pulled: &AtomicBool,
     cancel: CancellationToken,
 ) where
     F: FnMut() -> Result<Box<dyn FrameSource>, SourceError>,
@@ -263,7 +251,7 @@ fn run<F>(
                 Err(e) => fail(e, &mut retry, &mut next_attempt),
             }
         }
-        let wanted = wanted();
+        let wanted = pulled.swap(false, Ordering::SeqCst);
         let frame = match (&mut source, camera.fallback) {
             (Some(s), _) if !wanted => match s.idle() {
                 Ok(()) => None,
@@ -276,6 +264,8 @@ fn run<F>(
             (Some(s), _) => match s.next_frame() {
                 Ok(frame) => Some(frame),
                 Err(e) => {
+                    // The fallback (or the source, once back) serves it.
+                    pulled.store(true, Ordering::SeqCst);
                     source = None;
                     fail(e, &mut retry, &mut next_attempt);
                     None
@@ -298,6 +288,9 @@ fn run<F>(
                 pattern.next_frame().ok()
             }
             (None, Fallback::Still) => {
+                if wanted {
+                    pulled.store(true, Ordering::SeqCst);
+                }
                 frames.send_replace(None);
                 let wait = next_attempt
                     .saturating_duration_since(Instant::now())
@@ -316,8 +309,8 @@ fn run<F>(
 mod tests {
     use super::*;
     use crate::picture::RgbImage;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::{Arc, Mutex};
 
     #[test]
     fn retry_delays_grow_and_reset() {
@@ -371,8 +364,16 @@ mod tests {
 
     /// Waits until `pred` holds for the health, or fails the test.
     fn wait_health(feed: &Feed, pred: impl Fn(&SourceHealth) -> bool) {
+        wait_health_pulling(feed, false, pred)
+    }
+
+    /// The same, pulling frames meanwhile (as live mode would) if `pull`.
+    fn wait_health_pulling(feed: &Feed, pull: bool, pred: impl Fn(&SourceHealth) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pred(&feed.health.borrow()) {
+            if pull {
+                feed.pull();
+            }
             assert!(
                 Instant::now() < deadline,
                 "health stuck at {:?}",
@@ -382,9 +383,11 @@ mod tests {
         }
     }
 
+    /// Pulls frames until one comes from `origin`.
     fn wait_origin(feed: &Feed, origin: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            feed.pull();
             if let Some(f) = feed.frames.borrow().as_ref()
                 && &*f.origin == origin
             {
@@ -410,9 +413,8 @@ mod tests {
                 _ => Ok(Box::new(FlakyCamera { left: 3, index: 0 }) as Box<dyn FrameSource>),
             }
         });
-        let _wanted = feed.demand();
         wait_origin(&feed, "v4l:///dev/video9");
-        wait_health(&feed, |h| matches!(h, SourceHealth::Failing { .. }));
+        wait_health_pulling(&feed, true, |h| matches!(h, SourceHealth::Failing { .. }));
         assert!(
             feed.health
                 .borrow()
@@ -445,46 +447,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn newest_frame_wins() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let feed = Feed::start("test://pattern", fast());
-        let _wanted = feed.demand();
+    /// Pulls one frame and waits for it (a consumer's side).
+    fn pull_one(feed: &Feed) -> Frame {
         let mut rx = feed.frames.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            for _ in 0..3 {
-                rx.changed().await.unwrap();
-                let index = rx.borrow_and_update().as_ref().map(|f| f.index);
-                seen.lock().unwrap().push(index.unwrap());
-                // A slow consumer: frames made meanwhile are replaced, not queued.
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-        });
-        let seen = seen.lock().unwrap().clone();
-        assert!(
-            seen.windows(2).all(|w| w[1] >= w[0] + 3),
-            "indexes {seen:?} should skip frames"
-        );
-        assert_eq!(
-            *feed.health.borrow(),
-            SourceHealth::Ok {
-                uri: "test://pattern".into()
-            }
-        );
-    }
-
-    #[test]
-    fn frames_only_while_demanded() {
-        let feed = Feed::start("test://pattern", fast());
-        wait_health(&feed, |h| matches!(h, SourceHealth::Ok { .. }));
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(feed.frames.borrow().is_none(), "nobody asked for frames");
-        let wanted = feed.demand();
-        let mut rx = feed.frames.clone();
+        rx.mark_unchanged();
+        feed.pull();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -492,15 +459,35 @@ mod tests {
         rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(5), rx.changed())
                 .await
-                .expect("a frame soon after asking")
+                .expect("a frame soon after the pull")
                 .unwrap();
         });
-        drop(wanted);
-        // The frame in flight may still land; then nothing more.
-        std::thread::sleep(Duration::from_millis(60));
-        let last = feed.frames.borrow().as_ref().map(|f| f.index);
+        rx.borrow_and_update().clone().unwrap()
+    }
+
+    #[test]
+    fn frames_only_when_pulled_and_always_fresh() {
+        let feed = Feed::start("test://pattern", fast());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(matches!(*feed.health.borrow(), SourceHealth::Ok { .. }));
+        assert!(feed.frames.borrow().is_none(), "nobody asked for frames");
+        let asked = Instant::now();
+        let first = pull_one(&feed);
+        assert!(first.captured >= asked, "made after the pull");
+        // Nothing more without a pull.
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(feed.frames.borrow().as_ref().map(|f| f.index), last);
+        assert_eq!(feed.frames.borrow().as_ref().unwrap().index, first.index);
+        // A slow consumer gets the frame of now, not the next in a backlog:
+        // the pattern's index follows the clock (200 frames/s).
+        let second = pull_one(&feed);
+        assert!(
+            second.index >= first.index + 20,
+            "{} then {}",
+            first.index,
+            second.index
+        );
+        assert!(second.captured > first.captured + Duration::from_millis(140));
+        assert_eq!(&*second.origin, "test://pattern");
     }
 
     /// A camera that reports its loss while idling too.
@@ -508,7 +495,7 @@ mod tests {
 
     impl FrameSource for IdleLoss {
         fn next_frame(&mut self) -> Result<Frame, SourceError> {
-            unreachable!("nobody wants frames in this test")
+            unreachable!("nobody pulls frames in this test")
         }
         fn uri(&self) -> &str {
             "v4l:///dev/video8"

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::config::camera::{CameraConfig, Fallback, PixelFormat};
-pub use feed::{Demand, Feed, SourceHealth, SourceStatus};
+pub use feed::{Feed, SourceHealth, SourceStatus};
 
 /// One picture from a source.
 #[derive(Debug, Clone)]
@@ -58,8 +58,8 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self) -> Result<Frame, SourceError>;
     /// The URI this source was opened from.
     fn uri(&self) -> &str;
-    /// Called instead of `next_frame` while nobody wants frames (no live
-    /// mode, no capture pending): costs next to nothing, returns within
+    /// Called instead of `next_frame` while no frame is asked for (between
+    /// live mode's paints, with no capture pending): costs next to nothing, returns within
     /// about a frame interval, and keeps the source ready. A camera reads
     /// and drops a buffer without decoding it, so its queue never holds
     /// stale pictures and an unplugged camera is still noticed; synthetic
@@ -72,7 +72,7 @@ pub trait FrameSource: Send {
 
 /// How long a synthetic source waits per `idle` call: short enough that a
 /// capture or live mode gets its first frame quickly.
-pub const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(20);
+pub const IDLE_NAP: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Why a source cannot give frames. The daemon turns every one of these
 /// into a warning and a fallback; none is a reason to stop.
