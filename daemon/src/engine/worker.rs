@@ -56,6 +56,22 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    fn new(
+        image: RgbImage,
+        model: &Arc<ModelInfo>,
+        source: &Source,
+        inference: Duration,
+        waited: Duration,
+    ) -> Rendered {
+        Rendered {
+            image,
+            model: model.clone(),
+            seed: source.seed(),
+            inference,
+            waited,
+        }
+    }
+
     /// The provenance to write into this picture's file.
     pub fn provenance(&self, params: serde_json::Value) -> Provenance {
         Provenance {
@@ -319,21 +335,17 @@ fn work(shared: &Shared, options: &RunOptions) {
                 reply,
             } => {
                 let waited = queued.elapsed();
-                let result = match models.get_mut(&request.model) {
-                    None => Err(RunError::UnknownModel(request.model.clone())),
-                    Some((model, info)) => {
-                        let started = Instant::now();
-                        model
-                            .render(&request.source, request.size)
-                            .map(|image| Rendered {
-                                image,
-                                model: info.clone(),
-                                seed: request.source.seed(),
-                                inference: started.elapsed(),
-                                waited,
-                            })
-                    }
-                };
+                let result = with_model(&mut models, &request.model, |model, info| {
+                    let started = Instant::now();
+                    let image = model.render(&request.source, request.size)?;
+                    Ok(Rendered::new(
+                        image,
+                        info,
+                        &request.source,
+                        started.elapsed(),
+                        waited,
+                    ))
+                });
                 let _ = reply.send(result);
             }
             Job::Batch {
@@ -342,29 +354,32 @@ fn work(shared: &Shared, options: &RunOptions) {
                 reply,
             } => {
                 let waited = queued.elapsed();
-                let result = match models.get_mut(&request.model) {
-                    None => Err(RunError::UnknownModel(request.model.clone())),
-                    Some((model, info)) => {
-                        let started = Instant::now();
-                        let pictures = model.render_many(&request.sources);
-                        let each = started.elapsed() / pictures.len().max(1) as u32;
-                        pictures
-                            .into_iter()
-                            .zip(&request.sources)
-                            .map(|(picture, source)| {
-                                picture.map(|image| Rendered {
-                                    image,
-                                    model: info.clone(),
-                                    seed: source.seed(),
-                                    inference: each,
-                                    waited,
-                                })
-                            })
-                            .collect()
-                    }
-                };
+                let result = with_model(&mut models, &request.model, |model, info| {
+                    let started = Instant::now();
+                    let pictures = model.render_many(&request.sources);
+                    let each = started.elapsed() / pictures.len().max(1) as u32;
+                    pictures
+                        .into_iter()
+                        .zip(&request.sources)
+                        .map(|(image, source)| {
+                            Ok(Rendered::new(image?, info, source, each, waited))
+                        })
+                        .collect()
+                });
                 let _ = reply.send(result);
             }
         }
+    }
+}
+
+/// Runs `f` with the named loaded model, or answers `UnknownModel`.
+fn with_model<T>(
+    models: &mut HashMap<String, (Model, Arc<ModelInfo>)>,
+    name: &str,
+    f: impl FnOnce(&mut Model, &Arc<ModelInfo>) -> Result<T, RunError>,
+) -> Result<T, RunError> {
+    match models.get_mut(name) {
+        None => Err(RunError::UnknownModel(name.to_string())),
+        Some((model, info)) => f(model, info),
     }
 }
