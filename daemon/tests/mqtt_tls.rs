@@ -9,62 +9,18 @@
 
 mod mqtt_support;
 
+use easel_test_support::tls::{self, Pki, make_pki};
 use mqtt_support::{Mosquitto, NODE, Probe, free_port, wait_port};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
 use serde_json::json;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A CA (its PEM) and a server certificate for 127.0.0.1 and localhost
-/// signed by it (certificate and key PEM).
-struct Pki {
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-fn make_pki(name: &str) -> Pki {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("easel test CA {name}"));
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let mut server = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    let key = KeyPair::generate().unwrap();
-    let cert = server.signed_by(&key, &ca).unwrap();
-    Pki {
-        ca: ca.pem(),
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
-}
-
 /// mosquitto with a plain listener (`port`, for the probe) and a TLS one.
 fn tls_mosquitto(dir: &Path, pki: &Pki) -> (Mosquitto, u16) {
-    for (file, pem) in [
-        ("ca.pem", &pki.ca),
-        ("server.pem", &pki.cert),
-        ("server.key", &pki.key),
-    ] {
-        std::fs::write(dir.join(file), pem).unwrap();
-    }
     let tls_port = free_port();
-    let m = Mosquitto::start_with(
-        dir,
-        &format!(
-            "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
-            dir.join("server.pem").display(),
-            dir.join("server.key").display()
-        ),
-    );
+    let m = Mosquitto::start_with(dir, &tls::mosquitto_listener(dir, pki, tls_port));
     wait_port(tls_port);
     (m, tls_port)
 }
@@ -145,12 +101,6 @@ impl Drop for Easeld {
     }
 }
 
-fn write_ca(dir: &Path, name: &str, pem: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, pem).unwrap();
-    path
-}
-
 #[tokio::test]
 async fn generate_over_tls() {
     let _serial = mqtt_support::SERIAL.lock().await;
@@ -158,7 +108,7 @@ async fn generate_over_tls() {
     let pki = make_pki("good");
     let (broker, tls_port) = tls_mosquitto(dir.path(), &pki);
     let mut probe = Probe::connect(broker.port, "tls-probe").await;
-    let mut d = Easeld::start(tls_port, &write_ca(dir.path(), "trusted.pem", &pki.ca));
+    let mut d = Easeld::start(tls_port, &tls::write(dir.path(), "trusted.pem", &pki.ca));
     probe.wait_online(60).await;
     probe
         .command("generate", json!({"seed": 21, "request_id": "tls-1"}))
@@ -181,7 +131,7 @@ async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
     let (broker, tls_port) = tls_mosquitto(dir.path(), &make_pki("broker"));
     // A CA that did not sign the broker's certificate.
     let other = make_pki("stranger");
-    let mut d = Easeld::start(tls_port, &write_ca(dir.path(), "wrong.pem", &other.ca));
+    let mut d = Easeld::start(tls_port, &tls::write(dir.path(), "wrong.pem", &other.ca));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !d.log().contains("MQTT connect failed") {
         assert!(d.running(), "easeld exited");

@@ -388,6 +388,73 @@ fn to_all_asks_every_online_node_and_watch_shows_retained_state() {
     assert!(a.is_running() && b.is_running());
 }
 
+#[test]
+fn mqtts_with_a_ca_file_and_a_wrong_ca() {
+    use easel_test_support::tls;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tls::make_pki("ctl");
+    let tls_port = free_port();
+    let broker = Mosquitto::start_with(
+        dir.path(),
+        &tls::mosquitto_listener(dir.path(), &pki, tls_port),
+    );
+    wait_port(tls_port);
+    // easeld on the plain listener; easel ctl over TLS on the other.
+    let _d = Easeld::start(
+        "ctl-tls",
+        &["dcgan-64"],
+        &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
+    );
+    let ca = tls::write(dir.path(), "trusted.pem", &pki.ca);
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "--to",
+        "ctl-tls",
+        "generate",
+        "--seed",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lines(&out)[0]["seed"], 3);
+    // A CA that did not sign the broker's certificate: one clear line.
+    let wrong = tls::write(dir.path(), "wrong.pem", &tls::make_pki("other").ca);
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &url,
+        "--ca",
+        wrong.to_str().unwrap(),
+        "--to",
+        "ctl-tls",
+        "generate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("TLS handshake failed")
+            && err.contains("wrong.pem")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    // --ca on a plain broker URL is refused before connecting.
+    let out = easel(&[
+        "ctl",
+        "--broker",
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        "--ca",
+        ca.to_str().unwrap(),
+        "generate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("mqtts://"), "{}", stderr(&out));
+}
+
 /// Issue 3's benchmark: latency over 200 `generate` commands on dcgan-64
 /// and a 10 x 1000 flood, on the embedded broker and on mosquitto.
 #[test]
