@@ -747,7 +747,9 @@ async fn bench_deploy_15mb_package() {
                     .await
                     .unwrap()
                     .unwrap();
-                if m["v"]["request_id"] == request_id.as_str() {
+                if m["topic"].as_str().unwrap().ends_with("/event")
+                    && m["v"]["request_id"] == request_id.as_str()
+                {
                     break m["v"].clone();
                 }
             };
