@@ -808,6 +808,36 @@ mod tests {
     }
 
     #[test]
+    fn limits_come_from_the_deploy_table() {
+        let parse = |text: &str| {
+            crate::config::Config::parse(text)
+                .map(|c| c.deploy_limits)
+                .map_err(|issues| issues.into_iter().map(|i| i.key).collect::<Vec<_>>())
+        };
+        assert_eq!(parse(""), Ok(TransferLimits::default()));
+        assert_eq!(
+            parse("[deploy]\nmax_package_mb = 8\nmax_transfers = 1\ntransfer_timeout_s = 0.5\n"),
+            Ok(TransferLimits {
+                max_package: 8 << 20,
+                max_transfers: 1,
+                stall: Duration::from_millis(500),
+            })
+        );
+        assert_eq!(
+            parse("[deploy]\nmax_transfers = 0\n"),
+            Err(vec!["max_transfers".into()])
+        );
+        assert_eq!(
+            parse("[deploy]\nmax_package_mb = 0\n"),
+            Err(vec!["max_package_mb".into()])
+        );
+        assert_eq!(
+            parse("[deploy]\ntransfer_timeout_s = -1\n"),
+            Err(vec!["transfer_timeout_s".into()])
+        );
+    }
+
+    #[test]
     fn messages_parse_from_topic_parts() {
         let offer_json = br#"{"name":"m","size":5000,"sha256":"00","chunk_size":4096,"chunks":2}"#;
         assert!(matches!(
