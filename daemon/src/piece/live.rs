@@ -36,6 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Mean luma change (levels of 255) that counts as movement.
 pub const STILL_THRESHOLD: f32 = 2.0;
+/// After a still frame, the next look at the scene: movement is noticed
+/// within this, and a still scene costs ten frames a second, not thirty.
+const STILL_LOOK_AGAIN: Duration = Duration::from_millis(100);
 /// How long to wait for a pulled frame before asking again.
 const PULL_AGAIN: Duration = Duration::from_secs(2);
 /// How often the live summary (rate, latency) is logged.
@@ -158,6 +161,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut model: Option<String> = None;
     let mut last_frame: Option<Arc<crate::picture::RgbImage>> = None;
     let mut last_start: Option<Instant> = None;
+    let mut rest_until: Option<Instant> = None;
     let (mut painted, mut still) = (0u64, 0u64);
     loop {
         let (info, fps) = {
@@ -190,15 +194,35 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 _ = tokio::time::sleep_until(due.into()) => {}
             }
         }
+        // After a still frame, look again a little later, not at once.
+        if let Some(until) = rest_until.take() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = state.changed() => { if r.is_err() { return } continue }
+                _ = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
         // A fresh frame, made now: the source makes frames only when asked.
         frames.mark_unchanged();
         studio.feed.pull();
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = state.changed() => { if r.is_err() { return } continue }
-            r = frames.changed() => if r.is_err() { return },
-            // Not served (a source failing without a fallback): ask again.
-            _ = tokio::time::sleep(PULL_AGAIN) => continue,
+        let arrived = loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = state.changed() => {
+                    if r.is_err() { return }
+                    // Other changes (a new picture, a knob) do not waste the frame.
+                    let now_painting = painting(&studio, &state.borrow_and_update());
+                    if now_painting.is_none_or(|i| i.name != info.name) {
+                        break false;
+                    }
+                }
+                r = frames.changed() => { if r.is_err() { return } break true }
+                // Not served (a source failing without a fallback): ask again.
+                _ = tokio::time::sleep(PULL_AGAIN) => break false,
+            }
+        };
+        if !arrived {
+            continue;
         }
         let Some(frame) = frames.borrow_and_update().clone() else {
             continue;
@@ -209,6 +233,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             .is_some_and(|f| Arc::ptr_eq(f, &frame.image))
         {
             still += 1;
+            rest_until = Some(Instant::now() + STILL_LOOK_AGAIN);
             continue;
         }
         last_frame = Some(frame.image.clone());
@@ -232,6 +257,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         scene = detector;
         let Some(fitted) = fitted else {
             still += 1;
+            rest_until = Some(Instant::now() + STILL_LOOK_AGAIN);
             continue;
         };
         last_start = Some(Instant::now());
