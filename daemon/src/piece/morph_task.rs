@@ -20,7 +20,6 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut walk: Option<(String, morph::Morph)> = None;
     let mut pending: Option<Batch> = None;
     let mut pace = first_pace(1);
-    let mut seq = 0u64;
     loop {
         let now = Instant::now();
         let (still, attracting) = {
@@ -134,7 +133,9 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 break;
             }
             let plan = shot.plan;
-            seq += 1;
+            // One sequence for morph and live frames: the page draws only
+            // frames newer than the last one it drew.
+            let seq = studio.frames.borrow().as_ref().map_or(0, |f| f.seq) + 1;
             let params =
                 serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
             let provenance = rendered.provenance(params);
