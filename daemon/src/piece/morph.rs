@@ -140,10 +140,12 @@ impl Morph {
         let by_window = (pace.window.as_secs_f64() / interval.as_secs_f64()) as usize;
         let lanes = if engine_bound { pace.lanes } else { 1 };
         let count = by_window.max(lanes).clamp(1, pace.max.max(1));
-        // Planned ahead by the time the batch takes to render.
+        // Planned ahead by the time the batch takes to render, and asked
+        // for up to one window early: a batch that comes back a little
+        // before it is due must not leave the engine idle.
         let lead = pace.cost * count as u32;
-        if now + lead < self.next_slot {
-            return Step::Wait(self.next_slot - lead);
+        if now + lead + pace.window < self.next_slot {
+            return Step::Wait(self.next_slot - lead - pace.window);
         }
         // Whole slots that pass before this batch can be ready are dropped;
         // the batch is shown as soon as it can be.
@@ -229,8 +231,9 @@ mod tests {
         assert_eq!((first[0].plan.from, first[0].plan.t), (7, 0.001));
         assert_eq!(first[0].at, t0 + ms(1), "shown when it can be ready");
         m.handle_done();
-        // The next slot (101 ms) is planned 1 ms (the batch's cost) ahead.
-        assert_eq!(m.tick(t0 + ms(30), &FAST), Step::Wait(t0 + ms(100)));
+        // The next slot (101 ms) is asked for 1 ms (the batch's cost) plus
+        // 1 ms (the window) ahead.
+        assert_eq!(m.tick(t0 + ms(30), &FAST), Step::Wait(t0 + ms(99)));
         let second = render(m.tick(t0 + ms(100), &FAST));
         assert_eq!(second[0].at, t0 + ms(101));
         assert!((second[0].plan.t - 0.101).abs() < 1e-4);

@@ -116,6 +116,16 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         if let Some(first) = rendered.first() {
             // The engine's throughput, smoothed: it spaces the next frames.
             pace.cost = pace.cost.mul_f64(0.7) + first.inference.mul_f64(0.3);
+            tracing::trace!(
+                frames = rendered.len(),
+                frame_ms = first.inference.as_secs_f64() * 1e3,
+                waited_ms = first.waited.as_secs_f64() * 1e3,
+                late_ms = Instant::now()
+                    .saturating_duration_since(shots[0].at)
+                    .as_secs_f64()
+                    * 1e3,
+                "morph batch"
+            );
         }
         // The next batch renders while this one is shown.
         let dropped_before = m.dropped();
@@ -125,9 +135,13 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             .frames_dropped
             .inc_by(m.dropped() - dropped_before);
         for (shot, rendered) in shots.iter().zip(rendered) {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(shot.at.into()) => {},
+            // tokio's timers tick in milliseconds: sleeping for less would
+            // wait a whole tick and make showing slower than rendering.
+            if shot.at > Instant::now() + TIMER_TICK {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep_until(shot.at.into()) => {},
+                }
             }
             if state.has_changed().unwrap_or(true) && !still_wanted(&studio, &info.name) {
                 break;
@@ -157,6 +171,8 @@ struct Batch {
 /// command (which waits for the batch in progress) still quick.
 const BATCH_WINDOW: Duration = Duration::from_millis(25);
 const MAX_BATCH: usize = 64;
+/// The resolution of tokio's timers.
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// Before the first batch is back: assume a millisecond a frame (the
 /// measured cost takes over after one batch).
