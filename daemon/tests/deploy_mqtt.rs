@@ -184,8 +184,16 @@ async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
     let d = Daemon::start(kind, extra);
     wait_port(d.port);
     let mut probe = Probe::connect(d.port, "probe").await;
-    probe.wait_online(60).await;
-    (d, probe)
+    // On a timeout, the daemon's own log says why.
+    let waited = tokio::spawn(async move {
+        probe.wait_online(60).await;
+        probe
+    })
+    .await;
+    match waited {
+        Ok(probe) => (d, probe),
+        Err(e) => panic!("{e}\n--- easeld log ---\n{}", d.log()),
+    }
 }
 
 fn event_topic() -> String {
