@@ -23,7 +23,6 @@
 //! without a pattern fallback fails.
 
 use super::command::Mode;
-use super::event::Frame;
 use super::{Studio, state::State};
 use crate::engine::{Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use crate::package::ModelKind;
@@ -317,12 +316,7 @@ async fn show(
         last = p.index;
         let params = serde_json::json!({"source": &*p.origin, "live": true});
         let provenance = p.rendered.provenance(params);
-        // One sequence for morph and live frames: the page draws only
-        // frames newer than the last one it drew.
-        let seq = studio.frames.borrow().as_ref().map_or(0, |f| f.seq) + 1;
-        let frame = Frame::new(seq, p.rendered.image.clone(), provenance);
-        studio.frames.send_replace(Some(frame));
-        studio.metrics.frames.inc();
+        studio.show_frame(p.rendered.image.clone(), provenance);
         let now = Instant::now();
         if let Some(s) = stats.handle_shown(now, now - p.captured, missed, p.still) {
             tracing::info!(

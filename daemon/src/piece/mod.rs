@@ -216,6 +216,17 @@ impl Studio {
         self.state.borrow().models.iter().any(|m| m.name == name)
     }
 
+    /// Shows a morph or live frame on the page and counts it. Morph and
+    /// live frames share one sequence: the page draws only frames newer
+    /// than the last one it drew.
+    fn show_frame(&self, image: crate::picture::RgbImage, provenance: crate::picture::Provenance) {
+        self.frames.send_modify(|frame| {
+            let seq = frame.as_ref().map_or(0, |f| f.seq) + 1;
+            *frame = Some(Frame::new(seq, image, provenance));
+        });
+        self.metrics.frames.inc();
+    }
+
     /// Answers a command that has no picture to show for itself.
     fn done(&self, request_id: Option<String>, command: &str) {
         if request_id.is_some() {

@@ -6,7 +6,6 @@
 //! the piece has been left alone; any command ends it (`Studio::handle`).
 
 use super::command::Mode;
-use super::event::Frame;
 use super::{Studio, morph};
 use crate::engine::{BatchRequest, Lane, ModelInfo, Rendered, RunError, Source, Urgency};
 use crate::seed::Latent;
@@ -17,9 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut state = studio.state.subscribe();
-    let mut walk: Option<(String, morph::Morph)> = None;
+    let mut walk: Option<Walk> = None;
     let mut pending: Option<Batch> = None;
-    let mut pace = first_pace(1);
     loop {
         let now = Instant::now();
         let (still, attracting) = {
@@ -64,20 +62,20 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             continue;
         };
         // A new model (or a new walk) starts from the picture on screen.
-        if walk.as_ref().is_none_or(|(m, _)| *m != info.name) {
+        if walk.as_ref().is_none_or(|w| w.model != info.name) {
             let start = s.seed.unwrap_or_else(crate::seed::random_seed);
-            walk = Some((
-                info.name.clone(),
-                morph::Morph::new(start, now, seconds, fps),
-            ));
+            walk = Some(Walk {
+                model: info.name.clone(),
+                morph: morph::Morph::new(start, now, seconds, fps),
+                pace: first_pace(info.lanes),
+            });
             pending = None;
-            pace = first_pace(info.lanes);
         }
-        let (_, m) = walk.as_mut().expect("set above");
+        let Walk { morph: m, pace, .. } = walk.as_mut().expect("set above");
         m.set_rates(now, seconds, fps);
         let batch = match pending.take() {
             Some(batch) => batch,
-            None => match ask(&studio, &info, m, &pace, now) {
+            None => match ask(&studio, &info, m, pace, now) {
                 Ok(batch) => batch,
                 Err(until) => {
                     tokio::select! {
@@ -128,12 +126,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             );
         }
         // The next batch renders while this one is shown.
-        let dropped_before = m.dropped();
-        pending = ask(&studio, &info, m, &pace, Instant::now()).ok();
-        studio
-            .metrics
-            .frames_dropped
-            .inc_by(m.dropped() - dropped_before);
+        pending = ask(&studio, &info, m, pace, Instant::now()).ok();
         for (shot, rendered) in shots.iter().zip(rendered) {
             // tokio's timers tick in milliseconds: sleeping for less would
             // wait a whole tick and make showing slower than rendering.
@@ -147,18 +140,19 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 break;
             }
             let plan = shot.plan;
-            // One sequence for morph and live frames: the page draws only
-            // frames newer than the last one it drew.
-            let seq = studio.frames.borrow().as_ref().map_or(0, |f| f.seq) + 1;
             let params =
                 serde_json::json!({"morph": {"from": plan.from, "to": plan.to, "t": plan.t}});
             let provenance = rendered.provenance(params);
-            studio
-                .frames
-                .send_replace(Some(Frame::new(seq, rendered.image, provenance)));
-            studio.metrics.frames.inc();
+            studio.show_frame(rendered.image, provenance);
         }
     }
+}
+
+/// The morph walk on one model, and what its engine can do.
+struct Walk {
+    model: String,
+    morph: morph::Morph,
+    pace: morph::Pace,
 }
 
 /// A batch of frames rendering on the engine.
@@ -186,6 +180,7 @@ fn first_pace(lanes: usize) -> morph::Pace {
 }
 
 /// Plans the next batch and hands it to the engine, or says when to ask.
+/// Frame slots the plan had to skip are counted as dropped.
 fn ask(
     studio: &Studio,
     info: &ModelInfo,
@@ -193,7 +188,13 @@ fn ask(
     pace: &morph::Pace,
     now: Instant,
 ) -> Result<Batch, Instant> {
-    let shots = match m.tick(now, pace) {
+    let dropped_before = m.dropped();
+    let step = m.tick(now, pace);
+    studio
+        .metrics
+        .frames_dropped
+        .inc_by(m.dropped() - dropped_before);
+    let shots = match step {
         morph::Step::Wait(until) => return Err(until),
         morph::Step::Render(shots) => shots,
     };
