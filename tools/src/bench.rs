@@ -119,12 +119,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut settings: Vec<Option<&str>> = vec![None];
     settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
     let total = (args.models.len() * args.threads.len() * settings.len()) as u64;
-    let progress = indicatif::ProgressBar::new(total).with_message("measuring");
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
+    let progress = crate::progress::steps(total, "measuring");
     let mut rows = Vec::new();
     for dir in &args.models {
         for &threads in &args.threads {

@@ -15,6 +15,7 @@ mod link;
 mod models;
 mod npy;
 mod optimize;
+mod progress;
 mod quantize;
 mod sign;
 

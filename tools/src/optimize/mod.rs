@@ -18,7 +18,7 @@ pub mod verify;
 
 use anyhow::{Context, bail, ensure};
 use easel_daemon::package::{MANIFEST, Manifest, ModelPackage, TractSpec, sha256_hex};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use plan::Plan;
 use prost::Message;
 use rewrite::Subpixel;
@@ -122,16 +122,6 @@ pub fn run(args: OptimizeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len).with_message(what.to_string());
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 /// Applies the requested rewrites to `proto`; what each one changed.
 pub fn apply(
     proto: &mut tract_onnx::pb::ModelProto,
@@ -216,7 +206,7 @@ pub fn optimize(args: &OptimizeArgs) -> anyhow::Result<Report> {
     let rewritten = plan::plan(&source, &proto, 1, &manifest_knobs)
         .context("tract cannot prepare the rewritten model")?;
     spinner.finish_and_clear();
-    let progress = bar(args.samples as u64, "verifying");
+    let progress = crate::progress::steps(args.samples as u64, "verifying");
     let agreement = verify::agreement(&source, &reference, &rewritten, args.samples, || {
         progress.inc(1)
     })?;

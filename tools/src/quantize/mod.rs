@@ -24,7 +24,7 @@ use calib::{CalibSet, Method};
 use easel_daemon::engine::{Model, Source, load};
 use easel_daemon::package::{MANIFEST, Manifest, ModelKind, ModelPackage, VariantSpec, sha256_hex};
 use easel_daemon::picture::{Provenance, RgbImage, encode_png};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use prost::Message;
 use quality::Score;
 use std::path::{Path, PathBuf};
@@ -109,16 +109,6 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len).with_message(what.to_string());
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     ensure!(args.samples >= 1, "--samples must be at least 1");
     ensure!(
@@ -159,7 +149,7 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
                 Default::default()
             } else {
                 let sources = calib.calibration_sources(kind);
-                let progress = bar(sources.len() as u64, "calibrating");
+                let progress = crate::progress::steps(sources.len() as u64, "calibrating");
                 let ranges = calib::activation_ranges(
                     &proto,
                     &source.manifest,
@@ -309,7 +299,7 @@ fn compare(
         Model::load(variant, &options).context("loading the variant in the engine")?;
     spinner.finish_and_clear();
     let size = (kind == ModelKind::Cppn).then_some(size);
-    let progress = bar(eval.len() as u64, "comparing");
+    let progress = crate::progress::steps(eval.len() as u64, "comparing");
     let mut scores = Vec::with_capacity(eval.len());
     let mut rows = Vec::new();
     for (i, s) in eval.iter().enumerate() {
