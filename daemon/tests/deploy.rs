@@ -53,30 +53,13 @@ fn replace_line(text: &str, key: &str, with: &str) -> String {
         + "\n"
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flat_map(|e| {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                files(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
-}
-
 fn refused(bytes: &[u8], trusted: &TrustedKeys, limits: &Limits) -> &'static str {
     let data = tempfile::tempdir().unwrap();
     let err = deploy::receive(bytes, trusted, limits, data.path()).unwrap_err();
     assert!(
-        files(data.path()).is_empty(),
+        easel_test_support::files_under(data.path()).is_empty(),
         "{err}: left {:?}",
-        files(data.path())
+        easel_test_support::files_under(data.path())
     );
     assert!(store::deployed(data.path()).unwrap().is_empty());
     err.code()
@@ -442,7 +425,7 @@ fn kill_9_while_installing_leaves_a_complete_current_model() {
             onnx,
             "round {round}: {pointer:?}"
         );
-        let hidden: Vec<_> = files(&store::deploy_dir(data.path()))
+        let hidden: Vec<_> = easel_test_support::files_under(&store::deploy_dir(data.path()))
             .into_iter()
             .filter(|p| {
                 p.strip_prefix(store::deploy_dir(data.path()))

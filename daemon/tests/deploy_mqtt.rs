@@ -255,23 +255,6 @@ async fn generate_with(probe: &mut Probe, model: &str, request_id: &str) {
     assert_eq!(answer["model"], model);
 }
 
-/// Every file under `dir`, recursively (empty folders do not count).
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flat_map(|e| {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                files(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
-}
-
 fn deploy_dir(d: &Daemon) -> PathBuf {
     d.dir.path().join("data/deploy")
 }
@@ -475,7 +458,7 @@ async fn bad_packages_are_rejected_with_a_clear_error_and_nothing_installed() {
     );
 
     // Nothing of any of them is on disk or in the state; the piece still works.
-    let left = files(&deploy_dir(&d));
+    let left = easel_test_support::files_under(&deploy_dir(&d));
     assert!(left.is_empty(), "left behind: {left:?}");
     let state = state_where(&mut probe, "a state", |s| s["installed"].is_array()).await;
     assert_eq!(state["installed"], json!([]), "{state}");
@@ -632,7 +615,7 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
         .join(current.as_str().unwrap());
     let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&onnx)), v1_sha, "v1 is intact");
-    for path in files(&deploy_dir(&d)) {
+    for path in easel_test_support::files_under(&deploy_dir(&d)) {
         let name = path.strip_prefix(deploy_dir(&d)).unwrap().to_string_lossy();
         assert!(
             !name.split('/').any(|part| part.starts_with('.')),

@@ -1,6 +1,7 @@
 //! What the workspace's integration tests share to run real brokers: free
 //! ports, waiting for a listener, and a mosquitto of the test's own on a
-//! private port, restartable on the same port.
+//! private port, restartable on the same port; and listing the files a
+//! test left behind.
 //!
 //! Only process and socket plumbing lives here, no assertions about easel:
 //! the daemon's and the controller's tests each keep their own scenarios
@@ -10,6 +11,24 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Every file under `dir`, recursively (empty folders do not count); none
+/// when `dir` does not exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
 
 /// A port nobody listens on right now (the OS picks it; a test binds it
 /// soon after, so a clash with another process is possible but rare).
