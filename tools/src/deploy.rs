@@ -201,11 +201,23 @@ async fn online_nodes(config: &LinkConfig, prefix: &str) -> anyhow::Result<Vec<S
 
 /// What one node said about this transfer.
 enum Answer {
-    Progress { received: u32, missing: Vec<u32> },
+    /// `commit`: the report answers our commit (see the daemon's
+    /// `DeployProgress::commit`).
+    Progress {
+        received: u32,
+        missing: Vec<u32>,
+        commit: bool,
+    },
     Deployed(String),
-    Activated { version: String, load_ms: f64 },
+    Activated {
+        version: String,
+        load_ms: f64,
+    },
     RolledBack(serde_json::Value),
-    Error { code: String, message: String },
+    Error {
+        code: String,
+        message: String,
+    },
 }
 
 fn answer(event: &serde_json::Value) -> Option<Answer> {
@@ -220,6 +232,7 @@ fn answer(event: &serde_json::Value) -> Option<Answer> {
                 .filter_map(|r| Some((r[0].as_u64()? as u32)..(r[1].as_u64()? as u32)))
                 .flatten()
                 .collect(),
+            commit: event["commit"].as_bool().unwrap_or(false),
         },
         "deployed" => Answer::Deployed(text("version")),
         "activated" => Answer::Activated {
@@ -357,7 +370,14 @@ impl Session<'_> {
                 });
             };
             match a {
-                Answer::Progress { missing, .. } if !missing.is_empty() => {
+                // Before our commit, any report says what to send; after
+                // it, only the commit's answer (earlier reports may predate
+                // chunks already sent).
+                Answer::Progress {
+                    missing,
+                    commit: answers_commit,
+                    ..
+                } if !missing.is_empty() && (!committed || answers_commit) => {
                     if let Some(error) = self.send(&missing).await? {
                         return Ok(rejected(error));
                     }
@@ -375,7 +395,7 @@ impl Session<'_> {
                     self.times.committed = Some(Instant::now());
                     committed = true;
                 }
-                // The last chunk's report, not the answer to the commit.
+                // A report sent while the chunks streamed in.
                 Answer::Progress { .. } => {}
                 Answer::Deployed(version) if activate => {
                     self.times.deployed = Some(Instant::now());
@@ -519,7 +539,9 @@ mod tests {
         let event =
             serde_json::json!({"type":"deploy_progress","received":3,"missing":[[0,2],[5,7]]});
         match answer(&event) {
-            Some(Answer::Progress { received, missing }) => {
+            Some(Answer::Progress {
+                received, missing, ..
+            }) => {
                 assert_eq!((received, missing), (3, vec![0, 1, 5, 6]));
             }
             _ => panic!("not progress"),

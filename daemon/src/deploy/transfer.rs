@@ -147,6 +147,10 @@ pub struct Progress {
     pub received: u32,
     pub total: u32,
     pub missing: Vec<[u32; 2]>,
+    /// This report answers a `commit`: the chunks it lists as missing never
+    /// arrived. Reports sent while chunks stream in may be overtaken by the
+    /// sender's own later chunks, so a sender resends only on this one.
+    pub answers_commit: bool,
 }
 
 /// What the caller must do.
@@ -272,6 +276,7 @@ impl Transfer {
             received: self.received,
             total: self.offer.chunks,
             missing,
+            answers_commit: false,
         }
     }
 
@@ -397,7 +402,9 @@ impl Transfers {
                 None => self.unknown(&id),
                 Some(t) if t.received < t.offer.chunks => {
                     t.last = now;
-                    vec![Decision::Progress(t.progress(&id))]
+                    let mut progress = t.progress(&id);
+                    progress.answers_commit = true;
+                    vec![Decision::Progress(progress)]
                 }
                 Some(_) => {
                     let t = self.open.remove(&id).expect("just found");
@@ -597,6 +604,32 @@ mod tests {
                 transfers.handle(m, now).iter().map(word).collect()
             })
             .collect()
+    }
+
+    #[test]
+    fn only_the_answer_to_a_commit_is_marked_as_such() {
+        // A sender resends only on the commit's answer: the reports made
+        // while chunks stream in may be overtaken by its later chunks.
+        let p = package(3 * CHUNK as usize + 100);
+        let mut transfers = Transfers::new(limits());
+        let now = Instant::now();
+        let mut reports = Vec::new();
+        for m in [
+            begin(&p),
+            chunk(&p, 0),
+            chunk(&p, 1),
+            chunk(&p, 2),
+            commit(),
+        ] {
+            for d in transfers.handle(m, now) {
+                if let Decision::Progress(progress) = d {
+                    reports.push((progress.missing, progress.answers_commit));
+                }
+            }
+        }
+        let (last, rest) = reports.split_last().expect("the commit is answered");
+        assert_eq!(*last, (vec![[3, 4]], true));
+        assert!(rest.iter().all(|(_, commit)| !commit), "{reports:?}");
     }
 
     fn limits() -> TransferLimits {

@@ -45,6 +45,9 @@ pub struct DeployProgress {
     pub received: u32,
     pub total: u32,
     pub missing: Vec<[u32; 2]>,
+    /// The answer to a `commit` (the missing chunks never arrived), not a
+    /// report sent while chunks were streaming in.
+    pub commit: bool,
 }
 
 /// `deployed`: verified, staged and smoke-tested; not current yet.
@@ -314,6 +317,7 @@ impl Desk {
                     received: p.received,
                     total: p.total,
                     missing: p.missing,
+                    commit: p.answers_commit,
                 })),
                 Decision::Complete {
                     id,
