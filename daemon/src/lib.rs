@@ -60,9 +60,16 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     ));
     let mqtt = mqtt::MqttEdge::start(&config, piece.clone()).await?;
     let mut state = piece.state.clone();
-    let ready = state.wait_for(|s| s.model.is_some());
+    // The model's name is copied out at once: a `watch::Ref` kept through the
+    // branch (select! holds its output) plus a second `borrow()` deadlocks
+    // the state's lock whenever a writer queues between the two reads (a
+    // second model finishing its load at that moment froze the daemon).
+    let ready = async {
+        let s = state.wait_for(|s| s.model.is_some()).await;
+        s.map(|s| s.model.clone().unwrap_or_default())
+    };
     tokio::select! {
-        _ = ready => tracing::info!(model = piece.state.borrow().model.as_deref().unwrap_or(""), "ready"),
+        Ok(model) = ready => tracing::info!(%model, "ready"),
         _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => tracing::error!("no model loaded after 120 s"),
     }
     shutdown.await;
