@@ -17,4 +17,4 @@ pub mod worker;
 pub use load::LoadError;
 pub use model::{Model, ModelInfo, RunError, Source};
 pub use queue::{Lane, Urgency};
-pub use worker::{BatchRequest, Engine, RenderRequest, Rendered};
+pub use worker::{BatchRequest, Engine, RenderRequest, Rendered, Stream};

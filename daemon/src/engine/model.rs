@@ -16,9 +16,10 @@
 
 use super::load::{self, LoadError};
 use super::pixels;
-use crate::package::{Manifest, ModelKind, ModelPackage};
+use crate::package::{Fit, Manifest, ModelKind, ModelPackage};
 use crate::picture::RgbImage;
 use crate::seed::Latent;
+use crate::source::fit;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,6 +95,8 @@ pub struct ModelInfo {
     pub license: String,
     pub description: String,
     pub input_shape: Vec<usize>,
+    /// `image` models: how a picture of another size becomes the input.
+    pub fit: Fit,
     /// Output picture size at the default resolution.
     pub width: u32,
     pub height: u32,
@@ -163,6 +166,7 @@ impl Model {
                 license: manifest.license.clone(),
                 description: manifest.description.clone(),
                 input_shape: manifest.input.shape.clone(),
+                fit: manifest.input.fit,
                 width: 0,
                 height: 0,
                 load_time: Duration::ZERO,
@@ -369,12 +373,16 @@ impl Model {
                 latent.values.clone()
             }
             (ModelKind::Image, Source::Image(picture)) => {
-                let range = self
-                    .manifest
-                    .input
-                    .range
-                    .expect("validated: image models have a range");
-                pixels::rgb_to_nchw(picture, shape[3], shape[2], range)
+                let input = &self.manifest.input;
+                let range = input.range.expect("validated: image models have a range");
+                match input.fit {
+                    // rgb_to_nchw crops itself, without an extra copy.
+                    Fit::Crop => pixels::rgb_to_nchw(picture, shape[3], shape[2], range),
+                    Fit::Letterbox => {
+                        let boxed = fit::letterbox(picture, shape[3] as u32, shape[2] as u32);
+                        pixels::rgb_to_nchw(&boxed, shape[3], shape[2], range)
+                    }
+                }
             }
             (ModelKind::Image, _) => {
                 return Err(RunError::BadInput(format!(
@@ -425,39 +433,10 @@ impl Model {
             let mut state = new_state(&plan);
             (first..sources.len())
                 .step_by(lanes)
-                .map(|ix| {
-                    let result = state.as_mut().map_err(|e| e.clone()).and_then(|state| {
-                        let main = this.main_input(&sources[ix])?;
-                        let (data, shape) = run(&plan, state, main)?;
-                        this.to_picture(&data, &shape)
-                    });
-                    (ix, result)
-                })
+                .map(|ix| (ix, this.paint(&plan, &mut state, &sources[ix])))
                 .collect()
         };
-        let mut results: Vec<_> = if lanes == 1 {
-            multithread_tract_scope(self.single.clone(), || lane(0))
-        } else {
-            std::thread::scope(|scope| {
-                let others: Vec<_> = (1..lanes)
-                    .map(|first| {
-                        std::thread::Builder::new()
-                            .name("easel-lane".into())
-                            .spawn_scoped(scope, move || {
-                                multithread_tract_scope(Executor::SingleThread, || lane(first))
-                            })
-                            .expect("spawning an inference lane")
-                    })
-                    .collect();
-                let mut all = multithread_tract_scope(Executor::SingleThread, || lane(0));
-                for handle in others {
-                    // A panic in tract is reported by the panic hook; its
-                    // frames are simply missing.
-                    all.extend(handle.join().unwrap_or_default());
-                }
-                all
-            })
-        };
+        let mut results = self.on_lanes(lanes, lane);
         results.sort_by_key(|(ix, _)| *ix);
         let mut results = results.into_iter().peekable();
         (0..sources.len())
@@ -466,6 +445,83 @@ impl Model {
                 None => Err(RunError::Inference("the inference lane failed".into())),
             })
             .collect()
+    }
+
+    /// Paints frames handed out by `next` until it answers `None`, one
+    /// frame per thread at a time on single-threaded plans (like
+    /// [`Model::render_many`], but each lane takes its next frame as soon
+    /// as it is free, so frames can arrive spread out in time: live mode
+    /// staggers them). `done` gets each frame's tag, its picture and the
+    /// time it took. The model's default size; returns once every lane
+    /// has finished its frame in progress.
+    pub fn stream<T>(
+        &mut self,
+        next: impl Fn() -> Option<(Source, T)> + Sync,
+        done: impl Fn(T, Result<RgbImage, RunError>, Duration) + Sync,
+    ) {
+        let plan = match self.plan_for(None) {
+            Ok(plan) => plan,
+            Err(e) => {
+                while let Some((_, tag)) = next() {
+                    done(tag, Err(e.clone()), Duration::ZERO);
+                }
+                return;
+            }
+        };
+        let this = &*self;
+        let lane = |_| {
+            let mut state = new_state(&plan);
+            while let Some((source, tag)) = next() {
+                let started = Instant::now();
+                let picture = this.paint(&plan, &mut state, &source);
+                done(tag, picture, started.elapsed());
+            }
+            Vec::<()>::new()
+        };
+        self.on_lanes(self.lanes(), lane);
+    }
+
+    /// Runs `lane(0..lanes)` on as many threads, each single-threaded in
+    /// tract (one lane: in place, on the executor chosen for single
+    /// pictures); the lanes' outputs, concatenated.
+    fn on_lanes<R: Send>(&self, lanes: usize, lane: impl Fn(usize) -> Vec<R> + Sync) -> Vec<R> {
+        if lanes <= 1 {
+            return multithread_tract_scope(self.single.clone(), || lane(0));
+        }
+        let lane = &lane;
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..lanes)
+                .map(|first| {
+                    std::thread::Builder::new()
+                        .name("easel-lane".into())
+                        .spawn_scoped(scope, move || {
+                            multithread_tract_scope(Executor::SingleThread, || lane(first))
+                        })
+                        .expect("spawning an inference lane")
+                })
+                .collect();
+            let mut all = multithread_tract_scope(Executor::SingleThread, || lane(0));
+            for handle in others {
+                // A panic in tract is reported by the panic hook; its
+                // frames are simply missing.
+                all.extend(handle.join().unwrap_or_default());
+            }
+            all
+        })
+    }
+
+    /// One picture from `source` on `plan` with a reused state, in the
+    /// caller's executor scope.
+    fn paint(
+        &self,
+        plan: &Plan,
+        state: &mut Result<TypedSimpleState, RunError>,
+        source: &Source,
+    ) -> Result<RgbImage, RunError> {
+        let state = state.as_mut().map_err(|e| e.clone())?;
+        let main = self.main_input(source)?;
+        let (data, shape) = run(plan, state, main)?;
+        self.to_picture(&data, &shape)
     }
 
     fn to_picture(&self, data: &[f32], shape: &[usize]) -> Result<RgbImage, RunError> {

@@ -13,7 +13,8 @@ use super::queue::{JobQueue, Urgency};
 use crate::package::ModelPackage;
 use crate::picture::{Provenance, RgbImage};
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -83,6 +84,60 @@ impl Rendered {
     }
 }
 
+/// A stream of live frames open on the worker (see [`Engine::stream`]).
+pub struct Stream {
+    frames: mpsc::Sender<StreamFrame>,
+    lanes: usize,
+    /// Cleared by the worker's side (see [`StreamOpen`]) when the stream
+    /// ends or is refused: frames sent after that are never painted.
+    open: Arc<AtomicBool>,
+}
+
+/// Held by the stream's job: dropping the job, whether the worker finished
+/// the stream or the queue refused it, marks the stream closed.
+struct StreamOpen(Arc<AtomicBool>);
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+struct StreamFrame {
+    source: Source,
+    queued: Instant,
+    reply: oneshot::Sender<Result<Rendered, RunError>>,
+}
+
+impl Stream {
+    /// Hands a frame to the stream. Answered with the picture, or with
+    /// `Superseded` when the stream closed first (open a new one).
+    pub fn paint(&self, source: Source) -> oneshot::Receiver<Result<Rendered, RunError>> {
+        let (reply, rx) = oneshot::channel();
+        let frame = StreamFrame {
+            source,
+            queued: Instant::now(),
+            reply,
+        };
+        if let Err(mpsc::SendError(frame)) = self.frames.send(frame) {
+            let _ = frame.reply.send(Err(RunError::Superseded));
+        }
+        rx
+    }
+
+    /// Frames the worker paints at once.
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Whether frames sent now can still be painted: `false` once the
+    /// worker ended the stream (another job came) or never took it (it was
+    /// superseded or the engine stopped). Open a new one then.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
 enum Job {
     Load {
         package: Box<ModelPackage>,
@@ -102,6 +157,11 @@ enum Job {
         queued: Instant,
         reply: oneshot::Sender<Result<Vec<Rendered>, RunError>>,
     },
+    Stream {
+        model: String,
+        frames: mpsc::Receiver<StreamFrame>,
+        open: StreamOpen,
+    },
 }
 
 impl Job {
@@ -112,6 +172,9 @@ impl Job {
         match self {
             Job::Render { reply, .. } => drop(reply.send(Err(why))),
             Job::Batch { reply, .. } => drop(reply.send(Err(why))),
+            // Its frames' replies drop with it: their receivers read that
+            // as `Superseded` (see `Stream::paint`).
+            Job::Stream { .. } => {}
             Job::Unload { reply, .. } => drop(reply.send(false)),
             Job::Load { package, reply } => drop(reply.send(Err(LoadError::Graph {
                 path: package.onnx_path(),
@@ -263,6 +326,31 @@ impl Engine {
         rx
     }
 
+    /// Opens a stream of frames for `model` (live mode): once the worker
+    /// reaches it, it paints the frames sent with [`Stream::paint`] on all
+    /// its threads, one frame per thread, each frame as soon as a thread
+    /// is free. The stream holds the worker while it is open: it closes
+    /// when dropped, and also as soon as another job waits (frames not
+    /// started yet are then answered `Superseded`), so a visitor's
+    /// command never waits for more than the frames in progress.
+    pub fn stream(&self, model: &str) -> Stream {
+        let (tx, frames) = mpsc::channel();
+        let open = Arc::new(AtomicBool::new(true));
+        self.submit(
+            Urgency::Latest(super::Lane::Frames),
+            Job::Stream {
+                model: model.into(),
+                frames,
+                open: StreamOpen(open.clone()),
+            },
+        );
+        Stream {
+            frames: tx,
+            lanes: self.shared.threads,
+            open,
+        }
+    }
+
     /// Blocking convenience for tools: load and wait.
     pub fn load_blocking(&self, package: ModelPackage) -> Result<Arc<ModelInfo>, LoadError> {
         let name = package.onnx_path();
@@ -368,6 +456,54 @@ fn work(shared: &Shared, options: &RunOptions) {
                 });
                 let _ = reply.send(result);
             }
+            Job::Stream {
+                model,
+                frames,
+                open: _open,
+            } => {
+                let frames = Mutex::new(frames);
+                let next = || next_frame(shared, &frames);
+                match models.get_mut(&model) {
+                    None => {
+                        while let Some((_, frame)) = next() {
+                            let _ = frame.reply.send(Err(RunError::UnknownModel(model.clone())));
+                        }
+                    }
+                    Some((m, info)) => {
+                        let info = info.clone();
+                        m.stream(next, |frame: StreamFrame, picture, took| {
+                            let waited = frame.queued.elapsed().saturating_sub(took);
+                            let rendered = picture.map(|image| {
+                                Rendered::new(image, &info, &frame.source, took, waited)
+                            });
+                            let _ = frame.reply.send(rendered);
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The next frame of an open stream, or `None` when the stream is over:
+/// its sender is gone, the engine is stopping, or another job waits.
+fn next_frame(
+    shared: &Shared,
+    frames: &Mutex<mpsc::Receiver<StreamFrame>>,
+) -> Option<(Source, StreamFrame)> {
+    loop {
+        {
+            let queue = shared.queue.lock().expect("queue lock");
+            if queue.closed || !queue.jobs.is_empty() {
+                return None;
+            }
+        }
+        // Short waits, so a job that arrives is noticed soon.
+        let frames = frames.lock().expect("stream lock");
+        match frames.recv_timeout(Duration::from_millis(20)) {
+            Ok(frame) => return Some((frame.source.clone(), frame)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
 }

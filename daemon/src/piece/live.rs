@@ -10,12 +10,16 @@
 //!    the test pattern costs only the frames painted); a frame whose scene
 //!    did not move (`source::scene`) is skipped; the frame is fitted to
 //!    the model's input on a blocking thread;
-//! 2. paint: one inference in flight at a time, on the engine's frame lane;
-//! 3. show (`show`): PNG-encode fast on a blocking thread and publish.
+//! 2. paint: a stream open on the engine ([`crate::engine::Stream`]) with
+//!    one frame in flight per engine thread, each painted on one thread:
+//!    a new frame is taken as soon as a thread is free, so frames arrive
+//!    staggered (throughput of every core, latency of one core per frame);
+//! 3. show (`show`): the newest painted frame is published; one that comes
+//!    back after a newer one was shown is dropped.
 //!
-//! Stage 3 runs in its own task, so the next inference starts as soon as
-//! the previous one returns, while its picture is still being encoded.
-//! Batching or a second frame in flight (issue 9) would go into stage 2.
+//! Each painted frame is awaited in its own small task that holds one of
+//! the stage's permits, so the take loop never waits for a picture, and
+//! encoding for the page happens only when a page asks (`Frame::png`).
 //!
 //! Also here: entering live mode (`enter`, picking an image model), model
 //! switching while live, and the task that mirrors the source's health
@@ -24,13 +28,13 @@
 
 use super::command::Mode;
 use super::{Studio, state::State};
-use crate::engine::{Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
+use crate::engine::{ModelInfo, Rendered, RunError, Source, Stream};
 use crate::package::ModelKind;
 use crate::source::scene::SceneChange;
 use crate::source::{Fallback, SourceHealth};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Mean luma change (levels of 255) that counts as movement.
@@ -42,6 +46,8 @@ const STILL_LOOK_AGAIN: Duration = Duration::from_millis(100);
 const PULL_AGAIN: Duration = Duration::from_secs(2);
 /// How often the live summary (rate, latency) is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+/// After a frame failed in the model, the pause before its permit is free.
+const FAILED_PAUSE: Duration = Duration::from_millis(500);
 
 /// A painted frame on its way to the screen.
 struct Painted {
@@ -49,10 +55,20 @@ struct Painted {
     /// When the source took the frame: the start of capture-to-display.
     captured: Instant,
     origin: Arc<str>,
-    /// Counts painted frames, so the show stage can tell how many it missed.
+    /// Order in which frames were handed to the engine: frames can come
+    /// back out of order, and an older one never replaces a newer one.
     index: u64,
     /// Frames skipped so far because the scene was still.
     still: u64,
+}
+
+/// What stage 2 hands to stage 3: the newest painted frame, and how many
+/// frames came back painted in all, so the show stage can tell how many
+/// it never showed.
+#[derive(Default)]
+struct Delivered {
+    newest: Option<Arc<Painted>>,
+    count: u64,
 }
 
 /// The image model live mode should use: the current one if it is an
@@ -154,22 +170,26 @@ fn painting(studio: &Studio, state: &State) -> Option<Arc<ModelInfo>> {
 pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut state = studio.state.subscribe();
     let mut frames = studio.feed.frames.clone();
-    let (painted_tx, painted_rx) = watch::channel(None);
+    let (painted_tx, painted_rx) = watch::channel(Delivered::default());
     tokio::spawn(show(studio.clone(), painted_rx, cancel.clone()));
+    // One frame in flight per engine thread.
+    let permits = Arc::new(Semaphore::new(studio.engine.threads()));
     let mut scene = SceneChange::new(STILL_THRESHOLD);
     let mut model: Option<String> = None;
+    let mut stream: Option<Stream> = None;
     let mut last_frame: Option<Arc<crate::picture::RgbImage>> = None;
     let mut last_start: Option<Instant> = None;
     let mut rest_until: Option<Instant> = None;
-    let (mut painted, mut still) = (0u64, 0u64);
+    let (mut sent, mut still) = (0u64, 0u64);
     loop {
         let (info, fps) = {
             let s = state.borrow_and_update();
             (painting(&studio, &s), s.params.fps)
         };
         let Some(info) = info else {
-            // Not live: no pulls, the feed idles.
+            // Not live: no pulls, the feed idles, the engine is let go.
             model = None;
+            stream = None;
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = state.changed() => if r.is_err() { return },
@@ -180,6 +200,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             // A new model repaints the scene even if nothing moves.
             scene.reset();
             last_frame = None;
+            stream = None;
             model = Some(info.name.clone());
         }
         // The target rate: 0 = as fast as the engine goes.
@@ -201,6 +222,13 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 _ = tokio::time::sleep_until(until.into()) => {}
             }
         }
+        // A free engine thread before the frame is taken, so it is fresh
+        // when painting starts.
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = state.changed() => { if r.is_err() { return } continue }
+            p = permits.clone().acquire_owned() => p.expect("the permits are never closed"),
+        };
         // A fresh frame, made now: the source makes frames only when asked.
         frames.mark_unchanged();
         studio.feed.pull();
@@ -241,12 +269,11 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         };
-        let image = frame.image.clone();
+        let (image, how) = (frame.image.clone(), info.fit);
         let mut detector = std::mem::replace(&mut scene, SceneChange::new(STILL_THRESHOLD));
         let prepared = tokio::task::spawn_blocking(move || {
             let moved = detector.handle_frame(&image);
-            let fitted =
-                moved.then(|| crate::source::fit::centre_crop_resize(&image, w as u32, h as u32));
+            let fitted = moved.then(|| crate::source::fit::fit(&image, w as u32, h as u32, how));
             (detector, fitted)
         })
         .await;
@@ -260,60 +287,75 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             continue;
         };
         last_start = Some(Instant::now());
-        let rx = studio.engine.render(RenderRequest {
-            model: info.name.clone(),
-            source: Source::Image(Arc::new(fitted)),
-            size: None,
-            urgency: Urgency::Latest(Lane::Frames),
-        });
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = rx => r.unwrap_or(Err(RunError::Stopped)),
-        };
-        match result {
-            Ok(rendered) => {
-                painted += 1;
-                painted_tx.send_replace(Some(Arc::new(Painted {
-                    rendered,
-                    captured: frame.captured,
-                    origin: frame.origin.clone(),
-                    index: painted,
-                    still,
-                })));
-            }
-            Err(RunError::Superseded | RunError::Busy) => studio.metrics.frames_dropped.inc(),
-            Err(RunError::Stopped) => return,
-            Err(e) => {
-                tracing::warn!(model = %info.name, "live frame failed: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+        // The stream ends whenever another job (a visitor's command, a
+        // load) reaches the engine: then a new one, queued behind it.
+        if !stream.as_ref().is_some_and(Stream::is_open) {
+            stream = Some(studio.engine.stream(&info.name));
         }
+        let rx = stream
+            .as_ref()
+            .expect("opened above")
+            .paint(Source::Image(Arc::new(fitted)));
+        sent += 1;
+        let (index, captured, origin) = (sent, frame.captured, frame.origin.clone());
+        let (studio, painted_tx, cancel) = (studio.clone(), painted_tx.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = rx => r.unwrap_or(Err(RunError::Superseded)),
+            };
+            match result {
+                Ok(rendered) => {
+                    let painted = Arc::new(Painted {
+                        rendered,
+                        captured,
+                        origin,
+                        index,
+                        still,
+                    });
+                    painted_tx.send_if_modified(|d| {
+                        d.count += 1;
+                        let newer = d.newest.as_ref().is_none_or(|n| n.index < index);
+                        if newer {
+                            d.newest = Some(painted);
+                        }
+                        newer
+                    });
+                }
+                Err(RunError::Superseded | RunError::Busy) => studio.metrics.frames_dropped.inc(),
+                Err(RunError::Stopped) => {}
+                Err(e) => {
+                    tracing::warn!(model = %info.name, "live frame failed: {e}");
+                    tokio::time::sleep(FAILED_PAUSE).await;
+                }
+            }
+            drop(permit);
+        });
     }
 }
 
-/// Stage 3: encodes painted frames (newest wins) and shows them.
+/// Stage 3: shows the newest painted frame.
 async fn show(
     studio: Arc<Studio>,
-    mut painted: watch::Receiver<Option<Arc<Painted>>>,
+    mut painted: watch::Receiver<Delivered>,
     cancel: CancellationToken,
 ) {
-    let mut last = 0u64;
+    let mut seen = 0u64;
     let mut stats = Stats::new(Instant::now());
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             r = painted.changed() => if r.is_err() { return },
         }
-        let Some(p) = painted.borrow_and_update().clone() else {
-            continue;
+        let (p, count) = {
+            let d = painted.borrow_and_update();
+            let Some(p) = d.newest.clone() else { continue };
+            (p, d.count)
         };
-        if p.index < last {
-            // The paint stage restarted its count (cannot happen today).
-            last = 0;
-        }
-        let missed = p.index.saturating_sub(last + 1);
+        // Painted frames that came and went (or came back late) unseen.
+        let missed = count.saturating_sub(seen + 1);
         studio.metrics.frames_dropped.inc_by(missed);
-        last = p.index;
+        seen = count;
         let params = serde_json::json!({"source": &*p.origin, "live": true});
         let provenance = p.rendered.provenance(params);
         studio.show_frame(p.rendered.image.clone(), provenance);
@@ -343,7 +385,7 @@ pub struct Summary {
     pub latency_max_ms: u64,
     /// Frames skipped because the scene was still.
     pub still: u64,
-    /// Painted frames the screen never showed (the encoder was behind).
+    /// Painted frames the screen never showed (a newer one was shown first).
     pub dropped: u64,
 }
 
