@@ -48,6 +48,19 @@ pub enum Layout {
     Nhwc,
 }
 
+/// How an `image` model's input is made from a picture of another size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// The largest centred region with the input's aspect, resized: fills
+    /// the input, cuts the sides (or top and bottom) off.
+    #[default]
+    Crop,
+    /// The whole picture, resized to fit inside and centred on black bars:
+    /// nothing cut off (a model trained on padded pictures wants this).
+    Letterbox,
+}
+
 /// `easel.toml`, exactly as written by the artist or the tools.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,6 +109,13 @@ pub struct InputSpec {
     /// `image` models: the value range that 0..255 pixels map onto.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<[f32; 2]>,
+    /// `image` models: how a picture of another size becomes the input.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub fit: Fit,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -315,6 +335,9 @@ impl Manifest {
             }
             ModelKind::Latent => {}
         }
+        if self.kind != ModelKind::Image && self.input.fit != Fit::default() {
+            return Err("input.fit applies to image models only".into());
+        }
         if let Some(v) = &self.variant
             && !["weights", "static", "f16"].contains(&v.mode.as_str())
         {
@@ -445,6 +468,11 @@ range = [-1.0, 1.0]
             ("range = [-1.0, 1.0]", "range = [1.0, 1.0]", "low < high"),
             ("kind = \"latent\"", "kind = \"image\"", "[1, 3, H, W]"),
             ("kind = \"latent\"", "kind = \"cppn\"", "[cppn]"),
+            (
+                "shape = [1, 100, 1, 1]",
+                "shape = [1, 100, 1, 1]\nfit = \"letterbox\"",
+                "image models only",
+            ),
         ];
         for (from, to, want) in cases {
             let m = Manifest::parse(&DCGAN.replace(from, to)).unwrap();

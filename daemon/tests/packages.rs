@@ -150,6 +150,7 @@ fn tiny_manifest(onnx: &[u8]) -> Manifest {
             name: "z".into(),
             shape: vec![1, 3, 1, 1],
             range: None,
+            fit: Default::default(),
         },
         output: OutputSpec {
             name: "image".into(),

@@ -1,14 +1,47 @@
-//! Fitting a frame to a size: the largest centred region with the target's
-//! aspect, resized bilinearly — the same geometry as the engine's input
-//! conversion (`engine::pixels::rgb_to_nchw`), so a frame fitted here and
-//! then given to a model reaches it within half a level of the engine
-//! doing the crop itself.
+//! Fitting a frame to a size, as the model's manifest asks (`input.fit`):
+//! `crop` takes the largest centred region with the target's aspect,
+//! resized bilinearly — the same geometry as the engine's input conversion
+//! (`engine::pixels::rgb_to_nchw`), so a frame fitted here and then given
+//! to a model reaches it within half a level of the engine doing the crop
+//! itself; `letterbox` resizes the whole frame to fit inside and centres
+//! it on black bars.
 //!
 //! Live mode fits frames on a blocking thread before they go to the
 //! inference worker, so the worker spends its time on inference, not on
 //! resizing camera frames. Pure.
 
+use crate::package::Fit;
 use crate::picture::RgbImage;
+
+/// `image` brought to exactly `w`×`h` the way `how` says. A picture of
+/// exactly that size is returned unchanged (a copy).
+pub fn fit(image: &RgbImage, w: u32, h: u32, how: Fit) -> RgbImage {
+    match how {
+        Fit::Crop => centre_crop_resize(image, w, h),
+        Fit::Letterbox => letterbox(image, w, h),
+    }
+}
+
+/// The whole of `image`, resized (aspect kept) to fit inside `w`×`h` and
+/// centred; the bars left over are black.
+pub fn letterbox(image: &RgbImage, w: u32, h: u32) -> RgbImage {
+    if (image.width, image.height) == (w, h) || w == 0 || h == 0 || image.width == 0 {
+        return image.clone();
+    }
+    let scale = (w as f64 / image.width as f64).min(h as f64 / image.height as f64);
+    let inner_w = ((image.width as f64 * scale).round() as u32).clamp(1, w);
+    let inner_h = ((image.height as f64 * scale).round() as u32).clamp(1, h);
+    // Same aspect up to rounding: the crop takes at most a pixel's sliver.
+    let inner = centre_crop_resize(image, inner_w, inner_h);
+    let (x0, y0) = (((w - inner_w) / 2) as usize, ((h - inner_h) / 2) as usize);
+    let mut rgb = vec![0u8; 3 * w as usize * h as usize];
+    let row_bytes = 3 * inner_w as usize;
+    for (y, src) in inner.rgb.chunks_exact(row_bytes).enumerate() {
+        let at = 3 * ((y0 + y) * w as usize + x0);
+        rgb[at..at + row_bytes].copy_from_slice(src);
+    }
+    RgbImage::new(w, h, rgb)
+}
 
 /// `image` centre-cropped to the aspect of `w`×`h` and resized to it.
 /// A picture of exactly that size is returned unchanged (a copy).
@@ -61,6 +94,42 @@ pub fn centre_crop_resize(image: &RgbImage, w: u32, h: u32) -> RgbImage {
 mod tests {
     use super::*;
     use crate::engine::pixels::rgb_to_nchw;
+
+    #[test]
+    fn letterbox_keeps_the_whole_picture_on_black_bars() {
+        // A 4x2 picture of two flat halves into 4x4: bars of one row
+        // above and below, the picture itself unchanged in between.
+        let mut rgb = Vec::new();
+        for _ in 0..2 {
+            for x in 0..4 {
+                rgb.extend(if x < 2 { [200, 10, 10] } else { [10, 10, 200] });
+            }
+        }
+        let picture = RgbImage::new(4, 2, rgb.clone());
+        let boxed = fit(&picture, 4, 4, Fit::Letterbox);
+        assert_eq!((boxed.width, boxed.height), (4, 4));
+        assert!(boxed.rgb[..12].iter().all(|&v| v == 0), "top bar");
+        assert_eq!(&boxed.rgb[12..36], &rgb[..], "the picture, whole");
+        assert!(boxed.rgb[36..].iter().all(|&v| v == 0), "bottom bar");
+        // Tall into wide: bars left and right, the height filled.
+        let tall = crate::source::pattern::render(30, 60, 1.0);
+        let boxed = letterbox(&tall, 40, 40);
+        let px = |x: usize, y: usize| &boxed.rgb[3 * (y * 40 + x)..3 * (y * 40 + x) + 3];
+        assert_eq!(
+            (px(0, 20), px(39, 20)),
+            (&[0u8, 0, 0][..], &[0u8, 0, 0][..])
+        );
+        assert!(
+            (0..40).any(|y| px(20, y) != [0, 0, 0]),
+            "the middle column is picture"
+        );
+        // The right size already: as is; crop is the default.
+        assert_eq!(fit(&picture, 4, 2, Fit::Letterbox), picture);
+        assert_eq!(
+            fit(&tall, 40, 40, Fit::default()),
+            centre_crop_resize(&tall, 40, 40)
+        );
+    }
 
     #[test]
     fn agrees_with_the_engine_within_half_a_level() {

@@ -76,6 +76,7 @@ pub fn build(seed: u64) -> Built {
             name: "z".into(),
             shape: vec![1, LATENT, 1, 1],
             range: None,
+            fit: Default::default(),
         },
         output: OutputSpec {
             name: "image".into(),

@@ -127,6 +127,7 @@ pub fn build_sized(seed: u64, size: usize) -> Built {
             name: "input".into(),
             shape: vec![1, 3, size, size],
             range: Some([0.0, 255.0]),
+            fit: Default::default(),
         },
         output: OutputSpec {
             name: "image".into(),
