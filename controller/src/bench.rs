@@ -105,7 +105,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             long_ms: u64::MAX,
         };
         let mut button = Button::new(timings);
-        let mut samples = Vec::with_capacity(args.events);
+        let mut samples = Vec::with_capacity(args.events as usize);
         // one warm-up event also waits for the connection
         for i in 0..=args.events {
             let t0 = Instant::now();

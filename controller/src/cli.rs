@@ -63,9 +63,9 @@ pub struct BenchArgs {
     /// Broker host:port; default: start a private mosquitto.
     #[arg(long)]
     pub broker: Option<String>,
-    /// Number of input events to time.
-    #[arg(long, default_value_t = 2000)]
-    pub events: usize,
+    /// Number of input events to time (at least 1).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
 }
 
 fn parse_pair(s: &str) -> Result<(u32, u32), String> {

@@ -94,7 +94,11 @@ impl Morph {
         let t = self.position(now);
         self.seconds = seconds;
         // Keep the current position within the segment.
-        self.segment_start = now - Duration::from_secs_f32(t * seconds.max(0.0));
+        // `checked_sub`: an `Instant` before the clock's origin (a board
+        // up for less than the segment) would panic.
+        self.segment_start = now
+            .checked_sub(Duration::from_secs_f32(t * seconds.max(0.0)))
+            .unwrap_or(now);
         self.fps = fps;
     }
 

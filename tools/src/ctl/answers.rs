@@ -6,10 +6,11 @@
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Event types that end a request (daemon/src/piece/event.rs). Any other
+/// Event types that end a request (daemon/src/piece/event.rs;
+/// `rolled_back` answers the `rollback` command). Any other
 /// type echoing the request id (progress of a long job) is printed and the
 /// wait goes on.
-pub const FINAL_TYPES: [&str; 3] = ["generated", "done", "error"];
+pub const FINAL_TYPES: [&str; 4] = ["generated", "done", "error", "rolled_back"];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ArgsError {

@@ -134,7 +134,7 @@ fn flash_rp2040(req: &Request, bytes: &[u8], kind: ImageKind) -> anyhow::Result<
     if kind == ImageKind::ElfArm
         && let Some(probe_rs) = which("probe-rs")
     {
-        let status = Command::new(probe_rs)
+        let status = Command::new(&probe_rs)
             .args(["download", "--chip", "RP2040"])
             .arg(&req.image)
             .status()
@@ -142,7 +142,7 @@ fn flash_rp2040(req: &Request, bytes: &[u8], kind: ImageKind) -> anyhow::Result<
         if !status.success() {
             bail!("probe-rs download failed ({status}); is the probe connected to SWD?");
         }
-        let _ = Command::new("probe-rs")
+        let _ = Command::new(&probe_rs)
             .args(["reset", "--chip", "RP2040"])
             .status();
         return Ok(format!("flashed {} through probe-rs", req.image.display()));
