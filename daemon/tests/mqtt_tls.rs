@@ -1,8 +1,11 @@
-//! `mqtts://` end to end: a mosquitto with a TLS listener (CA and server
-//! certificate made here with rcgen), the real `easeld` configured with
-//! `[mqtt] url = "mqtts://…"` and `ca_file`, a command and its event over
-//! TLS; and a daemon given the wrong CA stays up, says why in its log and
-//! answers `/healthz` with 503 instead of crashing.
+//! A secured external broker end to end. `mqtts://`: a mosquitto with a
+//! TLS listener (CA and server certificate made here with rcgen), the real
+//! `easeld` configured with `[mqtt] url = "mqtts://…"` and `ca_file`, a
+//! command and its event over TLS; and a daemon given the wrong CA stays
+//! up, says why in its log and answers `/healthz` with 503 instead of
+//! crashing. Username and password: a mosquitto with a password file,
+//! `[mqtt] username` and the password from `EASEL_MQTT_PASSWORD`; a wrong
+//! password is refused by the broker, logged, and a 503.
 //!
 //! The broker also has a plain listener, used only by the test's probe:
 //! easeld is given the TLS port alone, so everything it says went over TLS.
@@ -34,6 +37,18 @@ struct Easeld {
 
 impl Easeld {
     fn start(tls_port: u16, ca_file: &Path) -> Easeld {
+        Easeld::start_with(
+            &format!(
+                "url = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\n",
+                ca_file.display()
+            ),
+            None,
+        )
+    }
+
+    /// easeld with these lines in its `[mqtt]` table and, if given,
+    /// `EASEL_MQTT_PASSWORD` in its environment.
+    fn start_with(mqtt: &str, password: Option<&str>) -> Easeld {
         let dir = tempfile::tempdir().unwrap();
         let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64");
         let to = dir.path().join("models/dcgan-64");
@@ -47,22 +62,25 @@ impl Easeld {
         std::fs::write(
             &config,
             format!(
-                "node = \"{NODE}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"dcgan-64\"\nthreads = 1\n\n[mqtt]\nurl = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
+                "node = \"{NODE}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"dcgan-64\"\nthreads = 1\n\n[mqtt]\n{mqtt}\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
                 dir.path().join("models").display(),
                 dir.path().join("data").display(),
-                ca_file.display(),
             ),
         )
         .unwrap();
         let log = std::fs::File::create(dir.path().join("easeld.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_easeld"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_easeld"));
+        command
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info,tract=warn")
+            .env_remove("EASEL_MQTT_PASSWORD")
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting easeld");
+            .stderr(log);
+        if let Some(password) = password {
+            command.env("EASEL_MQTT_PASSWORD", password);
+        }
+        let child = command.spawn().expect("starting easeld");
         wait_port(http);
         Easeld { dir, child, http }
     }
@@ -150,6 +168,80 @@ async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
     assert_eq!(status, 503, "{body}");
     // Nothing it said reached the broker.
     let mut probe = Probe::connect(broker.port, "tls-probe-2").await;
+    let seen = probe.drain(1.0).await;
+    assert!(
+        seen.iter()
+            .all(|s| !s.topic.starts_with(&format!("easel/{NODE}/"))),
+        "{seen:?}"
+    );
+}
+
+/// mosquitto whose one user is `artist` with `password`; anonymous clients
+/// (the probe) are still let in, but a client that names a user must give
+/// that user's password, so a refused wrong password proves easeld sends
+/// what it was given.
+fn password_mosquitto(dir: &Path, password: &str) -> Mosquitto {
+    let file = dir.join("passwords");
+    let status = Command::new("mosquitto_passwd")
+        .args(["-b", "-c"])
+        .arg(&file)
+        .args(["artist", password])
+        .status()
+        .expect("mosquitto_passwd (package mosquitto) is installed");
+    assert!(status.success());
+    Mosquitto::start_with(dir, &format!("password_file {}", file.display()))
+}
+
+#[tokio::test]
+async fn username_and_password_from_the_environment() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = password_mosquitto(dir.path(), "s3cret words");
+    let mut probe = Probe::connect(broker.port, "auth-probe").await;
+    let mqtt = format!(
+        "url = \"mqtt://127.0.0.1:{}\"\nusername = \"artist\"\n",
+        broker.port
+    );
+    let mut d = Easeld::start_with(&mqtt, Some("s3cret words"));
+    probe.wait_online(60).await;
+    probe
+        .command("generate", json!({"seed": 5, "request_id": "auth-1"}))
+        .await;
+    let answer = probe.answer("auth-1", 30).await;
+    assert_eq!(answer["type"], "generated", "{answer}");
+    assert!(d.running());
+    // The password is never written to the log.
+    assert!(!d.log().contains("s3cret"), "{}", d.log());
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_logged_error_and_503() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = password_mosquitto(dir.path(), "right");
+    let mqtt = format!(
+        "url = \"mqtt://127.0.0.1:{}\"\nusername = \"artist\"\n",
+        broker.port
+    );
+    let mut d = Easeld::start_with(&mqtt, Some("wrong"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.log().contains("MQTT connect failed") {
+        assert!(d.running(), "easeld exited");
+        assert!(Instant::now() < deadline, "no connect failure logged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = d.log();
+    assert!(
+        ["NotAuthorized", "BadUserNamePassword", "refused"]
+            .iter()
+            .any(|why| log.contains(why)),
+        "the log does not say the login was refused:\n{log}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(d.running());
+    let (status, body) = d.healthz();
+    assert_eq!(status, 503, "{body}");
+    let mut probe = Probe::connect(broker.port, "auth-probe-2").await;
     let seen = probe.drain(1.0).await;
     assert!(
         seen.iter()
