@@ -150,6 +150,13 @@ async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
     // A CA that did not sign the broker's certificate.
     let other = make_pki("stranger");
     let mut d = Easeld::start(tls_port, &tls::write(dir.path(), "wrong.pem", &other.ca));
+    refused(&mut d, broker.port, &["UnknownIssuer", "certificate"]).await;
+}
+
+/// easeld cannot connect: it says why in its log (one of `reasons`), keeps
+/// retrying and serving its page, answers `/healthz` with 503, and nothing
+/// it said reached the broker (seen on `broker_port`).
+async fn refused(d: &mut Easeld, broker_port: u16, reasons: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !d.log().contains("MQTT connect failed") {
         assert!(d.running(), "easeld exited");
@@ -158,16 +165,14 @@ async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
     }
     let log = d.log();
     assert!(
-        log.contains("UnknownIssuer") || log.contains("certificate"),
-        "the log does not say what is wrong with TLS:\n{log}"
+        reasons.iter().any(|why| log.contains(why)),
+        "the log does not say why ({reasons:?}):\n{log}"
     );
-    // Keeps retrying, serving its page, and says it is not healthy.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(d.running());
     let (status, body) = d.healthz();
     assert_eq!(status, 503, "{body}");
-    // Nothing it said reached the broker.
-    let mut probe = Probe::connect(broker.port, "tls-probe-2").await;
+    let mut probe = Probe::connect(broker_port, "refused-probe").await;
     let seen = probe.drain(1.0).await;
     assert!(
         seen.iter()
@@ -224,28 +229,10 @@ async fn wrong_password_is_a_logged_error_and_503() {
         broker.port
     );
     let mut d = Easeld::start_with(&mqtt, Some("wrong"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !d.log().contains("MQTT connect failed") {
-        assert!(d.running(), "easeld exited");
-        assert!(Instant::now() < deadline, "no connect failure logged");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let log = d.log();
-    assert!(
-        ["NotAuthorized", "BadUserNamePassword", "refused"]
-            .iter()
-            .any(|why| log.contains(why)),
-        "the log does not say the login was refused:\n{log}"
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(d.running());
-    let (status, body) = d.healthz();
-    assert_eq!(status, 503, "{body}");
-    let mut probe = Probe::connect(broker.port, "auth-probe-2").await;
-    let seen = probe.drain(1.0).await;
-    assert!(
-        seen.iter()
-            .all(|s| !s.topic.starts_with(&format!("easel/{NODE}/"))),
-        "{seen:?}"
-    );
+    refused(
+        &mut d,
+        broker.port,
+        &["NotAuthorized", "BadUserNamePassword", "refused"],
+    )
+    .await;
 }

@@ -3,12 +3,15 @@
 //! them by `tests/fixtures/make_fixtures.py` (which also reimplements the
 //! seed -> latent algorithm and the CPPN grid from their documentation).
 //!
+//! Also here: every way the engine paints several frames (batches on
+//! lanes, the live stream) gives the single picture's pixels.
+//!
 //! A mismatch here means tract, our input preparation, or our RNG drifted
 //! from what the model means; a fixture whose model sha256 no longer
 //! matches means the model was regenerated and the script must be rerun.
 
 use easel_daemon::engine::pixels::cppn_coords;
-use easel_daemon::engine::{Model, Source};
+use easel_daemon::engine::{Engine, Lane, Model, RenderRequest, RunError, Source, Urgency};
 use easel_daemon::package::ModelPackage;
 use easel_daemon::picture::RgbImage;
 use easel_daemon::seed::Latent;
@@ -369,4 +372,78 @@ fn batched_frames_equal_single_pictures() {
         let diff = max_level_diff(&frame.unwrap(), &single);
         assert!(diff <= 1, "frame {ix}: {diff} levels apart");
     }
+}
+
+/// One picture of dcgan-64 from `seed` through the engine's single path.
+fn single(engine: &Engine, seed: u64) -> RgbImage {
+    engine
+        .render_blocking(RenderRequest {
+            model: "dcgan-64".into(),
+            source: Source::Seed(seed),
+            size: None,
+            urgency: Urgency::Latest(Lane::Interactive),
+        })
+        .unwrap()
+        .image
+}
+
+#[test]
+fn streamed_frames_equal_single_pictures_and_a_job_ends_the_stream() {
+    let engine = Engine::start(2, 8);
+    engine.load_blocking(package("dcgan-64")).unwrap();
+    let stream = engine.stream("dcgan-64");
+    assert_eq!(stream.lanes(), 2);
+    let answers: Vec<_> = (0..12u64).map(|s| stream.paint(Source::Seed(s))).collect();
+    let frames: Vec<RgbImage> = answers
+        .into_iter()
+        .map(|rx| rx.blocking_recv().unwrap().unwrap().image)
+        .collect();
+    assert!(
+        stream.is_open(),
+        "nothing else waited: the stream stays open"
+    );
+
+    // A single picture is served: the stream let the worker go.
+    for (seed, frame) in frames.iter().enumerate() {
+        let diff = max_level_diff(frame, &single(&engine, seed as u64));
+        assert!(diff <= 1, "seed {seed}: {diff} levels from a single render");
+    }
+    assert!(!stream.is_open(), "another job ended the stream");
+    assert!(matches!(
+        stream.paint(Source::Seed(1)).blocking_recv().unwrap(),
+        Err(RunError::Superseded)
+    ));
+    drop(stream);
+
+    let unknown = engine.stream("no-such-model");
+    assert!(matches!(
+        unknown.paint(Source::Seed(1)).blocking_recv().unwrap(),
+        Err(RunError::UnknownModel(_))
+    ));
+    drop(unknown);
+    engine.shutdown();
+}
+
+#[test]
+fn frames_waiting_when_a_job_arrives_are_answered_superseded() {
+    let engine = Engine::start(2, 8);
+    engine.load_blocking(package("dcgan-64")).unwrap();
+    let stream = engine.stream("dcgan-64");
+    let answers: Vec<_> = (0..200u64).map(|s| stream.paint(Source::Seed(s))).collect();
+    // Arrives while most frames still wait: served after the frames in progress.
+    let picture = single(&engine, 3);
+    assert_eq!((picture.width, picture.height), (64, 64));
+    let (mut painted, mut superseded) = (0, 0);
+    for rx in answers {
+        match rx.blocking_recv() {
+            Ok(Ok(_)) => painted += 1,
+            // Unstarted frames drop with the stream: their sender is gone.
+            Ok(Err(RunError::Superseded)) | Err(_) => superseded += 1,
+            Ok(Err(e)) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!(painted + superseded, 200);
+    assert!(superseded > 0, "the job did not wait for all 200 frames");
+    drop(stream);
+    engine.shutdown();
 }
