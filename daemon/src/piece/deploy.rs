@@ -489,7 +489,9 @@ fn check_and_stage(
     limits: &format::Limits,
     data_dir: &Path,
 ) -> Result<Staged, DeployError> {
-    if bytes.len() as u64 != offer.size || hex::encode(Sha256::digest(bytes)) != offer.sha256 {
+    if bytes.len() as u64 != offer.size
+        || !hex::encode(Sha256::digest(bytes)).eq_ignore_ascii_case(&offer.sha256)
+    {
         return Err(DeployError::HashMismatch(
             "the assembled file does not match the sha256 of its begin message".into(),
         ));

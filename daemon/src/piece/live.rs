@@ -12,7 +12,8 @@
 //!    the model's input on a blocking thread;
 //! 2. paint: a stream open on the engine ([`crate::engine::Stream`]) with
 //!    one frame in flight per engine thread, each painted on one thread:
-//!    a new frame is taken as soon as a thread is free, so frames arrive
+//!    a new frame is taken as soon as a thread is free, and starts are
+//!    spaced by a frame's time over the threads, so frames arrive evenly
 //!    staggered (throughput of every core, latency of one core per frame);
 //! 3. show (`show`): the newest painted frame is published; one that comes
 //!    back after a newer one was shown is dropped.
@@ -33,6 +34,7 @@ use crate::package::ModelKind;
 use crate::source::scene::SceneChange;
 use crate::source::{Fallback, SourceHealth};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
@@ -173,7 +175,11 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let (painted_tx, painted_rx) = watch::channel(Delivered::default());
     tokio::spawn(show(studio.clone(), painted_rx, cancel.clone()));
     // One frame in flight per engine thread.
-    let permits = Arc::new(Semaphore::new(studio.engine.threads()));
+    let lanes = studio.engine.threads().max(1);
+    let permits = Arc::new(Semaphore::new(lanes));
+    let lanes = lanes as u32;
+    // The latest frame's time in the model, for spacing the next starts.
+    let inference_us = Arc::new(AtomicU64::new(0));
     let mut scene = SceneChange::new(STILL_THRESHOLD);
     let mut model: Option<String> = None;
     let mut stream: Option<Stream> = None;
@@ -201,13 +207,22 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             scene.reset();
             last_frame = None;
             stream = None;
+            inference_us.store(0, Ordering::Relaxed);
             model = Some(info.name.clone());
         }
-        // The target rate: 0 = as fast as the engine goes.
+        // The target rate (0 = as fast as the engine goes), and frames in
+        // flight started spread over one frame's time, so they come back
+        // spread out instead of in bunches the screen would not show.
+        let spacing = Duration::from_micros(inference_us.load(Ordering::Relaxed)) / lanes;
+        let target = if fps > 0.0 {
+            Duration::from_secs_f32(1.0 / fps)
+        } else {
+            Duration::ZERO
+        };
         if let Some(started) = last_start
-            && fps > 0.0
+            && !spacing.max(target).is_zero()
         {
-            let due = started + Duration::from_secs_f32(1.0 / fps);
+            let due = started + spacing.max(target);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 r = state.changed() => { if r.is_err() { return } continue }
@@ -299,6 +314,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         sent += 1;
         let (index, captured, origin) = (sent, frame.captured, frame.origin.clone());
         let (studio, painted_tx, cancel) = (studio.clone(), painted_tx.clone(), cancel.clone());
+        let inference_us = inference_us.clone();
         tokio::spawn(async move {
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -306,6 +322,8 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             };
             match result {
                 Ok(rendered) => {
+                    let us = rendered.inference.as_micros().min(u64::MAX as u128) as u64;
+                    inference_us.store(us, Ordering::Relaxed);
                     let painted = Arc::new(Painted {
                         rendered,
                         captured,
