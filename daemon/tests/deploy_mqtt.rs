@@ -20,13 +20,20 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The `easel` binary, built next to `easeld` with the same profile (a
-/// daemon test cannot name another package's binary directly).
+/// The `easel` binary next to `easeld` (a daemon test cannot name another
+/// package's binary directly). `cargo test --workspace` has built it
+/// already; only when it is missing (this test run alone) is it built.
+/// Building it unasked would cost a rebuild of the world: `cargo build -p
+/// easel-tools` resolves the dependencies' features for that package alone,
+/// so tract and the rest compile again under other hashes.
 fn easel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let easeld = Path::new(env!("CARGO_BIN_EXE_easeld"));
         let dir = easeld.parent().unwrap();
+        if dir.join("easel").exists() {
+            return dir.join("easel");
+        }
         let mut build = Command::new(env!("CARGO"));
         build.args(["build", "-p", "easel-tools", "--bin", "easel"]);
         if dir.ends_with("release") {
