@@ -25,7 +25,10 @@ step "tests"
 cargo test --workspace --locked
 
 step "camera support (feature v4l): the source layer's unit tests"
-cargo test --locked -p easel-daemon --features v4l --lib source
+# --workspace, as above: `-p easel-daemon` alone would resolve the
+# dependencies' features for that one package and compile tract and the
+# rest again; this way only the daemon and the v4l crates are new.
+cargo test --workspace --locked --features easel-daemon/v4l --lib source
 
 step "controller boards (flash/RAM budgets)"
 # Board crates keep their own target folders (their .cargo/config.toml).

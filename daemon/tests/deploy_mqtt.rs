@@ -358,6 +358,55 @@ async fn deploy_to_all_activate_generate_mosquitto() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_that_fails_to_load_rolls_back_by_itself() {
+    // An installed version whose file went bad on disk after its smoke
+    // test (a failing card, a hand edit): activating it again fails to
+    // load, and the version that was current comes back by itself.
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    let (v1, v1_sha) = studio.dcgan("dcgan-c", 2);
+    let (v2, _) = studio.dcgan("dcgan-c", 3);
+    let (d, mut probe) = online(BrokerKind::Embedded, &studio.config("")).await;
+    let mut versions = Vec::new();
+    for file in [&v1, &v2] {
+        let (ok, out) = deploy(file, d.port, NODE, true).await;
+        assert!(ok, "{out}");
+        let activated = event(&mut probe, "activated", &transfer_id(file), 5).await;
+        versions.push(activated["version"].as_str().unwrap().to_string());
+    }
+    let (version1, version2) = (&versions[0], &versions[1]);
+    probe
+        .command("rollback", json!({"name": "dcgan-c", "request_id": "rb"}))
+        .await;
+    assert_eq!(probe.answer("rb", 60).await["type"], "rolled_back");
+    // v2 is installed, not current: a re-deploy activates it without a
+    // new smoke test (it passed one), so only loading it finds the damage.
+    let onnx = deploy_dir(&d)
+        .join("installed")
+        .join(version2)
+        .join("model.onnx");
+    let mut bytes = std::fs::read(&onnx).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&onnx, bytes).unwrap();
+
+    let id2 = transfer_id(&v2);
+    let (ok, out) = deploy(&v2, d.port, NODE, true).await;
+    assert!(!ok, "activating a broken install must fail: {out}");
+    let error = event(&mut probe, "error", &id2, 30).await;
+    assert_eq!(error["code"], "activation_failed", "{error}");
+    let back = event(&mut probe, "rolled_back", &id2, 30).await;
+    assert_eq!(back["version"], version1.as_str(), "{back}");
+    assert_eq!(back["from"], version2.as_str(), "{back}");
+    let state = state_where(&mut probe, "v1 current again", |s| {
+        installed(s, "dcgan-c").is_some_and(|i| i["current"] == version1.as_str())
+    })
+    .await;
+    assert_eq!(model_sha(&state, "dcgan-c").unwrap(), v1_sha);
+    generate_with(&mut probe, "dcgan-c", "after-failed-activation").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_packages_are_rejected_with_a_clear_error_and_nothing_installed() {
     let _serial = mqtt_support::SERIAL.lock().await;
     let studio = Studio::new();
