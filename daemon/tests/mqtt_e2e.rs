@@ -428,3 +428,59 @@ async fn scenes_survive_restart() {
         (Some("generated"), Some(42))
     );
 }
+
+/// A retained command larger than the daemon takes in one packet, left on
+/// an external broker (by mistake or malice): the daemon announces its
+/// maximum packet size when it connects, so the broker never sends it.
+/// Were it sent, the client would drop the connection on it, reconnect,
+/// get it again as a retained message, and never stay online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_command_too_large_for_a_packet_is_never_delivered() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let (mut d, mut probe) = online(BrokerKind::Mosquitto, "").await;
+    let topic = format!("easel/{NODE}/cmd/generate");
+    let status = format!("easel/{NODE}/status");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.json");
+    let mut huge = br#"{"request_id":"huge","seed":1,"pad":""#.to_vec();
+    huge.resize(5 << 20, b'x');
+    huge.extend_from_slice(b"\"}");
+    std::fs::write(&file, huge).unwrap();
+    let port = d.port.to_string();
+    let mosquitto_pub = |extra: &[&str]| {
+        let ok = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port, "-t", &topic])
+            .args(["-q", "1", "-r"])
+            .args(extra)
+            .status()
+            .expect("mosquitto_pub (apt-get install mosquitto-clients)");
+        assert!(ok.success());
+    };
+    mosquitto_pub(&["-f", file.to_str().unwrap()]);
+    // Live, and again at a fresh connection (the retained copy).
+    for round in ["live", "after a restart"] {
+        let before = probe.seen.len();
+        probe
+            .command("generate", json!({"seed": 8, "request_id": round}))
+            .await;
+        assert_eq!(
+            probe.answer(round, 30).await["type"],
+            "generated",
+            "{round}"
+        );
+        probe.drain(1.0).await;
+        assert!(
+            !probe.seen[before..]
+                .iter()
+                .any(|s| s.topic == status && s.payload == "offline"),
+            "{round}: the daemon lost its connection"
+        );
+        assert!(d.is_running());
+        if round == "live" {
+            assert!(d.signal("TERM").success());
+            d.spawn();
+            probe.wait_online(60).await;
+        }
+    }
+    mosquitto_pub(&["-n"]); // clear it
+}

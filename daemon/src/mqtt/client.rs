@@ -134,7 +134,10 @@ fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, Client
     options.set_network_options(network);
     options.set_clean_start(true);
     // Oversized commands must reach the session to be answered with an
-    // error event; the session enforces the real limit.
+    // error event; the session enforces the real limit. The size is
+    // announced in CONNECT (MQTT 5), so a broker never sends a bigger
+    // packet: a retained giant would otherwise drop the connection at
+    // every reconnect (mqtt_e2e: a_retained_command_too_large…).
     options.set_max_packet_size(Some(4 * 1024 * 1024));
     let will = session.last_will();
     options.set_last_will(LastWill::new(
