@@ -247,6 +247,9 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         // A fresh frame, made now: the source makes frames only when asked.
         frames.mark_unchanged();
         studio.feed.pull();
+        // One deadline for this pull: state changes in between (a knob
+        // turned often) must not push the re-pull back.
+        let give_up = tokio::time::Instant::now() + PULL_AGAIN;
         let arrived = loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -260,7 +263,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 }
                 r = frames.changed() => { if r.is_err() { return } break true }
                 // Not served (a source failing without a fallback): ask again.
-                _ = tokio::time::sleep(PULL_AGAIN) => break false,
+                _ = tokio::time::sleep_until(give_up) => break false,
             }
         };
         if !arrived {
