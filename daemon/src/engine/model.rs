@@ -375,13 +375,16 @@ impl Model {
             (ModelKind::Image, Source::Image(picture)) => {
                 let input = &self.manifest.input;
                 let range = input.range.expect("validated: image models have a range");
+                let (w, h) = (shape[3], shape[2]);
+                let exact = (picture.width as usize, picture.height as usize) == (w, h);
                 match input.fit {
-                    // rgb_to_nchw crops itself, without an extra copy.
-                    Fit::Crop => pixels::rgb_to_nchw(picture, shape[3], shape[2], range),
-                    Fit::Letterbox => {
-                        let boxed = fit::letterbox(picture, shape[3] as u32, shape[2] as u32);
-                        pixels::rgb_to_nchw(&boxed, shape[3], shape[2], range)
+                    // Live frames come fitted already: no copy for them.
+                    Fit::Letterbox if !exact => {
+                        let boxed = fit::letterbox(picture, w as u32, h as u32);
+                        pixels::rgb_to_nchw(&boxed, w, h, range)
                     }
+                    // rgb_to_nchw crops itself, without an extra copy.
+                    _ => pixels::rgb_to_nchw(picture, w, h, range),
                 }
             }
             (ModelKind::Image, _) => {

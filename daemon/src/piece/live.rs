@@ -308,11 +308,10 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         // The stream ends whenever another job (a visitor's command, a
         // load) reaches the engine: then a new one, queued behind it.
         if !stream.as_ref().is_some_and(Stream::is_open) {
-            stream = Some(studio.engine.stream(&info.name));
+            stream = None;
         }
         let rx = stream
-            .as_ref()
-            .expect("opened above")
+            .get_or_insert_with(|| studio.engine.stream(&info.name))
             .paint(Source::Image(Arc::new(fitted)));
         sent += 1;
         let (index, captured, origin) = (sent, frame.captured, frame.origin.clone());
