@@ -19,10 +19,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# The broker package starts a system mosquitto on 1883; tests start their
-# own on free ports and the daemon's default embedded broker wants 1883.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
-pkill -x mosquitto >/dev/null 2>&1 || true
+# Installing the broker package may start a system mosquitto on 1883. It is
+# left alone: it may be the venue's broker. Every test starts its own
+# brokers and daemons on free ports and stops only those it started, so
+# nothing here needs 1883 (or any fixed port) free.
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknown-none-elf >/dev/null

@@ -1,4 +1,4 @@
-//! The daemon's TOML configuration (CONTRACT.md, "Config file").
+//! The daemon's TOML configuration (docs/contract.md, "Config file").
 //!
 //! Two stages: `RawConfig` is what serde reads (unknown keys rejected,
 //! errors carry line and column); `Config::from_raw` then checks values
@@ -6,9 +6,12 @@
 //! defaults, collecting every problem rather than stopping at the first so
 //! `easeld check` can list them all. No IO besides reading the file.
 
+use crate::deploy::transfer::TransferLimits;
+use crate::mqtt::MqttConfig;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub mod camera;
 
@@ -101,24 +104,25 @@ pub struct Config {
     pub archive: crate::archive::Limits,
     pub trusted_keys: Vec<PathBuf>,
     /// `[deploy]` limits on transfers over MQTT.
-    pub deploy_limits: crate::deploy::transfer::TransferLimits,
-    pub camera: camera::CameraConfig,
+    pub deploy_limits: TransferLimits,
+    pub camera: crate::source::CameraConfig,
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct MqttConfig {
-    /// `None`: run the embedded broker and connect to it.
-    pub url: Option<String>,
-    pub prefix: String,
-    pub username: Option<String>,
-    pub embedded_listen: SocketAddr,
-    pub max_payload: usize,
-    pub ca_file: Option<PathBuf>,
-    /// Unique per node: two daemons with one id would take turns kicking
-    /// each other off the broker.
-    pub client_id: String,
+/// The environment variables that override config values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `EASEL_ADMIN_TOKEN`: the `/admin` token, kept out of the file.
+    pub admin_token: Option<String>,
+}
+
+impl Environment {
+    pub fn read() -> Environment {
+        Environment {
+            admin_token: std::env::var("EASEL_ADMIN_TOKEN").ok(),
+        }
+    }
 }
 
 /// One problem in a config file: where, and what.
@@ -159,7 +163,8 @@ fn render_issues(path: &Path, issues: &[ConfigIssue]) -> String {
 impl Config {
     /// The embedded defaults: what `easeld` runs with no config file.
     pub fn embedded_defaults() -> Config {
-        Config::from_raw(RawConfig::default(), "").expect("the defaults are valid")
+        Config::from_raw(RawConfig::default(), "", &Environment::read())
+            .expect("the defaults are valid")
     }
 
     /// Reads and validates a config file.
@@ -176,6 +181,12 @@ impl Config {
 
     /// Parses and validates config text, returning every issue found.
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        Config::parse_with(text, &Environment::read())
+    }
+
+    /// [`Config::parse`] with the environment given, not read: what the
+    /// tests use, so their verdicts do not depend on the shell they run in.
+    pub fn parse_with(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, _) = e.span().map(|s| line_col(text, s.start)).unzip();
             vec![ConfigIssue {
@@ -184,10 +195,10 @@ impl Config {
                 message: e.message().trim().to_string(),
             }]
         })?;
-        Config::from_raw(raw, text)
+        Config::from_raw(raw, text, env)
     }
 
-    fn from_raw(raw: RawConfig, text: &str) -> Result<Config, Vec<ConfigIssue>> {
+    fn from_raw(raw: RawConfig, text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
         let mut issue = |key: &str, message: String| {
             issues.push(ConfigIssue {
@@ -251,11 +262,11 @@ impl Config {
                 format!("{url:?}: expected mqtt://host:port or mqtts://host:port"),
             );
         }
-        let camera = camera::CameraConfig::from_raw(&raw.camera).unwrap_or_else(|problems| {
+        let camera = camera::settings(&raw.camera).unwrap_or_else(|problems| {
             for (key, message) in problems {
                 issue(key, message);
             }
-            camera::CameraConfig::default()
+            crate::source::CameraConfig::default()
         });
         let mut addr = |key: &str, value: Option<String>, default: &str| {
             let value = value.unwrap_or_else(|| default.into());
@@ -273,8 +284,9 @@ impl Config {
             "127.0.0.1:1883",
         );
         let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
-        let admin_token = std::env::var("EASEL_ADMIN_TOKEN")
-            .ok()
+        let admin_token = env
+            .admin_token
+            .clone()
             .or(raw.http.admin_token)
             .filter(|t| !t.is_empty());
         if admin_token.as_ref().is_some_and(|t| t.len() < 8) {
@@ -326,11 +338,10 @@ impl Config {
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
-        let deploy_limits = crate::deploy::transfer::TransferLimits::from_raw(&raw.deploy)
-            .unwrap_or_else(|(key, message)| {
-                issue(key, message);
-                Default::default()
-            });
+        let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
+            issue(key, message);
+            Default::default()
+        });
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -363,6 +374,55 @@ impl Config {
             Ok(config)
         } else {
             Err(issues)
+        }
+    }
+}
+
+/// The second configuration stage for `[deploy]`: `(key, problem)` on a
+/// value out of range.
+fn deploy_limits(raw: &RawDeploy) -> Result<TransferLimits, (&'static str, String)> {
+    let d = TransferLimits::default();
+    let max_package = match raw.max_package_mb {
+        None => d.max_package,
+        Some(mb) if (1..=4096).contains(&mb) => mb << 20,
+        Some(mb) => return Err(("max_package_mb", format!("{mb} is not within 1..=4096"))),
+    };
+    let max_transfers = match raw.max_transfers {
+        None => d.max_transfers,
+        Some(n) if (1..=16).contains(&n) => n,
+        Some(n) => return Err(("max_transfers", format!("{n} is not within 1..=16"))),
+    };
+    let stall = match raw.transfer_timeout_s {
+        None => d.stall,
+        Some(s) if s.is_finite() && (0.1..=86400.0).contains(&s) => Duration::from_secs_f64(s),
+        Some(s) => {
+            return Err((
+                "transfer_timeout_s",
+                format!("{s} is not within 0.1..=86400"),
+            ));
+        }
+    };
+    Ok(TransferLimits {
+        max_package,
+        max_transfers,
+        stall,
+    })
+}
+
+impl Config {
+    /// The piece's settings.
+    pub fn piece(&self) -> crate::piece::Settings {
+        crate::piece::Settings {
+            node: self.node.clone(),
+            models_dir: self.models_dir.clone(),
+            default_model: self.default_model.clone(),
+            data_dir: self.data_dir.clone(),
+            attract: self.attract,
+            deploy: crate::piece::deploy::Settings {
+                data_dir: self.data_dir.clone(),
+                trusted_keys: self.trusted_keys.clone(),
+                limits: self.deploy_limits,
+            },
         }
     }
 }
@@ -425,20 +485,23 @@ fn toml_error_key(message: &str) -> String {
         .to_string()
 }
 
-/// A one-line description of a TOML error: `line L, column C: message`.
-pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let (line, col) = line_col(text, span.start);
-            format!("line {line}, column {col}: {}", e.message().trim())
-        }
-        None => e.message().trim().to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses with an empty environment: the verdicts below hold in any shell.
+    fn parse(text: &str) -> Result<Config, Vec<ConfigIssue>> {
+        Config::parse_with(text, &Environment::default())
+    }
+
+    #[test]
+    fn the_environment_token_wins_over_the_file() {
+        let env = Environment {
+            admin_token: Some("from-the-environment".into()),
+        };
+        let c = Config::parse_with("[http]\nadmin_token = \"short\"\n", &env).unwrap();
+        assert_eq!(c.admin_token.as_deref(), Some("from-the-environment"));
+    }
 
     #[test]
     fn defaults_match_the_contract() {
@@ -482,7 +545,7 @@ max_mb = 10
 [deploy]
 trusted_keys = ["keys/studio.pub"]
 "#;
-        let c = Config::parse(text).unwrap();
+        let c = parse(text).unwrap();
         assert_eq!(c.node, "gallery-1");
         assert_eq!(c.threads, 2);
         assert_eq!(c.mqtt.username.as_deref(), Some("artist"));
@@ -494,15 +557,13 @@ trusted_keys = ["keys/studio.pub"]
                 max_bytes: 10 << 20
             }
         );
-        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
-            assert_eq!(c.admin_token.as_deref(), Some("technician-secret"));
-        }
+        assert_eq!(c.admin_token.as_deref(), Some("technician-secret"));
         assert_eq!(c.trusted_keys, vec![PathBuf::from("keys/studio.pub")]);
     }
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let issues = Config::parse("node = \"a\"\n\n[mqtt]\nurll = \"x\"\n").unwrap_err();
+        let issues = parse("node = \"a\"\n\n[mqtt]\nurll = \"x\"\n").unwrap_err();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].line, Some(4));
         assert_eq!(issues[0].key, "urll");
@@ -511,7 +572,7 @@ trusted_keys = ["keys/studio.pub"]
     #[test]
     fn every_value_error_is_reported() {
         let text = "node = \"Bad Name\"\nthreads = 0\nsource = \"rtsp://x\"\n[http]\nlisten = \"nowhere\"\n";
-        let issues = Config::parse(text).unwrap_err();
+        let issues = parse(text).unwrap_err();
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert_eq!(
             keys,
@@ -527,20 +588,18 @@ trusted_keys = ["keys/studio.pub"]
     #[test]
     fn archive_and_admin_values_are_checked() {
         let text = "[http]\nadmin_token = \"short\"\n[archive]\nkeep = 0\nmax_mb = 0\n";
-        let issues = Config::parse(text).unwrap_err();
+        let issues = parse(text).unwrap_err();
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
-        if std::env::var_os("EASEL_ADMIN_TOKEN").is_none() {
-            assert_eq!(
-                keys,
-                vec![
-                    ("admin_token", Some(2)),
-                    ("keep", Some(4)),
-                    ("max_mb", Some(5))
-                ]
-            );
-        }
+        assert_eq!(
+            keys,
+            vec![
+                ("admin_token", Some(2)),
+                ("keep", Some(4)),
+                ("max_mb", Some(5))
+            ]
+        );
         assert!(
-            Config::parse("[archive]\nkept = 3\n").is_err(),
+            parse("[archive]\nkept = 3\n").is_err(),
             "unknown keys are errors"
         );
         assert_eq!(
@@ -552,21 +611,21 @@ trusted_keys = ["keys/studio.pub"]
     #[test]
     fn camera_table_is_checked() {
         let text = "source = \"v4l:///dev/video0\"\n[camera]\nwidth = 1280\nheight = 720\nfps = 15\nformat = \"mjpeg\"\nfallback = \"still\"\nslideshow_seconds = 4\n";
-        let c = Config::parse(text).unwrap();
+        let c = parse(text).unwrap();
         assert_eq!(
             (c.camera.width, c.camera.height, c.camera.fps),
             (1280, 720, 15.0)
         );
-        assert_eq!(c.camera.format, Some(camera::PixelFormat::Mjpeg));
-        assert_eq!(c.camera.fallback, camera::Fallback::Still);
+        assert_eq!(c.camera.format, Some(crate::source::PixelFormat::Mjpeg));
+        assert_eq!(c.camera.fallback, crate::source::Fallback::Still);
         assert_eq!(
             Config::embedded_defaults().camera,
-            camera::CameraConfig::default()
+            crate::source::CameraConfig::default()
         );
-        let issues = Config::parse("[camera]\nfps = 0\nformat = \"h264\"\n").unwrap_err();
+        let issues = parse("[camera]\nfps = 0\nformat = \"h264\"\n").unwrap_err();
         let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
         assert_eq!(keys, vec![("fps", Some(2)), ("format", Some(3))]);
-        let unknown = Config::parse("[camera]\nwidht = 640\n").unwrap_err();
+        let unknown = parse("[camera]\nwidht = 640\n").unwrap_err();
         assert_eq!(
             (unknown[0].key.as_str(), unknown[0].line),
             ("widht", Some(2))
@@ -575,7 +634,37 @@ trusted_keys = ["keys/studio.pub"]
 
     #[test]
     fn reserved_node_names_are_refused() {
-        assert!(Config::parse("node = \"all\"").is_err());
-        assert!(Config::parse("node = \"ctl\"").is_err());
+        assert!(parse("node = \"all\"").is_err());
+        assert!(parse("node = \"ctl\"").is_err());
+    }
+
+    #[test]
+    fn limits_come_from_the_deploy_table() {
+        let parse = |text: &str| {
+            parse(text)
+                .map(|c| c.deploy_limits)
+                .map_err(|issues| issues.into_iter().map(|i| i.key).collect::<Vec<_>>())
+        };
+        assert_eq!(parse(""), Ok(TransferLimits::default()));
+        assert_eq!(
+            parse("[deploy]\nmax_package_mb = 8\nmax_transfers = 1\ntransfer_timeout_s = 0.5\n"),
+            Ok(TransferLimits {
+                max_package: 8 << 20,
+                max_transfers: 1,
+                stall: Duration::from_millis(500),
+            })
+        );
+        assert_eq!(
+            parse("[deploy]\nmax_transfers = 0\n"),
+            Err(vec!["max_transfers".into()])
+        );
+        assert_eq!(
+            parse("[deploy]\nmax_package_mb = 0\n"),
+            Err(vec!["max_package_mb".into()])
+        );
+        assert_eq!(
+            parse("[deploy]\ntransfer_timeout_s = -1\n"),
+            Err(vec!["transfer_timeout_s".into()])
+        );
     }
 }

@@ -5,14 +5,10 @@
 pub mod archive;
 pub mod config;
 pub mod deploy;
-pub mod engine;
 pub mod metrics;
 pub mod mqtt;
-pub mod package;
 pub mod palette;
-pub mod picture;
 pub mod piece;
-pub mod seed;
 pub mod source;
 pub mod web;
 
@@ -36,14 +32,14 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Ok(_) => {}
         Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
     }
-    let engine = engine::Engine::start(config.threads, engine::worker::DEFAULT_QUEUE);
+    let engine = easel_engine::Engine::start(config.threads, easel_engine::worker::DEFAULT_QUEUE);
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
     // Frames for image models: opened now, so a missing camera is reported
     // at start; frames are only made while live mode or a capture wants them.
     let feed = source::Feed::start(&config.source, config.camera.clone());
     let (piece, piece_task) = piece::start(
-        &config,
+        config.piece(),
         engine.clone(),
         Arc::new(archive),
         metrics,
@@ -58,7 +54,13 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         listener,
         web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()),
     ));
-    let mqtt = mqtt::MqttEdge::start(&config, piece.clone()).await?;
+    let mqtt = mqtt::MqttEdge::start(
+        &config.mqtt,
+        &config.node,
+        config.bindings.clone(),
+        piece.clone(),
+    )
+    .await?;
     let mut state = piece.state.clone();
     // The model's name is copied out at once: a `watch::Ref` kept through the
     // branch (select! holds its output) plus a second `borrow()` deadlocks

@@ -1,4 +1,4 @@
-//! Prometheus metrics (CONTRACT.md `/metrics`). One registry per daemon
+//! Prometheus metrics (docs/contract.md `/metrics`). One registry per daemon
 //! (not the global default) so tests can run several daemons in a process.
 
 use prometheus::{

@@ -5,7 +5,7 @@
 //! pixels is plenty); the fullest bins, averaged within the bin and
 //! skipping colours too close to one already chosen, make the palette.
 
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 use easel_protocol::{Palette, Rgb};
 
 /// Up to `max` (1..=8) dominant colours, most common first.

@@ -13,72 +13,48 @@
 mod mqtt_support;
 mod web_support;
 
-use easel_daemon::engine::{Engine, Lane, RenderRequest, Source, Urgency};
-use easel_daemon::package::ModelPackage;
-use easel_daemon::picture::{RgbImage, read_png_text};
+use easel_engine::package::ModelPackage;
+use easel_engine::picture::{RgbImage, read_png_text};
+use easel_engine::{Engine, Lane, RenderRequest, Source, Urgency};
+use easel_test_support::{repo_root, wait_for};
 use mqtt_support::Probe;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use web_support::{Daemon, Setup, get, prometheus, repo_root, wait_for};
+use web_support::{Daemon, get, prometheus};
 
 const NODE: &str = "web-test";
 
 /// One daemon at a time: each paints 256² frames on a 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
 /// A daemon with dcgan-64 (the default, not an image model), style-256
 /// and a second image model `style-b` (the same network under another
-/// name), on the embedded broker, with `extra` config lines.
-fn start(extra: &str) -> (Setup, Daemon, u16) {
-    let mqtt_port = web_support::free_port();
-    let setup = Setup::new(
-        "127.0.0.1:0",
-        &format!("embedded_listen = \"127.0.0.1:{mqtt_port}\""),
-        extra,
-    );
-    let models = setup.dir.path().join("models");
-    copy_dir(
-        &repo_root().join("models/style-256"),
-        &models.join("style-256"),
-    );
-    copy_dir(
-        &repo_root().join("models/style-256"),
-        &models.join("style-b"),
-    );
-    let manifest = models.join("style-b/easel.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(
-        &manifest,
-        text.replace("name = \"style-256\"", "name = \"style-b\""),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&setup.config);
+/// name), on the embedded broker, with `extra` config lines; and the
+/// broker's port.
+fn start(extra: &str) -> (Daemon, u16) {
+    let mut daemon = web_support::easeld()
+        .models(&["style-256"])
+        .model_as("style-256", "style-b")
+        .extra(extra)
+        .start();
     daemon.wait_ready();
     // The image models load in the background after the default one.
     wait_for(Duration::from_secs(120), "all three models", || {
         (state(&daemon)["models"].as_array()?.len() == 3).then_some(())
     });
-    (setup, daemon, mqtt_port)
+    let mqtt_port = daemon.mqtt_port();
+    (daemon, mqtt_port)
 }
 
 fn state(daemon: &Daemon) -> Value {
-    let r = get(daemon.addr, "/api/state").unwrap();
+    let r = get(daemon.http_addr(), "/api/state").unwrap();
     serde_json::from_slice(&r.body).unwrap()
 }
 
 fn frames_total(daemon: &Daemon) -> f64 {
-    frames_at(daemon.addr)
+    frames_at(daemon.http_addr())
 }
 
 /// `easel_frames_total` of the daemon at `addr`.
@@ -90,7 +66,7 @@ fn frames_at(addr: std::net::SocketAddr) -> f64 {
 
 /// Waits until `easel_frames_total` reaches `at_least`.
 async fn wait_frames(daemon: &Daemon, at_least: f64, what: &'static str) {
-    let addr = daemon.addr;
+    let addr = daemon.http_addr();
     blocking(move || {
         wait_for(Duration::from_secs(120), what, || {
             (frames_at(addr) >= at_least).then_some(())
@@ -148,7 +124,7 @@ async fn capture(
     command(probe, "capture", payload).await;
     let event = answer(probe, id, 120).await;
     assert_eq!(event["type"], "generated", "{event}\n{}", daemon.log());
-    let png = get(daemon.addr, event["url"].as_str().unwrap()).unwrap();
+    let png = get(daemon.http_addr(), event["url"].as_str().unwrap()).unwrap();
     assert_eq!(png.status, 200);
     let text = read_png_text(&png.body).unwrap().into_iter().collect();
     (event, text, png.body)
@@ -161,7 +137,7 @@ fn params(text: &HashMap<String, String>) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_from_the_pattern_is_archived_with_provenance() {
     let _serial = SERIAL.lock().await;
-    let (_setup, daemon, port) = start("source = \"test://pattern\"");
+    let (daemon, port) = start("source = \"test://pattern\"");
     let mut probe = probe(port).await;
 
     // The current model is dcgan-64: capture takes the first image model.
@@ -239,7 +215,7 @@ async fn capture_from_a_file_paints_that_file() {
         (0..320 * 200 * 3).map(|i| ((i * 37) % 251) as u8).collect(),
     );
     let file = dir.path().join("visitor.png");
-    let provenance = easel_daemon::picture::Provenance {
+    let provenance = easel_engine::picture::Provenance {
         model: "none".into(),
         model_sha256: "0".into(),
         seed: None,
@@ -247,11 +223,11 @@ async fn capture_from_a_file_paints_that_file() {
     };
     std::fs::write(
         &file,
-        easel_daemon::picture::encode_png(&picture, &provenance),
+        easel_engine::picture::encode_png(&picture, &provenance),
     )
     .unwrap();
     let uri = format!("file://{}", file.display());
-    let (_setup, daemon, port) = start(&format!("source = {uri:?}"));
+    let (daemon, port) = start(&format!("source = {uri:?}"));
     let mut probe = probe(port).await;
 
     let (event, text, png) =
@@ -283,12 +259,15 @@ async fn capture_from_a_file_paints_that_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_mode_paints_frames_and_switches_image_models() {
     let _serial = SERIAL.lock().await;
-    let (_setup, daemon, port) =
+    let (daemon, port) =
         start("source = \"test://pattern\"\n[camera]\nwidth = 320\nheight = 240\nfps = 15");
     let mut probe = probe(port).await;
     let before = frames_total(&daemon);
     assert!(
-        get(daemon.addr, "/frames/latest.png").unwrap().status == 404,
+        get(daemon.http_addr(), "/frames/latest.png")
+            .unwrap()
+            .status
+            == 404,
         "no frames yet"
     );
 
@@ -306,7 +285,7 @@ async fn live_mode_paints_frames_and_switches_image_models() {
         (Some("live"), Some("style-256"))
     );
     wait_frames(&daemon, before + 3.0, "three live frames").await;
-    let frame = get(daemon.addr, "/frames/latest.png").unwrap();
+    let frame = get(daemon.http_addr(), "/frames/latest.png").unwrap();
     assert_eq!(frame.status, 200);
     assert!(frame.header("x-easel-frame").is_some());
     let image = RgbImage::decode_png(&frame.body).unwrap();
@@ -360,7 +339,7 @@ async fn a_still_scene_is_painted_once() {
     let _serial = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("still.png");
-    let provenance = easel_daemon::picture::Provenance {
+    let provenance = easel_engine::picture::Provenance {
         model: "none".into(),
         model_sha256: "0".into(),
         seed: None,
@@ -369,10 +348,10 @@ async fn a_still_scene_is_painted_once() {
     let picture = easel_daemon::source::pattern::render(320, 240, 1.0);
     std::fs::write(
         &file,
-        easel_daemon::picture::encode_png(&picture, &provenance),
+        easel_engine::picture::encode_png(&picture, &provenance),
     )
     .unwrap();
-    let (_setup, daemon, port) = start(&format!(
+    let (daemon, port) = start(&format!(
         "source = \"file://{}\"\n[camera]\nfps = 20",
         file.display()
     ));
@@ -404,7 +383,7 @@ async fn a_still_scene_is_painted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_camera_warns_and_falls_back() {
     let _serial = SERIAL.lock().await;
-    let (_setup, daemon, port) =
+    let (daemon, port) =
         start("source = \"v4l:///dev/nonexistent\"\n[camera]\nwidth = 320\nheight = 240");
     let mut probe = probe(port).await;
 
@@ -413,7 +392,7 @@ async fn a_missing_camera_warns_and_falls_back() {
     assert_eq!(s["source"]["ok"], false, "{s}");
     assert_eq!(s["source"]["uri"], "v4l:///dev/nonexistent");
     assert_eq!(s["source"]["showing"], "test://pattern");
-    let health = get(daemon.addr, "/healthz").unwrap();
+    let health = get(daemon.http_addr(), "/healthz").unwrap();
     assert_eq!(health.status, 200, "{}", health.text());
     let body: Value = serde_json::from_slice(&health.body).unwrap();
     let warning = body["warnings"][0].as_str().unwrap_or_default().to_string();
@@ -447,8 +426,7 @@ async fn without_a_pattern_fallback_live_mode_waits_in_still_mode() {
     let _serial = SERIAL.lock().await;
     // An existing file that is no camera: refused by the device layer, or
     // by a build without camera support; either way with its reason.
-    let (_setup, daemon, port) =
-        start("source = \"v4l:///dev/null\"\n[camera]\nfallback = \"still\"");
+    let (daemon, port) = start("source = \"v4l:///dev/null\"\n[camera]\nfallback = \"still\"");
     let mut probe = probe(port).await;
     let s = state(&daemon);
     let warning = s["source"]["warning"].as_str().unwrap_or_default();
@@ -466,7 +444,7 @@ async fn without_a_pattern_fallback_live_mode_waits_in_still_mode() {
     )
     .await;
     answer(&mut probe, "live-1", 30).await;
-    let addr = daemon.addr;
+    let addr = daemon.http_addr();
     blocking(move || {
         wait_for(
             Duration::from_secs(10),
@@ -487,5 +465,5 @@ async fn without_a_pattern_fallback_live_mode_waits_in_still_mode() {
         "{refused}"
     );
     // Still the daemon serves and stays healthy.
-    assert_eq!(get(daemon.addr, "/healthz").unwrap().status, 200);
+    assert_eq!(get(daemon.http_addr(), "/healthz").unwrap().status, 200);
 }

@@ -1,13 +1,17 @@
-//! Deploy groundwork against the real `models/dcgan-64`: a signed package
+//! Deploy groundwork against the real `models/dcgan-64`, through the path
+//! the daemon takes for a completed transfer (`deploy::receive`: the whole
+//! file against its offer, verify, stage, smoke test): a signed package
 //! verifies, stages, passes its smoke test, activates and rolls back; every
 //! kind of bad package is refused with its code and leaves nothing on
 //! disk; a crash in the middle of staging is cleaned up at startup with the
 //! previous model still current and intact.
 
-use easel_daemon::deploy::format::{self, Limits};
-use easel_daemon::deploy::{self, TrustedKeys, keys, store};
-use easel_daemon::package::{MANIFEST, ModelPackage};
+use easel_daemon::deploy::transfer::Offer;
+use easel_daemon::deploy::{self, DeployError, Staged, TrustedKeys, keys, store};
+use easel_engine::package::{MANIFEST, ModelPackage};
+use easel_pack::format::{self, Limits};
 use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn dcgan() -> (String, Vec<u8>) {
@@ -53,9 +57,28 @@ fn replace_line(text: &str, key: &str, with: &str) -> String {
         + "\n"
 }
 
+/// The daemon's answer to a completed transfer of `bytes`, announced by a
+/// `begin` for dcgan-64 as `easel deploy` would send it.
+fn receive(
+    bytes: &[u8],
+    trusted: &TrustedKeys,
+    limits: &Limits,
+    data_dir: &Path,
+) -> Result<Staged, DeployError> {
+    let chunk_size = 64 << 10;
+    let offer = Offer {
+        name: "dcgan-64".into(),
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        chunk_size,
+        chunks: (bytes.len() as u64).div_ceil(chunk_size as u64) as u32,
+    };
+    deploy::receive(bytes, &offer, trusted, limits, data_dir)
+}
+
 fn refused(bytes: &[u8], trusted: &TrustedKeys, limits: &Limits) -> &'static str {
     let data = tempfile::tempdir().unwrap();
-    let err = deploy::receive(bytes, trusted, limits, data.path()).unwrap_err();
+    let err = receive(bytes, trusted, limits, data.path()).unwrap_err();
     assert!(
         easel_test_support::files_under(data.path()).is_empty(),
         "{err}: left {:?}",
@@ -79,8 +102,7 @@ fn dcgan_round_trips_stages_smoke_tests_and_activates() {
     assert_eq!(package.files[1].1, onnx);
 
     let data = tempfile::tempdir().unwrap();
-    let staged =
-        deploy::receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap();
+    let staged = receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap();
     assert_eq!(staged.version, package.version());
     let info = deploy::smoke_test(&staged.dir).unwrap();
     assert_eq!(
@@ -225,7 +247,7 @@ fn activate_keeps_the_previous_version_and_rollback_restores_it() {
     let trusted = trusting(&studio);
     let data = tempfile::tempdir().unwrap();
     let receive = |description: &str| {
-        deploy::receive(
+        receive(
             &version(description, &studio),
             &trusted,
             &Limits::default(),
@@ -276,7 +298,7 @@ fn a_model_that_fails_its_smoke_test_is_not_activated() {
     let (manifest, onnx) = dcgan();
     let studio = key(1);
     let data = tempfile::tempdir().unwrap();
-    let good = deploy::receive(
+    let good = receive(
         &version("good", &studio),
         &trusting(&studio),
         &Limits::default(),
@@ -291,10 +313,14 @@ fn a_model_that_fails_its_smoke_test_is_not_activated() {
         &[(MANIFEST, broken.as_bytes()), ("model.onnx", &onnx)],
         Some(&studio),
     );
-    let staged =
-        deploy::receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap();
-    let err = deploy::smoke_test(&staged.dir).unwrap_err();
+    let before = easel_test_support::files_under(data.path());
+    let err = receive(&file, &trusting(&studio), &Limits::default(), data.path()).unwrap_err();
     assert_eq!(err.code(), "smoke_test_failed", "{err}");
+    assert_eq!(
+        easel_test_support::files_under(data.path()),
+        before,
+        "nothing of the refused version stays"
+    );
     let pointer = store::pointer(data.path(), "dcgan-64").unwrap().unwrap();
     assert_eq!(pointer.current, good.version);
 }
@@ -303,7 +329,7 @@ fn a_model_that_fails_its_smoke_test_is_not_activated() {
 fn a_crash_mid_stage_is_cleaned_by_recover_and_the_previous_model_stays() {
     let studio = key(1);
     let data = tempfile::tempdir().unwrap();
-    let v1 = deploy::receive(
+    let v1 = receive(
         &version("first", &studio),
         &trusting(&studio),
         &Limits::default(),
@@ -340,7 +366,7 @@ fn a_crash_mid_stage_is_cleaned_by_recover_and_the_previous_model_stays() {
     assert_eq!(package.manifest.description, "first");
     // Recovery is idempotent, and a later deploy works.
     assert!(deploy::recover(data.path()).unwrap().removed.is_empty());
-    let v2 = deploy::receive(
+    let v2 = receive(
         &version("second", &studio),
         &trusting(&studio),
         &Limits::default(),
@@ -377,7 +403,7 @@ fn install_until_killed() {
     let studio = key(1);
     for i in 0u64.. {
         let file = version(&format!("child {i}"), &studio);
-        let staged = deploy::receive(&file, &trusting(&studio), &Limits::default(), &data).unwrap();
+        let staged = receive(&file, &trusting(&studio), &Limits::default(), &data).unwrap();
         deploy::activate(&data, &staged.version).unwrap();
     }
 }
@@ -386,7 +412,7 @@ fn install_until_killed() {
 fn kill_9_while_installing_leaves_a_complete_current_model() {
     let studio = key(1);
     let data = tempfile::tempdir().unwrap();
-    let first = deploy::receive(
+    let first = receive(
         &version("first", &studio),
         &trusting(&studio),
         &Limits::default(),

@@ -11,8 +11,9 @@
 mod mqtt_support;
 
 use easel_daemon::deploy::{format, keys};
-use easel_daemon::package::MANIFEST;
-use mqtt_support::{BrokerKind, Daemon, NODE, Probe, Seen, wait_port};
+use easel_engine::package::MANIFEST;
+use easel_test_support::wait_port;
+use mqtt_support::{BrokerKind, Daemon, NODE, Probe, Seen};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -29,11 +30,10 @@ use std::time::{Duration, Instant};
 fn easel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let easeld = Path::new(env!("CARGO_BIN_EXE_easeld"));
-        let dir = easeld.parent().unwrap();
-        if dir.join("easel").exists() {
-            return dir.join("easel");
+        if let Some(easel) = easel_test_support::find_target_binary("easel") {
+            return easel;
         }
+        let dir = Path::new(env!("CARGO_BIN_EXE_easeld")).parent().unwrap();
         let mut build = Command::new(env!("CARGO"));
         build.args(["build", "-p", "easel-tools", "--bin", "easel"]);
         if dir.ends_with("release") {
@@ -188,9 +188,9 @@ fn transfer_id(file: &Path) -> String {
 }
 
 async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
-    let d = Daemon::start(kind, extra);
-    wait_port(d.port);
-    let mut probe = Probe::connect(d.port, "probe").await;
+    let d = mqtt_support::start(kind, extra);
+    wait_port(d.mqtt_port());
+    let mut probe = Probe::connect(d.mqtt_port(), "probe").await;
     // On a timeout, the daemon's own log says why.
     let waited = tokio::spawn(async move {
         probe.wait_online(60).await;
@@ -263,7 +263,7 @@ async fn generate_with(probe: &mut Probe, model: &str, request_id: &str) {
 }
 
 fn deploy_dir(d: &Daemon) -> PathBuf {
-    d.dir.path().join("data/deploy")
+    d.data_dir().join("deploy")
 }
 
 async fn happy_path(kind: BrokerKind, to: &str) {
@@ -275,7 +275,7 @@ async fn happy_path(kind: BrokerKind, to: &str) {
     let (mut d, mut probe) = online(kind, &studio.config("")).await;
 
     // Installed, not current: the model is not served yet.
-    let (ok, out) = deploy(&v1, d.port, to, false).await;
+    let (ok, out) = deploy(&v1, d.mqtt_port(), to, false).await;
     assert!(ok, "{out}");
     assert!(
         out.starts_with(&format!("{NODE}: installed dcgan-b-")),
@@ -286,7 +286,7 @@ async fn happy_path(kind: BrokerKind, to: &str) {
     assert_eq!(deployed["name"], "dcgan-b");
 
     // Deploying the same file with --activate makes it current and usable.
-    let (ok, out) = deploy(&v1, d.port, to, true).await;
+    let (ok, out) = deploy(&v1, d.mqtt_port(), to, true).await;
     assert!(ok, "{out}");
     assert!(
         out.starts_with(&format!("{NODE}: activated dcgan-b-")),
@@ -310,7 +310,7 @@ async fn happy_path(kind: BrokerKind, to: &str) {
     }
     // A second version replaces it; rollback brings the first one back,
     // on disk, in the engine and in the state.
-    let (ok, out) = deploy(&v2, d.port, to, true).await;
+    let (ok, out) = deploy(&v2, d.mqtt_port(), to, true).await;
     assert!(ok, "{out}");
     let activated = event(&mut probe, "activated", &transfer_id(&v2), 5).await;
     assert_eq!(activated["previous"], version1.as_str());
@@ -337,8 +337,8 @@ async fn happy_path(kind: BrokerKind, to: &str) {
     generate_with(&mut probe, "dcgan-b", "g2").await;
 
     // Deployed models survive a restart, at their current version.
-    assert!(d.signal("TERM").success());
-    d.spawn();
+    assert!(d.stop().success());
+    d.restart();
     let state = state_where(&mut probe, "dcgan-b loaded after restart", |s| {
         model_sha(s, "dcgan-b").is_some() && s["model"].is_string()
     })
@@ -369,7 +369,7 @@ async fn an_activation_that_fails_to_load_rolls_back_by_itself() {
     let (d, mut probe) = online(BrokerKind::Embedded, &studio.config("")).await;
     let mut versions = Vec::new();
     for file in [&v1, &v2] {
-        let (ok, out) = deploy(file, d.port, NODE, true).await;
+        let (ok, out) = deploy(file, d.mqtt_port(), NODE, true).await;
         assert!(ok, "{out}");
         let activated = event(&mut probe, "activated", &transfer_id(file), 5).await;
         versions.push(activated["version"].as_str().unwrap().to_string());
@@ -391,7 +391,7 @@ async fn an_activation_that_fails_to_load_rolls_back_by_itself() {
     std::fs::write(&onnx, bytes).unwrap();
 
     let id2 = transfer_id(&v2);
-    let (ok, out) = deploy(&v2, d.port, NODE, true).await;
+    let (ok, out) = deploy(&v2, d.mqtt_port(), NODE, true).await;
     assert!(!ok, "activating a broken install must fail: {out}");
     let error = event(&mut probe, "error", &id2, 30).await;
     assert_eq!(error["code"], "activation_failed", "{error}");
@@ -469,7 +469,7 @@ async fn bad_packages_are_rejected_with_a_clear_error_and_nothing_installed() {
     ];
     let (d, mut probe) = online(BrokerKind::Embedded, &studio.config("max_package_mb = 8")).await;
     for (what, file, code) in cases {
-        let (ok, out) = deploy(&file, d.port, NODE, true).await;
+        let (ok, out) = deploy(&file, d.mqtt_port(), NODE, true).await;
         assert!(!ok, "{what}: {out}");
         assert!(
             out.starts_with(&format!("{NODE}: rejected: {code}: ")),
@@ -582,7 +582,7 @@ async fn an_interrupted_transfer_resumes_and_an_abandoned_one_is_cleaned_up() {
     assert_eq!(progress["missing"], json!([[20, total]]));
     // ...and `easel deploy` of the same file resumes: only the rest is sent.
     let seen_before = probe.seen.len();
-    let (ok, out) = deploy(&file, d.port, NODE, true).await;
+    let (ok, out) = deploy(&file, d.mqtt_port(), NODE, true).await;
     assert!(ok, "{out}");
     assert!(
         out.starts_with(&format!("{NODE}: activated dcgan-b-")),
@@ -638,24 +638,24 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
     let (v1, v1_sha) = studio.dcgan("dcgan-b", 2);
     let (v2, _) = studio.dcgan("dcgan-b", 3);
     let (mut d, mut probe) = online(BrokerKind::Mosquitto, &studio.config("")).await;
-    let (ok, out) = deploy(&v1, d.port, NODE, true).await;
+    let (ok, out) = deploy(&v1, d.mqtt_port(), NODE, true).await;
     assert!(ok, "{out}");
 
     // The daemon dies the moment the commit of v2 arrives: while it checks,
     // stages and smoke-tests the package.
     let id = transfer_id(&v2);
-    let port = d.port;
+    let port = d.mqtt_port();
     let sender = tokio::spawn(async move { deploy_waiting(&v2, port, NODE, true, 10).await });
     let commit = format!("easel/{NODE}/deploy/{id}/commit");
     probe
         .wait("the commit of v2", 60, |s| s.topic == commit)
         .await;
-    let status = d.signal("KILL");
+    let status = d.kill();
     assert!(!status.success());
     let (ok, out) = sender.await.unwrap();
     assert!(!ok, "the node died: {out}");
 
-    d.spawn();
+    d.restart();
     let state = state_where(&mut probe, "dcgan-b back after restart", |s| {
         model_sha(s, "dcgan-b").is_some() && installed(s, "dcgan-b").is_some()
     })
@@ -737,9 +737,9 @@ async fn bench_deploy_15mb_package() {
         .unwrap_or(3);
     let mut rows = Vec::new();
     for kind in [BrokerKind::Embedded, BrokerKind::Mosquitto] {
-        let d = Daemon::start(kind, &studio.config(""));
-        wait_port(d.port);
-        let mut options = MqttOptions::new("bench-observer", "127.0.0.1", d.port);
+        let d = mqtt_support::start(kind, &studio.config(""));
+        wait_port(d.mqtt_port());
+        let mut options = MqttOptions::new("bench-observer", "127.0.0.1", d.mqtt_port());
         options.set_keep_alive(Duration::from_secs(10));
         let (client, mut eventloop) = AsyncClient::new(options, 64);
         let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<Value>();
@@ -777,7 +777,7 @@ async fn bench_deploy_15mb_package() {
         for run in 0..runs {
             let (file, _) = studio.dcgan("dcgan-b", 100 + run);
             let size = std::fs::metadata(&file).unwrap().len();
-            let summary = deploy_timed(&file, d.port).await;
+            let summary = deploy_timed(&file, d.mqtt_port()).await;
             let activated_at = Instant::now();
             let request_id = format!("bench-{run}");
             client

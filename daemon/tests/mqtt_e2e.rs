@@ -4,7 +4,8 @@
 
 mod mqtt_support;
 
-use mqtt_support::{BrokerKind, Daemon, NODE, Probe, wait_port};
+use easel_test_support::wait_port;
+use mqtt_support::{BrokerKind, Daemon, NODE, Probe};
 use serde_json::json;
 
 async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
@@ -12,9 +13,9 @@ async fn online(kind: BrokerKind, extra: &str) -> (Daemon, Probe) {
         mqtt_support::SERIAL.try_lock().is_err(),
         "tests hold SERIAL"
     );
-    let d = Daemon::start(kind, extra);
-    wait_port(d.port);
-    let mut probe = Probe::connect(d.port, "probe").await;
+    let d = mqtt_support::start(kind, extra);
+    wait_port(d.mqtt_port());
+    let mut probe = Probe::connect(d.mqtt_port(), "probe").await;
     probe.wait_online(60).await;
     (d, probe)
 }
@@ -59,7 +60,7 @@ async fn generate_model_switch_and_controller_input(kind: BrokerKind) {
         .await;
     assert_eq!(probe.answer("m1", 10).await["type"], "done");
     // A new subscriber sees the new model in the retained state.
-    let mut late = Probe::connect(d.port, "late").await;
+    let mut late = Probe::connect(d.mqtt_port(), "late").await;
     let state = late
         .wait("retained state", 10, |s| {
             s.topic == state_topic() && s.retain
@@ -98,7 +99,7 @@ async fn bad_payloads_change_nothing(kind: BrokerKind) {
     if !probe.seen.iter().any(loaded) {
         probe.wait("dcgan-64 loaded", 60, loaded).await;
     }
-    let mut first = Probe::connect(d.port, "first").await;
+    let mut first = Probe::connect(d.mqtt_port(), "first").await;
     let before = first
         .wait("retained state", 10, |s| s.topic == state_topic())
         .await
@@ -172,7 +173,7 @@ async fn bad_payloads_change_nothing(kind: BrokerKind) {
         "{later:?}"
     );
     probe.publish(&topic("generate"), "", true).await; // clear the retained command
-    let mut late = Probe::connect(d.port, "late").await;
+    let mut late = Probe::connect(d.mqtt_port(), "late").await;
     let now = late
         .wait("retained state", 10, |s| s.topic == state_topic())
         .await
@@ -193,13 +194,13 @@ async fn last_will_on_sigkill_and_stopped_on_sigterm(kind: BrokerKind) {
         // SIGKILL takes an embedded broker down with its daemon, so the
         // Last Will is checked on a second daemon that is a client of the
         // first one's embedded broker.
-        let mut client = Daemon::start_client_of(d.port);
+        let mut client = mqtt_support::start_client_of(d.mqtt_port());
         probe
             .wait("second node online", 60, |s| {
                 s.topic == "easel/e2e-2/status" && s.payload == "online"
             })
             .await;
-        client.signal("KILL");
+        client.kill();
         probe
             .wait("offline (Last Will)", 30, |s| {
                 s.topic == "easel/e2e-2/status" && s.payload == "offline"
@@ -208,13 +209,13 @@ async fn last_will_on_sigkill_and_stopped_on_sigterm(kind: BrokerKind) {
         assert!(d.is_running());
         return;
     }
-    d.signal("KILL");
+    d.kill();
     probe
         .wait("offline (Last Will)", 30, |s| {
             s.topic == status && s.payload == "offline"
         })
         .await;
-    d.spawn();
+    d.restart();
     probe
         .wait("online again", 60, |s| {
             s.topic == status && s.payload == "online"
@@ -225,7 +226,7 @@ async fn last_will_on_sigkill_and_stopped_on_sigterm(kind: BrokerKind) {
             s.topic == state_topic() && !s.json()["model"].is_null()
         })
         .await;
-    let exit = d.signal("TERM");
+    let exit = d.stop();
     assert!(exit.success(), "{exit:?}");
     probe
         .wait("stopped", 10, |s| {
@@ -274,7 +275,7 @@ async fn stopped_on_sigterm_embedded() {
             "-h",
             "127.0.0.1",
             "-p",
-            &d.port.to_string(),
+            &d.mqtt_port().to_string(),
             "-t",
             &format!("easel/{NODE}/status"),
             "-v",
@@ -287,7 +288,7 @@ async fn stopped_on_sigterm_embedded() {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(sub.stdout.take().unwrap()));
     let first = lines.next().expect("mosquitto_sub output").unwrap();
     assert_eq!(first, format!("easel/{NODE}/status online"));
-    let exit = d.signal("TERM");
+    let exit = d.stop();
     assert!(exit.success(), "{exit:?}");
     let second = lines.next().map(|l| l.unwrap()).unwrap_or_default();
     assert_eq!(second, format!("easel/{NODE}/status stopped"));
@@ -301,8 +302,8 @@ async fn reconnects_after_broker_restart() {
     let _serial = mqtt_support::SERIAL.lock().await;
     let (mut d, _) = online(BrokerKind::Mosquitto, "").await;
     let started = std::time::Instant::now();
-    d.mosquitto.as_mut().unwrap().restart();
-    let mut probe = Probe::connect(d.port, "probe2").await;
+    d.mosquitto().unwrap().restart();
+    let mut probe = Probe::connect(d.mqtt_port(), "probe2").await;
     probe.wait_online(15).await;
     eprintln!("online again {:?} after the restart", started.elapsed());
     probe
@@ -347,7 +348,7 @@ async fn mosquitto_clients_at_both_versions_on_the_embedded_broker() {
 }
 
 fn probe_port(d: &Daemon) -> String {
-    d.port.to_string()
+    d.mqtt_port().to_string()
 }
 
 /// Morph mode: frames flow (easel_frames_total grows) and knob input maps
@@ -407,8 +408,8 @@ async fn scenes_survive_restart() {
         )
         .await;
     assert_eq!(probe.answer("s", 10).await["type"], "done");
-    assert!(d.signal("TERM").success());
-    d.spawn();
+    assert!(d.stop().success());
+    d.restart();
     probe
         .wait("scene listed after restart", 60, |s| {
             s.topic == state_topic()
@@ -446,7 +447,7 @@ async fn a_retained_command_too_large_for_a_packet_is_never_delivered() {
     huge.resize(5 << 20, b'x');
     huge.extend_from_slice(b"\"}");
     std::fs::write(&file, huge).unwrap();
-    let port = d.port.to_string();
+    let port = d.mqtt_port().to_string();
     let mosquitto_pub = |extra: &[&str]| {
         let ok = std::process::Command::new("mosquitto_pub")
             .args(["-h", "127.0.0.1", "-p", &port, "-t", &topic])
@@ -477,8 +478,8 @@ async fn a_retained_command_too_large_for_a_packet_is_never_delivered() {
         );
         assert!(d.is_running());
         if round == "live" {
-            assert!(d.signal("TERM").success());
-            d.spawn();
+            assert!(d.stop().success());
+            d.restart();
             probe.wait_online(60).await;
         }
     }

@@ -13,11 +13,11 @@
 mod mqtt_support;
 
 use easel_test_support::tls::{self, Pki, make_pki};
-use mqtt_support::{Mosquitto, NODE, Probe, free_port, wait_port};
+use easel_test_support::{Broker, Daemon, DaemonBuilder, Mosquitto, free_port, http, wait_port};
+use mqtt_support::{NODE, Probe};
 use serde_json::json;
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// mosquitto with a plain listener (`port`, for the probe) and a TLS one.
@@ -28,95 +28,34 @@ fn tls_mosquitto(dir: &Path, pki: &Pki) -> (Mosquitto, u16) {
     (m, tls_port)
 }
 
-/// The real easeld on `mqtts://127.0.0.1:<port>` with `ca_file`.
-struct Easeld {
-    dir: tempfile::TempDir,
-    child: Child,
-    http: u16,
+/// The real easeld as node `NODE` with dcgan-64 on the broker at `url`.
+fn easeld(url: String) -> DaemonBuilder {
+    Daemon::builder(env!("CARGO_BIN_EXE_easeld"))
+        .node(NODE)
+        .models(&["dcgan-64"])
+        .broker(Broker::External(url))
 }
 
-impl Easeld {
-    fn start(tls_port: u16, ca_file: &Path) -> Easeld {
-        Easeld::start_with(
-            &format!(
-                "url = \"mqtts://127.0.0.1:{tls_port}\"\nca_file = \"{}\"\n",
-                ca_file.display()
-            ),
-            None,
-        )
-    }
-
-    /// easeld with these lines in its `[mqtt]` table and, if given,
-    /// `EASEL_MQTT_PASSWORD` in its environment.
-    fn start_with(mqtt: &str, password: Option<&str>) -> Easeld {
-        let dir = tempfile::tempdir().unwrap();
-        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64");
-        let to = dir.path().join("models/dcgan-64");
-        std::fs::create_dir_all(&to).unwrap();
-        for f in std::fs::read_dir(models).unwrap() {
-            let f = f.unwrap();
-            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-        }
-        let http = free_port();
-        let config = dir.path().join("easel.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "node = \"{NODE}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"dcgan-64\"\nthreads = 1\n\n[mqtt]\n{mqtt}\n[http]\nlisten = \"127.0.0.1:{http}\"\n",
-                dir.path().join("models").display(),
-                dir.path().join("data").display(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("easeld.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_easeld"));
-        command
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info,tract=warn")
-            .env_remove("EASEL_MQTT_PASSWORD")
-            .stdout(Stdio::null())
-            .stderr(log);
-        if let Some(password) = password {
-            command.env("EASEL_MQTT_PASSWORD", password);
-        }
-        let child = command.spawn().expect("starting easeld");
-        wait_port(http);
-        Easeld { dir, child, http }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("easeld.log")).unwrap_or_default()
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// `GET /healthz`: (status, body).
-    fn healthz(&self) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, text)
-    }
+/// easeld on `mqtts://127.0.0.1:<tls_port>` with `ca_file`.
+fn start_tls(tls_port: u16, ca_file: &Path) -> Daemon {
+    easeld(format!("mqtts://127.0.0.1:{tls_port}"))
+        .mqtt_lines(&format!("ca_file = \"{}\"", ca_file.display()))
+        .start()
 }
 
-impl Drop for Easeld {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- easeld log ---\n{}", self.log());
-        }
-    }
+/// easeld as user `artist` on the broker at `port`, its password given
+/// in `EASEL_MQTT_PASSWORD`.
+fn start_as_artist(port: u16, password: &str) -> Daemon {
+    easeld(format!("mqtt://127.0.0.1:{port}"))
+        .mqtt_lines("username = \"artist\"")
+        .env("EASEL_MQTT_PASSWORD", password)
+        .start()
+}
+
+/// `GET /healthz`: (status, body).
+fn healthz(d: &Daemon) -> (u16, String) {
+    let r = http::get(d.http_addr(), "/healthz").unwrap();
+    (r.status, r.text())
 }
 
 #[tokio::test]
@@ -126,7 +65,7 @@ async fn generate_over_tls() {
     let pki = make_pki("good");
     let (broker, tls_port) = tls_mosquitto(dir.path(), &pki);
     let mut probe = Probe::connect(broker.port, "tls-probe").await;
-    let mut d = Easeld::start(tls_port, &tls::write(dir.path(), "trusted.pem", &pki.ca));
+    let mut d = start_tls(tls_port, &tls::write(dir.path(), "trusted.pem", &pki.ca));
     probe.wait_online(60).await;
     probe
         .command("generate", json!({"seed": 21, "request_id": "tls-1"}))
@@ -135,11 +74,11 @@ async fn generate_over_tls() {
     assert_eq!(answer["type"], "generated", "{answer}");
     assert_eq!(answer["seed"], 21);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while d.healthz().0 != 200 {
-        assert!(Instant::now() < deadline, "healthz: {:?}", d.healthz());
+    while healthz(&d).0 != 200 {
+        assert!(Instant::now() < deadline, "healthz: {:?}", healthz(&d));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(d.running());
+    assert!(d.is_running());
 }
 
 #[tokio::test]
@@ -149,17 +88,17 @@ async fn wrong_ca_is_a_logged_error_and_503_not_a_crash() {
     let (broker, tls_port) = tls_mosquitto(dir.path(), &make_pki("broker"));
     // A CA that did not sign the broker's certificate.
     let other = make_pki("stranger");
-    let mut d = Easeld::start(tls_port, &tls::write(dir.path(), "wrong.pem", &other.ca));
+    let mut d = start_tls(tls_port, &tls::write(dir.path(), "wrong.pem", &other.ca));
     refused(&mut d, broker.port, &["UnknownIssuer", "certificate"]).await;
 }
 
 /// easeld cannot connect: it says why in its log (one of `reasons`), keeps
 /// retrying and serving its page, answers `/healthz` with 503, and nothing
 /// it said reached the broker (seen on `broker_port`).
-async fn refused(d: &mut Easeld, broker_port: u16, reasons: &[&str]) {
+async fn refused(d: &mut Daemon, broker_port: u16, reasons: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !d.log().contains("MQTT connect failed") {
-        assert!(d.running(), "easeld exited");
+        assert!(d.is_running(), "easeld exited");
         assert!(Instant::now() < deadline, "no connect failure logged");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -169,8 +108,8 @@ async fn refused(d: &mut Easeld, broker_port: u16, reasons: &[&str]) {
         "the log does not say why ({reasons:?}):\n{log}"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(d.running());
-    let (status, body) = d.healthz();
+    assert!(d.is_running());
+    let (status, body) = healthz(d);
     assert_eq!(status, 503, "{body}");
     let mut probe = Probe::connect(broker_port, "refused-probe").await;
     let seen = probe.drain(1.0).await;
@@ -203,18 +142,14 @@ async fn username_and_password_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let broker = password_mosquitto(dir.path(), "s3cret words");
     let mut probe = Probe::connect(broker.port, "auth-probe").await;
-    let mqtt = format!(
-        "url = \"mqtt://127.0.0.1:{}\"\nusername = \"artist\"\n",
-        broker.port
-    );
-    let mut d = Easeld::start_with(&mqtt, Some("s3cret words"));
+    let mut d = start_as_artist(broker.port, "s3cret words");
     probe.wait_online(60).await;
     probe
         .command("generate", json!({"seed": 5, "request_id": "auth-1"}))
         .await;
     let answer = probe.answer("auth-1", 30).await;
     assert_eq!(answer["type"], "generated", "{answer}");
-    assert!(d.running());
+    assert!(d.is_running());
     // The password is never written to the log.
     assert!(!d.log().contains("s3cret"), "{}", d.log());
 }
@@ -224,11 +159,7 @@ async fn wrong_password_is_a_logged_error_and_503() {
     let _serial = mqtt_support::SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let broker = password_mosquitto(dir.path(), "right");
-    let mqtt = format!(
-        "url = \"mqtt://127.0.0.1:{}\"\nusername = \"artist\"\n",
-        broker.port
-    );
-    let mut d = Easeld::start_with(&mqtt, Some("wrong"));
+    let mut d = start_as_artist(broker.port, "wrong");
     refused(
         &mut d,
         broker.port,

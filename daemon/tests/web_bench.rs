@@ -21,7 +21,7 @@ mod web_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use web_support::browser::Browser;
-use web_support::{ADMIN_TOKEN, Daemon, Setup, get, prometheus, request};
+use web_support::{ADMIN_TOKEN, get, prometheus, request};
 
 const PRESSES: usize = 60;
 
@@ -60,8 +60,7 @@ fn inference(addr: std::net::SocketAddr) -> (f64, f64) {
 #[test]
 #[ignore = "benchmark: run with --ignored --nocapture"]
 fn button_to_pixel_and_morph_frame_rate() {
-    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
-    let daemon = Daemon::start(&setup.config);
+    let mut daemon = web_support::easeld().start();
     daemon.wait_ready();
     let mut browser = Browser::launch();
     let page = browser.open_connected(&daemon.url("/"));
@@ -69,10 +68,10 @@ fn button_to_pixel_and_morph_frame_rate() {
     let (mut total, mut control, mut engine, mut encode, mut delivery) =
         (vec![], vec![], vec![], vec![], vec![]);
     for press in 0..PRESSES + 3 {
-        let (sum0, _) = inference(daemon.addr);
+        let (sum0, _) = inference(daemon.http_addr());
         let sent = now_ms();
         let r = request(
-            daemon.addr,
+            daemon.http_addr(),
             "POST",
             "/admin/cmd/generate",
             &[("Authorization", &auth)],
@@ -89,7 +88,7 @@ fn button_to_pixel_and_morph_frame_rate() {
             "the picture",
             &format!("(window.easel.shownLog.find(e => e.id === '{id}') || {{}}).at || null"),
         );
-        let (sum1, _) = inference(daemon.addr);
+        let (sum1, _) = inference(daemon.http_addr());
         if press < 3 {
             continue; // warm-up
         }
@@ -110,7 +109,7 @@ fn button_to_pixel_and_morph_frame_rate() {
 
     // Morph mode: frames the page really drew per second.
     let r = request(
-        daemon.addr,
+        daemon.http_addr(),
         "POST",
         "/admin/cmd/mode",
         &[("Authorization", &auth)],

@@ -7,7 +7,7 @@ mod web_support;
 
 use std::time::Duration;
 use web_support::browser::Browser;
-use web_support::{Daemon, Setup};
+use web_support::generate;
 
 /// JSON describing what the page shows right now.
 const SHOWN: &str = r#"(() => {
@@ -26,15 +26,14 @@ const SHOWN: &str = r#"(() => {
 
 #[test]
 fn new_picture_appears_without_reload_and_page_survives_restart() {
-    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
-    let daemon = Daemon::start(&setup.config);
+    let mut daemon = web_support::easeld().start();
     daemon.wait_ready();
     let mut browser = Browser::launch();
     let page = browser.open_connected(&daemon.url("/"));
     // Marks the document: a reload would lose it.
     browser.eval(&page, "window.sameDocument = 'yes'");
 
-    let event = daemon.generate(r#"{"seed":4242}"#);
+    let event = generate(&daemon, r#"{"seed":4242}"#);
     let id = event["id"].as_str().unwrap().to_string();
     let check = format!(
         "(() => {{ const s = {SHOWN}; return s && s.shown === '{id}' && s.loaded && s.opacity > 0.99 ? s : null; }})()"
@@ -56,7 +55,7 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
     );
 
     // A second picture replaces the first, still in the same document.
-    let second = daemon.generate(r#"{"seed":7}"#)["id"]
+    let second = generate(&daemon, r#"{"seed":7}"#)["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -71,12 +70,9 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
     );
     let boot = browser.eval(&page, "window.easel.boot");
 
-    // Restart on the same port (same config file, now with the real port).
-    let addr = daemon.addr;
-    let mqtt = std::fs::read_to_string(&setup.config).unwrap();
+    // Restart on the same port (the same config file).
+    let addr = daemon.http_addr();
     assert!(daemon.stop().success());
-    let text = mqtt.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
-    std::fs::write(&setup.config, text).unwrap();
     browser.wait_until(
         &page,
         Duration::from_secs(10),
@@ -90,8 +86,8 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
     assert!(during["opacity"].as_f64().unwrap() > 0.99, "{during}");
     std::thread::sleep(Duration::from_secs(2));
 
-    let daemon = Daemon::start(&setup.config);
-    assert_eq!(daemon.addr, addr);
+    daemon.restart();
+    assert_eq!(daemon.http_addr(), addr);
     browser.wait_until(
         &page,
         Duration::from_secs(30),
@@ -99,7 +95,7 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
         &format!("window.easel.connected && window.easel.boot !== {boot} ? true : null"),
     );
     daemon.wait_ready();
-    let third = daemon.generate(r#"{"seed":99}"#)["id"]
+    let third = generate(&daemon, r#"{"seed":99}"#)["id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -5,16 +5,15 @@
 mod web_support;
 
 use std::time::Duration;
-use web_support::{ADMIN_TOKEN, Daemon, Setup, get, prometheus, request};
+use web_support::{ADMIN_TOKEN, generate, get, prometheus, request};
 
 #[test]
 fn images_metrics_state_and_admin() {
-    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
+    let mut daemon = web_support::easeld().start();
     // A secret next to the archive that traversal must not reach.
-    std::fs::write(setup.dir.path().join("secret.txt"), "do not serve").unwrap();
-    let daemon = Daemon::start(&setup.config);
+    std::fs::write(daemon.dir().join("secret.txt"), "do not serve").unwrap();
     daemon.wait_ready();
-    let addr = daemon.addr;
+    let addr = daemon.http_addr();
 
     let before = prometheus::parse(&get(addr, "/metrics").unwrap().text()).expect("metrics parse");
     let generated = |s: &[prometheus::Sample]| {
@@ -25,7 +24,7 @@ fn images_metrics_state_and_admin() {
     // Three pictures through the technician's controls.
     let mut ids = Vec::new();
     for seed in [11, 12, 13] {
-        let event = daemon.generate(&format!("{{\"seed\":{seed}}}"));
+        let event = generate(&daemon, &format!("{{\"seed\":{seed}}}"));
         assert_eq!(event["type"], "generated");
         assert_eq!(event["seed"], seed);
         assert_eq!(event["model"], "dcgan-64");
@@ -43,7 +42,7 @@ fn images_metrics_state_and_admin() {
         "{:?}",
         r.headers
     );
-    let text = easel_daemon::picture::read_png_text(&r.body).unwrap();
+    let text = easel_engine::picture::read_png_text(&r.body).unwrap();
     assert!(
         text.iter().any(|(k, v)| k == "easel:seed" && v == "13"),
         "{text:?}"
@@ -194,16 +193,9 @@ fn images_metrics_state_and_admin() {
 
 #[test]
 fn admin_controls_are_off_without_a_token() {
-    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
-    let text = std::fs::read_to_string(&setup.config).unwrap();
-    std::fs::write(
-        &setup.config,
-        text.replace(&format!("admin_token = {ADMIN_TOKEN:?}\n"), ""),
-    )
-    .unwrap();
-    let daemon = Daemon::start(&setup.config);
+    let daemon = web_support::easeld().admin_token(None).start();
     let r = request(
-        daemon.addr,
+        daemon.http_addr(),
         "POST",
         "/admin/cmd/generate",
         &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
@@ -212,7 +204,7 @@ fn admin_controls_are_off_without_a_token() {
     .unwrap();
     assert_eq!(r.status, 403, "{}", r.text());
     // The page is served at once, before any model has loaded.
-    let page = get(daemon.addr, "/").unwrap();
+    let page = get(daemon.http_addr(), "/").unwrap();
     assert_eq!(page.status, 200);
     assert!(page.text().contains("EventSource"));
     assert!(
@@ -227,10 +219,9 @@ fn admin_controls_are_off_without_a_token() {
 /// morph position in the provenance, and still mode stops the flow.
 #[test]
 fn morph_frames_flow_and_stop() {
-    let setup = Setup::new("127.0.0.1:0", &Setup::embedded(), "");
-    let daemon = Daemon::start(&setup.config);
+    let mut daemon = web_support::easeld().start();
     daemon.wait_ready();
-    let addr = daemon.addr;
+    let addr = daemon.http_addr();
     let command = |name: &str, payload: &str| {
         let r = request(
             addr,
@@ -247,15 +238,15 @@ fn morph_frames_flow_and_stop() {
         prometheus::value(&samples, "easel_frames_total", &[]).unwrap()
     };
     command("mode", r#"{"mode":"morph","seconds":2,"fps":0}"#);
-    web_support::wait_for(Duration::from_secs(30), "100 morph frames", || {
+    easel_test_support::wait_for(Duration::from_secs(30), "100 morph frames", || {
         (frames() >= 100.0).then_some(())
     });
     let r = get(addr, "/frames/latest.png").unwrap();
     assert_eq!(r.status, 200);
     assert!(r.header("x-easel-frame").is_some());
-    let picture = easel_daemon::picture::RgbImage::decode_png(&r.body).unwrap();
+    let picture = easel_engine::picture::RgbImage::decode_png(&r.body).unwrap();
     assert_eq!((picture.width, picture.height), (64, 64));
-    let text = easel_daemon::picture::read_png_text(&r.body).unwrap();
+    let text = easel_engine::picture::read_png_text(&r.body).unwrap();
     let params = text
         .iter()
         .find(|(k, _)| k == "easel:params")

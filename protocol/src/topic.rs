@@ -4,12 +4,15 @@
 //! |---|---|
 //! | `P/N/status`, `P/N/state`, `P/N/event`, `P/N/palette` | daemon |
 //! | `P/N/cmd/<command>`, `P/all/cmd/<command>` | tools, technicians |
+//! | `P/N/deploy/<id>/begin`, `…/chunk/<index>`, `…/commit`, `…/abort` | `easel deploy` |
 //! | `P/ctl/<id>/status`, `P/ctl/<id>/input` | controllers |
 //!
 //! `Topic` formats a topic with `Display`; `Route::parse` classifies an
 //! incoming one. Node ids never equal `all` or `ctl`, the two reserved
-//! second-level names.
+//! second-level names. Deploy topics are the only ones deeper than four
+//! levels (the transfer id, then `chunk/<index>`).
 
+use crate::deploy::{self, Part, PartError};
 use core::fmt;
 
 /// The fleet-wide pseudo node that every daemon listens to for commands.
@@ -34,6 +37,17 @@ pub enum Topic<'a> {
         node: &'a str,
         command: &'a str,
     },
+    /// `P/N/deploy/<id>/<part>`: one message of a model transfer
+    /// (docs/deploy.md); never retained.
+    Deploy {
+        prefix: &'a str,
+        node: &'a str,
+        /// The transfer id ([`deploy::is_valid_id`]).
+        id: &'a str,
+        part: Part,
+    },
+    /// `P/N/deploy/#`: the filter a node subscribes to for its transfers.
+    DeployFilter { prefix: &'a str, node: &'a str },
     /// `P/ctl/<id>/status`: retained controller availability.
     ControllerStatus { prefix: &'a str, id: &'a str },
     /// `P/ctl/<id>/input`: visitor input; `id` may be `+`.
@@ -52,6 +66,13 @@ impl fmt::Display for Topic<'_> {
                 node,
                 command,
             } => write!(f, "{prefix}/{node}/cmd/{command}"),
+            Topic::Deploy {
+                prefix,
+                node,
+                id,
+                part,
+            } => write!(f, "{prefix}/{node}/deploy/{id}/{part}"),
+            Topic::DeployFilter { prefix, node } => write!(f, "{prefix}/{node}/deploy/#"),
             Topic::ControllerStatus { prefix, id } => write!(f, "{prefix}/{CTL}/{id}/status"),
             Topic::ControllerInput { prefix, id } => write!(f, "{prefix}/{CTL}/{id}/input"),
         }
@@ -75,12 +96,30 @@ pub enum Route<'a> {
     Event { node: &'a str },
     /// A daemon's palette.
     Palette { node: &'a str },
+    /// A message of a model transfer to `node` (as in the topic: a daemon
+    /// takes only its own). `id` is not checked (it may be empty or
+    /// invalid: [`deploy::is_valid_id`]) and `part` may name no message, so
+    /// that a node can answer a bad deploy topic with an error instead of
+    /// dropping it.
+    Deploy {
+        node: &'a str,
+        id: &'a str,
+        part: Result<Part, PartError<'a>>,
+    },
 }
 
 impl<'a> Route<'a> {
     /// Classifies `topic` under `prefix`; `None` for anything else.
     pub fn parse(prefix: &str, topic: &'a str) -> Option<Route<'a>> {
         let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+        if let Some((node, path)) = rest.split_once('/')
+            && let Some(path) = path.strip_prefix("deploy/")
+            && !node.is_empty()
+            && node != CTL
+        {
+            let (id, part) = deploy::parse_path(path);
+            return Some(Route::Deploy { node, id, part });
+        }
         let mut parts = rest.split('/');
         let first = parts.next()?;
         let second = parts.next()?;
@@ -146,6 +185,129 @@ mod tests {
             Topic::ControllerStatus { prefix, id: "c1" }.to_string(),
             "easel/ctl/c1/status"
         );
+        assert_eq!(
+            Topic::Deploy {
+                prefix,
+                node,
+                id: "0123abcd-256",
+                part: Part::Chunk(20)
+            }
+            .to_string(),
+            "easel/gallery-1/deploy/0123abcd-256/chunk/20"
+        );
+        for (part, last) in [
+            (Part::Begin, "begin"),
+            (Part::Commit, "commit"),
+            (Part::Abort, "abort"),
+        ] {
+            assert_eq!(
+                Topic::Deploy {
+                    prefix,
+                    node,
+                    id: "t1",
+                    part
+                }
+                .to_string(),
+                std::format!("easel/gallery-1/deploy/t1/{last}")
+            );
+        }
+        assert_eq!(
+            Topic::DeployFilter { prefix, node }.to_string(),
+            "easel/gallery-1/deploy/#"
+        );
+    }
+
+    #[test]
+    fn deploy_topics_round_trip() {
+        for part in [
+            Part::Begin,
+            Part::Chunk(0),
+            Part::Chunk(7),
+            Part::Commit,
+            Part::Abort,
+        ] {
+            let topic = Topic::Deploy {
+                prefix: "easel",
+                node: "n1",
+                id: "t1",
+                part,
+            }
+            .to_string();
+            assert_eq!(
+                Route::parse("easel", &topic),
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "t1",
+                    part: Ok(part)
+                }),
+                "{topic}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_deploy_topics_still_route_so_they_can_be_refused() {
+        let cases = [
+            (
+                "easel/n1/deploy/t1",
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "t1",
+                    part: Err(PartError::Unknown("")),
+                }),
+            ),
+            (
+                "easel/n1/deploy/a.b/commit",
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "a.b",
+                    part: Ok(Part::Commit),
+                }),
+            ),
+            (
+                "easel/n1/deploy/t1/chunk/x",
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "t1",
+                    part: Err(PartError::BadIndex("x")),
+                }),
+            ),
+            (
+                "easel/n1/deploy/t1/explode/now",
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "t1",
+                    part: Err(PartError::Unknown("explode/now")),
+                }),
+            ),
+            (
+                "easel/n1/deploy/",
+                Some(Route::Deploy {
+                    node: "n1",
+                    id: "",
+                    part: Err(PartError::Unknown("")),
+                }),
+            ),
+            // Not deploy topics at all.
+            ("easel/n1/deploy", None),
+            ("easel//deploy/t1/begin", None),
+            (
+                "easel/n1/cmd/deploy",
+                Some(Route::Command {
+                    node: "n1",
+                    command: "deploy",
+                }),
+            ),
+            (
+                "easel/ctl/deploy/input",
+                Some(Route::ControllerInput { id: "deploy" }),
+            ),
+            ("easel/ctl/x/deploy/t1/begin", None),
+            ("other/n1/deploy/t1/begin", None),
+        ];
+        for (topic, want) in cases {
+            assert_eq!(Route::parse("easel", topic), want, "{topic}");
+        }
     }
 
     #[test]

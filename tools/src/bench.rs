@@ -11,9 +11,9 @@
 
 use crate::generate::parse_size;
 use anyhow::{Context, bail, ensure};
-use easel_daemon::engine::{Engine, RenderRequest, Source, Urgency};
-use easel_daemon::package::{ModelKind, ModelPackage};
-use easel_daemon::picture::RgbImage;
+use easel_engine::package::{ModelKind, ModelPackage};
+use easel_engine::picture::RgbImage;
+use easel_engine::{Engine, RenderRequest, Source, Urgency};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -13,8 +13,10 @@
 
 use crate::link::{BrokerArgs, Link, LinkConfig, LinkError};
 use anyhow::{Context, bail};
-use easel_daemon::deploy::format::{Index, MAGIC};
-use easel_daemon::deploy::transfer::{CHUNK_HASH, MAX_CHUNK, MIN_CHUNK, Offer};
+use easel_protocol::deploy::{CHUNK_HASH, Commit, Offer, Part};
+use easel_protocol::event::Event;
+use easel_protocol::package::{Index, Sections};
+use easel_protocol::topic::Topic;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -59,9 +61,8 @@ struct Package {
 
 impl Package {
     fn chunk(&self, index: u32) -> Vec<u8> {
-        let size = self.offer.chunk_size as usize;
-        let start = index as usize * size;
-        let data = &self.bytes[start..(start + size).min(self.bytes.len())];
+        let range = self.offer.chunk_range(index).expect("a chunk of the offer");
+        let data = &self.bytes[range.start as usize..range.end as usize];
         let mut payload = Vec::with_capacity(CHUNK_HASH + data.len());
         payload.extend_from_slice(&Sha256::digest(data));
         payload.extend_from_slice(data);
@@ -72,44 +73,32 @@ impl Package {
 /// The model name in a package's manifest, read without checking anything
 /// else (the node does the checking).
 fn model_name(bytes: &[u8]) -> anyhow::Result<String> {
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
-        bail!("not an easel package (bad magic); make one with `easel pack`");
-    }
-    let index_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-    let index_bytes = bytes.get(16..16 + index_len).context("truncated index")?;
-    let index: Index = serde_json::from_slice(index_bytes).context("reading the index")?;
-    let mut offset = 16 + index_len + 96;
-    for entry in &index.entries {
-        let end = offset + entry.size as usize;
-        if entry.name == easel_daemon::package::MANIFEST {
-            let text = bytes.get(offset..end).context("truncated package")?;
-            let manifest: toml::Value = toml::from_str(std::str::from_utf8(text)?)?;
-            return manifest
-                .get("name")
-                .and_then(|n| n.as_str())
-                .map(str::to_owned)
-                .context("easel.toml has no name");
-        }
-        offset = end;
-    }
-    bail!("the package holds no easel.toml")
+    let sections = Sections::parse(bytes)
+        .map_err(|e| anyhow::anyhow!("not an easel package ({e}); make one with `easel pack`"))?;
+    let index: Index = serde_json::from_slice(sections.index).context("reading the index")?;
+    let range = index
+        .range_of(easel_engine::package::MANIFEST)
+        .context("the package holds no easel.toml")?;
+    let text = sections
+        .entries
+        .get(range.start as usize..range.end as usize)
+        .context("truncated package")?;
+    let manifest: toml::Value = toml::from_str(std::str::from_utf8(text)?)?;
+    manifest
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(str::to_owned)
+        .context("easel.toml has no name")
 }
 
 fn read_package(args: &DeployArgs) -> anyhow::Result<Package> {
-    if !(MIN_CHUNK..=MAX_CHUNK).contains(&(args.chunk_kib << 10)) {
-        bail!("--chunk-kib {}: must be within 4..=256", args.chunk_kib);
-    }
     let bytes =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let name = model_name(&bytes).with_context(|| format!("reading {}", args.file.display()))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let chunk_size = args.chunk_kib << 10;
-    let offer = Offer {
-        name,
-        size: bytes.len() as u64,
-        chunks: bytes.len().div_ceil(chunk_size as usize) as u32,
-        sha256: sha256.clone(),
-        chunk_size,
+    let chunk_size = args.chunk_kib.saturating_mul(1 << 10);
+    let Some(offer) = Offer::new(name, bytes.len() as u64, sha256.clone(), chunk_size) else {
+        bail!("--chunk-kib {}: must be within 4..=256", args.chunk_kib);
     };
     Ok(Package {
         id: format!("{}-{}", &sha256[..16], chunk_size >> 10),
@@ -213,38 +202,32 @@ enum Answer {
         version: String,
         load_ms: f64,
     },
-    RolledBack(serde_json::Value),
+    RolledBack(easel_protocol::event::RolledBack),
     Error {
         code: String,
         message: String,
     },
 }
 
-fn answer(event: &serde_json::Value) -> Option<Answer> {
-    let text = |k: &str| event[k].as_str().unwrap_or_default().to_string();
-    Some(match event["type"].as_str()? {
-        "deploy_progress" => Answer::Progress {
-            received: event["received"].as_u64().unwrap_or(0) as u32,
-            missing: event["missing"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| Some((r[0].as_u64()? as u32)..(r[1].as_u64()? as u32)))
-                .flatten()
-                .collect(),
-            commit: event["commit"].as_bool().unwrap_or(false),
+/// The answer an event gives, if it is one this sender acts on.
+fn answer(event: Event) -> Option<Answer> {
+    Some(match event {
+        Event::DeployProgress(p) => Answer::Progress {
+            received: p.received,
+            missing: p.missing_chunks().collect(),
+            commit: p.commit,
         },
-        "deployed" => Answer::Deployed(text("version")),
-        "activated" => Answer::Activated {
-            version: text("version"),
-            load_ms: event["load_ms"].as_f64().unwrap_or(0.0),
+        Event::Deployed(d) => Answer::Deployed(d.version),
+        Event::Activated(a) => Answer::Activated {
+            version: a.version,
+            load_ms: a.load_ms,
         },
-        "rolled_back" => Answer::RolledBack(event.clone()),
-        "error" => Answer::Error {
-            code: text("code"),
-            message: text("message"),
+        Event::RolledBack(r) => Answer::RolledBack(r),
+        Event::Error(e) => Answer::Error {
+            code: e.code,
+            message: e.message,
         },
-        _ => return None,
+        Event::Generated(_) | Event::Done(_) => return None,
     })
 }
 
@@ -253,7 +236,8 @@ fn answer(event: &serde_json::Value) -> Option<Answer> {
 struct Session<'a> {
     link: Link,
     package: &'a Package,
-    base: String,
+    prefix: &'a str,
+    node: &'a str,
     events: String,
     bar: &'a ProgressBar,
     timeout: Duration,
@@ -299,6 +283,17 @@ impl Times {
 }
 
 impl Session<'_> {
+    /// The topic of one message of this transfer.
+    fn topic(&self, part: Part) -> String {
+        Topic::Deploy {
+            prefix: self.prefix,
+            node: self.node,
+            id: &self.package.id,
+            part,
+        }
+        .to_string()
+    }
+
     /// The next answer to this transfer, or a timeout.
     async fn next(&mut self, deadline: Instant) -> Result<Option<Answer>, LinkError> {
         loop {
@@ -308,14 +303,15 @@ impl Session<'_> {
             if m.topic != self.events {
                 continue;
             }
-            let event: serde_json::Value = match serde_json::from_slice(&m.payload) {
-                Ok(v) => v,
-                Err(_) => continue,
+            // Not an event, or one this tool does not know (a newer node's):
+            // not an answer to the transfer.
+            let Ok(event) = Event::parse(&m.payload) else {
+                continue;
             };
-            if event["request_id"].as_str() != Some(self.package.id.as_str()) {
+            if event.request_id() != Some(self.package.id.as_str()) {
                 continue;
             }
-            if let Some(a) = answer(&event) {
+            if let Some(a) = answer(event) {
                 if let Answer::Progress { received, .. } = &a {
                     self.show(*received);
                     if *received == self.package.offer.chunks && self.times.all_in.is_none() {
@@ -335,7 +331,7 @@ impl Session<'_> {
     /// Sends the chunks in `missing`; stops early on an error from the node.
     async fn send(&mut self, missing: &[u32]) -> Result<Option<Answer>, LinkError> {
         for &index in missing {
-            let topic = format!("{}/chunk/{index}", self.base);
+            let topic = self.topic(Part::Chunk(index));
             self.link
                 .publish(&topic, self.package.chunk(index), false)
                 .await?;
@@ -353,9 +349,9 @@ impl Session<'_> {
     async fn run(&mut self, activate: bool) -> Result<Outcome, LinkError> {
         let offer = serde_json::to_vec(&self.package.offer).expect("an offer serialises");
         self.link
-            .publish(&format!("{}/begin", self.base), offer, false)
+            .publish(&self.topic(Part::Begin), offer, false)
             .await?;
-        let commit = serde_json::json!({ "activate": activate }).to_string();
+        let commit = serde_json::to_string(&Commit { activate }).expect("a commit serialises");
         let mut deployed = None;
         let mut committed = false;
         loop {
@@ -382,7 +378,7 @@ impl Session<'_> {
                         return Ok(rejected(error));
                     }
                     self.link
-                        .publish(&format!("{}/commit", self.base), commit.clone(), false)
+                        .publish(&self.topic(Part::Commit), commit.clone(), false)
                         .await?;
                     self.times.committed = Some(Instant::now());
                     committed = true;
@@ -390,7 +386,7 @@ impl Session<'_> {
                 // The node holds every chunk (a resumed transfer): commit.
                 Answer::Progress { .. } if !committed => {
                     self.link
-                        .publish(&format!("{}/commit", self.base), commit.clone(), false)
+                        .publish(&self.topic(Part::Commit), commit.clone(), false)
                         .await?;
                     self.times.committed = Some(Instant::now());
                     committed = true;
@@ -422,8 +418,8 @@ impl Session<'_> {
                         code: "rolled_back".into(),
                         message: format!(
                             "{} did not activate and was rolled back: {}",
-                            event["from"].as_str().unwrap_or(""),
-                            event["reason"].as_str().unwrap_or("")
+                            event.from,
+                            event.reason.as_deref().unwrap_or("")
                         ),
                     });
                 }
@@ -478,11 +474,12 @@ async fn deploy_to(
             }
             Err(e) => return Err(e.into()),
         };
-        let events = format!("{prefix}/{node}/event");
+        let events = Topic::Event { prefix, node }.to_string();
         let mut session = Session {
             link,
             package,
-            base: format!("{prefix}/{node}/deploy/{}", package.id),
+            prefix,
+            node,
             events: events.clone(),
             bar: &bar,
             timeout: Duration::from_secs(args.timeout),
@@ -522,7 +519,7 @@ async fn deploy_to(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use easel_daemon::deploy::format;
+    use easel_pack::format;
 
     #[test]
     fn reads_the_model_name_without_trusting_anything() {
@@ -536,9 +533,11 @@ mod tests {
 
     #[test]
     fn progress_ranges_expand_to_chunk_indices() {
-        let event =
-            serde_json::json!({"type":"deploy_progress","received":3,"missing":[[0,2],[5,7]]});
-        match answer(&event) {
+        let event = Event::parse(
+            br#"{"type":"deploy_progress","request_id":"t","transfer":"t","name":"m","received":3,"total":9,"missing":[[0,2],[5,7]],"commit":false}"#,
+        )
+        .unwrap();
+        match answer(event) {
             Some(Answer::Progress {
                 received, missing, ..
             }) => {

@@ -3,10 +3,10 @@
 
 use crate::npy;
 use anyhow::{Context, bail};
-use easel_daemon::engine::{Engine, RenderRequest, Source, Urgency};
-use easel_daemon::package::{ModelKind, ModelPackage};
-use easel_daemon::picture::{RgbImage, encode_png};
-use easel_daemon::seed::{Latent, random_seed};
+use easel_engine::package::{ModelKind, ModelPackage};
+use easel_engine::picture::{RgbImage, encode_png};
+use easel_engine::seed::{Latent, random_seed};
+use easel_engine::{Engine, RenderRequest, Source, Urgency};
 use std::path::PathBuf;
 use std::sync::Arc;
 

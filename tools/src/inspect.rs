@@ -5,8 +5,8 @@
 //! `Upsample` nodes to `Resize`, which tract supports.
 
 use anyhow::{Context, ensure};
-use easel_daemon::engine::load;
-use easel_daemon::package::{ModelKind, ModelPackage};
+use easel_engine::load;
+use easel_engine::package::{ModelKind, ModelPackage};
 use indicatif::ProgressBar;
 use prost::Message;
 use serde::Serialize;

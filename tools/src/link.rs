@@ -8,7 +8,7 @@
 //! both sides. Unlike the daemon it does not reconnect: a tool run is short,
 //! and a lost connection is reported to the caller as an error.
 
-use easel_daemon::mqtt::client::{ClientError, parse_url, tls_config};
+use easel_link::{SetupError, parse_url, tls_config};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Filter, Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
@@ -88,7 +88,7 @@ pub struct LinkConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error(transparent)]
-    Setup(#[from] ClientError),
+    Setup(#[from] SetupError),
     #[error("--ca applies to mqtts:// brokers only, not {0}")]
     CaWithoutTls(String),
     #[error("cannot reach the MQTT broker at {url}: {reason}")]
@@ -428,7 +428,7 @@ mod tests {
         ));
         assert!(matches!(
             args("http://h:1", None).link_config("ctl"),
-            Err(LinkError::Setup(ClientError::BadUrl(_)))
+            Err(LinkError::Setup(SetupError::BadUrl(_)))
         ));
     }
 
@@ -464,7 +464,7 @@ mod tests {
             .unwrap();
         let err = Link::connect(&config).await.err().expect("no CA");
         assert!(
-            matches!(err, LinkError::Setup(ClientError::Ca { .. })),
+            matches!(err, LinkError::Setup(SetupError::Ca { .. })),
             "{err}"
         );
     }

@@ -4,8 +4,8 @@
 //! `pack` verifies its own output the way a daemon will before writing it.
 
 use anyhow::{Context, bail};
-use easel_daemon::deploy::{TrustedKeys, format, keys};
-use easel_daemon::package::{MANIFEST, ModelPackage};
+use easel_engine::package::{MANIFEST, ModelPackage};
+use easel_pack::{TrustedKeys, format, keys};
 use ed25519_dalek::SigningKey;
 use std::ffi::OsString;
 use std::io::Write;

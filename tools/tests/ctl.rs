@@ -1,15 +1,15 @@
 //! `easel ctl` end to end: the real `easel` binary against the real
-//! `easeld` (found next to `easel` in the target directory; `cargo test
-//! --workspace` builds both, or `cargo build -p easel-daemon --bin easeld`
-//! first), on the daemon's embedded broker and on a mosquitto started here.
+//! `easeld` (the harness of `easel-test-support`, with the binary found
+//! next to `easel` in the target directory; `cargo test --workspace`
+//! builds both), on the daemon's embedded broker and on a mosquitto
+//! started here.
 //!
 //! The control plane benchmark is here too, `#[ignore]`d (it measures,
 //! it asserts only that every request got exactly one answer):
 //! `cargo test --release -p easel-tools --test ctl -- --ignored --nocapture`.
 
-use easel_test_support::{Mosquitto, free_port, wait_port};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use easel_test_support::{Broker, Daemon, Mosquitto, free_port, target_binary, wait_port};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -24,127 +24,30 @@ fn easel_bin() -> &'static str {
     env!("CARGO_BIN_EXE_easel")
 }
 
-/// `easeld` from the same target directory as `easel`.
-fn easeld_bin() -> PathBuf {
-    let exe = Path::new(easel_bin()).with_file_name("easeld");
-    assert!(
-        exe.exists(),
-        "{} is missing: build it first (cargo build -p easel-daemon --bin easeld)",
-        exe.display()
-    );
-    exe
+/// The real daemon (`easeld` from the target directory `easel` was built
+/// into) with `models` copied, the first the default; returns once a
+/// model is loaded.
+fn easeld(node: &str, models: &[&str], broker: Broker) -> Daemon {
+    let mut d = Daemon::builder(target_binary("easeld"))
+        .node(node)
+        .models(models)
+        .broker(broker)
+        .start();
+    d.wait_ready();
+    d
 }
 
-/// The real daemon on a config in a temp dir, its log in `easeld.log`.
-struct Easeld {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    node: String,
-}
-
-impl Easeld {
-    /// `mqtt` is the body of the `[mqtt]` table; models are copied from
-    /// the repository's `models/`.
-    fn start(node: &str, models: &[&str], mqtt: &str) -> Easeld {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
-        for model in models {
-            let to = dir.path().join("models").join(model);
-            std::fs::create_dir_all(&to).unwrap();
-            for f in std::fs::read_dir(repo.join(model)).unwrap() {
-                let f = f.unwrap();
-                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-            }
-        }
-        let config = dir.path().join("easel.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "node = \"{node}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"{}\"\nthreads = 1\n\n[mqtt]\n{mqtt}\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
-                dir.path().join("models").display(),
-                dir.path().join("data").display(),
-                models[0],
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("easeld.log")).unwrap();
-        let child = Command::new(easeld_bin())
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info,tract=warn")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting easeld");
-        let mut d = Easeld {
-            dir,
-            child: Some(child),
-            node: node.into(),
-        };
-        d.wait_log(" ready", 120);
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("easeld.log")).unwrap_or_default()
-    }
-
-    /// Waits for a log line containing `what` (the model is loaded at `ready`).
-    fn wait_log(&mut self, what: &str, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !self.log().contains(what) {
-            let exited = self.child.as_mut().unwrap().try_wait().unwrap();
-            assert!(
-                exited.is_none(),
-                "easeld exited: {exited:?}\n{}",
-                self.log()
-            );
-            assert!(Instant::now() < deadline, "no {what:?} within {secs} s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The web address it logged (`[http] listen` port 0).
-    fn http(&self) -> String {
-        let log = self.log();
-        let at = log
-            .find("listening http://")
-            .expect("http address in the log");
-        let rest = &log[at + "listening ".len()..];
-        let url = rest.split_whitespace().next().unwrap();
-        url.trim_end_matches('/').to_string()
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
-    }
-}
-
-impl Drop for Easeld {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- easeld {} log ---\n{}", self.node, self.log());
-        }
-    }
+/// On an external broker at `url`.
+fn easeld_on(node: &str, models: &[&str], url: &str) -> Daemon {
+    easeld(node, models, Broker::External(url.into()))
 }
 
 /// Embedded broker on a free port: (daemon, broker URL).
-fn embedded(node: &str, models: &[&str]) -> (Easeld, String) {
-    let port = free_port();
-    let d = Easeld::start(
-        node,
-        models,
-        &format!("embedded_listen = \"127.0.0.1:{port}\""),
-    );
-    wait_port(port);
-    (d, format!("mqtt://127.0.0.1:{port}"))
+fn embedded(node: &str, models: &[&str]) -> (Daemon, String) {
+    let d = easeld(node, models, Broker::Embedded);
+    wait_port(d.mqtt_port());
+    let url = d.mqtt_url();
+    (d, url)
 }
 
 fn easel(args: &[&str]) -> Output {
@@ -183,9 +86,8 @@ fn generate_answers_with_its_request_id() {
     assert!(e["request_id"].as_str().unwrap().starts_with("ctl-"), "{e}");
     // The picture is really there.
     let png = d
-        .dir
-        .path()
-        .join("data/images")
+        .data_dir()
+        .join("images")
         .join(format!("{}.png", e["id"].as_str().unwrap()));
     assert!(png.exists(), "{}", png.display());
     // Without --to: the only node online; a JSON payload and our own id.
@@ -278,12 +180,11 @@ fn to_all_asks_every_online_node_and_watch_shows_retained_state() {
     let _s = serial();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(dir.path());
-    let mqtt = format!("url = \"mqtt://127.0.0.1:{}\"", broker.port);
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let mut a = Easeld::start("ctl-a", &["dcgan-64"], &mqtt);
-    let mut b = Easeld::start("ctl-b", &["cppn-aurora", "dcgan-64"], &mqtt);
+    let mut a = easeld_on("ctl-a", &["dcgan-64"], &url);
+    let mut b = easeld_on("ctl-b", &["cppn-aurora", "dcgan-64"], &url);
     for d in [&mut a, &mut b] {
-        d.wait_log("MQTT connected", 30);
+        d.wait_log("MQTT connected", Duration::from_secs(30));
     }
     let out = easel(&[
         "ctl",
@@ -401,10 +302,10 @@ fn mqtts_with_a_ca_file_and_a_wrong_ca() {
     );
     wait_port(tls_port);
     // easeld on the plain listener; easel ctl over TLS on the other.
-    let _d = Easeld::start(
+    let _d = easeld_on(
         "ctl-tls",
         &["dcgan-64"],
-        &format!("url = \"mqtt://127.0.0.1:{}\"", broker.port),
+        &format!("mqtt://127.0.0.1:{}", broker.port),
     );
     let ca = tls::write(dir.path(), "trusted.pem", &pki.ca);
     let url = format!("mqtts://127.0.0.1:{tls_port}");
@@ -490,14 +391,11 @@ fn bench_control_plane() {
             None => embedded("bench", &["dcgan-64"]),
             Some(port) => {
                 let url = format!("mqtt://127.0.0.1:{port}");
-                (
-                    Easeld::start("bench", &["dcgan-64"], &format!("url = \"{url}\"")),
-                    url,
-                )
+                (easeld_on("bench", &["dcgan-64"], &url), url)
             }
         };
-        d.wait_log("MQTT connected", 30);
-        let http = d.http();
+        d.wait_log("MQTT connected", Duration::from_secs(30));
+        let http = d.url("");
         println!("== {name} broker ({url}), easeld web {http}");
         let out = Command::new(easel_bin())
             .args([
@@ -526,9 +424,7 @@ fn bench_control_plane() {
             failed.push(name);
         }
         assert!(d.is_running());
-        let rss =
-            std::fs::read_to_string(format!("/proc/{}/status", d.child.as_ref().unwrap().id()))
-                .unwrap_or_default();
+        let rss = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap_or_default();
         if let Some(l) = rss.lines().find(|l| l.starts_with("VmHWM")) {
             println!("easeld peak RSS: {}", l.trim_start_matches("VmHWM:").trim());
         }

@@ -3,9 +3,9 @@
 //! bytes on every run, the same bytes the engine gives in-process, and a
 //! latent saved with `--save-latent` must render the same picture again.
 
-use easel_daemon::engine::{Engine, RenderRequest, Source, Urgency};
-use easel_daemon::package::ModelPackage;
-use easel_daemon::picture::{RgbImage, encode_png, read_png_text};
+use easel_engine::package::ModelPackage;
+use easel_engine::picture::{RgbImage, encode_png, read_png_text};
+use easel_engine::{Engine, RenderRequest, Source, Urgency};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -6,9 +6,9 @@
 //! a failed verification writes nothing, and the engine honours and
 //! checks a manifest's `[tract]` knobs.
 
-use easel_daemon::engine::{LoadError, Model, Source};
-use easel_daemon::package::{ModelPackage, TractSpec, sha256_hex};
-use easel_daemon::picture::RgbImage;
+use easel_engine::package::{ModelPackage, TractSpec, sha256_hex};
+use easel_engine::picture::RgbImage;
+use easel_engine::{LoadError, Model, Source};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

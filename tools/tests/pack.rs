@@ -2,7 +2,7 @@
 //! the real `models/dcgan-64`, and the daemon's own `verify` at the other
 //! end with the public key file as `[deploy] trusted_keys` would list it.
 
-use easel_daemon::deploy::{self, TrustedKeys};
+use easel_pack::{self as deploy, TrustedKeys};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

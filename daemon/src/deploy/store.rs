@@ -18,8 +18,8 @@
 
 use super::DeployError;
 use super::format::VerifiedPackage;
-use crate::engine::{Model, ModelInfo};
-use crate::package::ModelPackage;
+use easel_engine::package::ModelPackage;
+use easel_engine::{Model, ModelInfo};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -135,8 +135,7 @@ pub fn stage(package: &VerifiedPackage, data_dir: &Path) -> Result<Staged, Deplo
 /// model that fails here must not become current.
 pub fn smoke_test(dir: &Path) -> Result<ModelInfo, DeployError> {
     let package = ModelPackage::open(dir).map_err(|e| DeployError::SmokeTest(e.to_string()))?;
-    let options = tract_onnx::tract_core::runtime::RunOptions::default();
-    Model::load(&package, &options)
+    Model::load_standalone(&package)
         .map(|model| model.info().clone())
         .map_err(|e| DeployError::SmokeTest(e.to_string()))
 }

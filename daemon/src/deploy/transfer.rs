@@ -13,19 +13,14 @@
 //! A chunk that does not match its hash ends the transfer: over TCP that is
 //! not line noise but a broken or hostile sender.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// Largest chunk a sender may use (payload = 32-byte hash + chunk). Well
-/// under the embedded broker's and the daemon client's packet limits.
-pub const MAX_CHUNK: u32 = 256 << 10;
-/// Smallest chunk size (only the last chunk may be shorter): bounds the
-/// number of chunks, hence the bookkeeping per transfer.
-pub const MIN_CHUNK: u32 = 4 << 10;
-/// Length of the hash in front of every chunk.
-pub const CHUNK_HASH: usize = 32;
+pub use easel_protocol::deploy::{CHUNK_HASH, MAX_CHUNK, MIN_CHUNK, Offer, is_valid_id};
+use easel_protocol::deploy::{Commit, Part, PartError};
+
 /// Finished transfer ids remembered, so a duplicate (QoS 1) commit or
 /// chunk arriving after the end is ignored instead of answered with an error.
 const REMEMBERED: usize = 32;
@@ -51,55 +46,6 @@ impl Default for TransferLimits {
     }
 }
 
-impl TransferLimits {
-    /// The second configuration stage for `[deploy]`: `(key, problem)` on a
-    /// value out of range.
-    pub fn from_raw(
-        raw: &crate::config::RawDeploy,
-    ) -> Result<TransferLimits, (&'static str, String)> {
-        let d = TransferLimits::default();
-        let max_package = match raw.max_package_mb {
-            None => d.max_package,
-            Some(mb) if (1..=4096).contains(&mb) => mb << 20,
-            Some(mb) => return Err(("max_package_mb", format!("{mb} is not within 1..=4096"))),
-        };
-        let max_transfers = match raw.max_transfers {
-            None => d.max_transfers,
-            Some(n) if (1..=16).contains(&n) => n,
-            Some(n) => return Err(("max_transfers", format!("{n} is not within 1..=16"))),
-        };
-        let stall = match raw.transfer_timeout_s {
-            None => d.stall,
-            Some(s) if s.is_finite() && (0.1..=86400.0).contains(&s) => Duration::from_secs_f64(s),
-            Some(s) => {
-                return Err((
-                    "transfer_timeout_s",
-                    format!("{s} is not within 0.1..=86400"),
-                ));
-            }
-        };
-        Ok(TransferLimits {
-            max_package,
-            max_transfers,
-            stall,
-        })
-    }
-}
-
-/// The `begin` payload: what is coming.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Offer {
-    /// The model name (must match the package's manifest).
-    pub name: String,
-    /// Bytes of the whole `.easelpkg` file.
-    pub size: u64,
-    /// sha256 of the whole file, lower-case hex.
-    pub sha256: String,
-    pub chunk_size: u32,
-    pub chunks: u32,
-}
-
 /// One decoded message of a transfer (`id` = the transfer id in the topic).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -120,14 +66,6 @@ pub enum Message {
     Abort {
         id: String,
     },
-}
-
-/// The `commit` payload.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommitPayload {
-    #[serde(default)]
-    activate: bool,
 }
 
 /// A message refused before it reached a transfer, or a transfer ended by
@@ -184,17 +122,13 @@ pub enum Decision {
     Refuse(Refusal),
 }
 
-/// A transfer id: chosen by the sender, part of topics and file names.
-pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Decodes one message from its topic parts (`rest` is what follows
-/// `P/N/deploy/<id>/`) and payload.
-pub fn parse(id: &str, rest: &str, payload: Vec<u8>) -> Result<Message, Refusal> {
+/// Decodes one message from its topic parts (transfer `id`, then `part`:
+/// what follows `P/N/deploy/<id>/`, as the protocol parsed it) and payload.
+pub fn parse(
+    id: &str,
+    part: Result<Part, PartError>,
+    payload: Vec<u8>,
+) -> Result<Message, Refusal> {
     let refuse = |code, message: String| Refusal {
         id: id.chars().take(64).collect(),
         code,
@@ -210,39 +144,23 @@ pub fn parse(id: &str, rest: &str, payload: Vec<u8>) -> Result<Message, Refusal>
         ));
     }
     let id = id.to_string();
-    match rest.split_once('/') {
-        None if rest == "begin" => serde_json::from_slice(&payload)
+    match part.map_err(|e| refuse("bad_request", e.to_string()))? {
+        Part::Begin => serde_json::from_slice(&payload)
             .map(|offer| Message::Begin {
                 id: id.clone(),
                 offer,
             })
             .map_err(|e| refuse("bad_request", format!("begin: {e}"))),
-        None if rest == "commit" => {
-            let body: CommitPayload = if payload.iter().all(u8::is_ascii_whitespace) {
-                CommitPayload::default()
-            } else {
-                serde_json::from_slice(&payload)
-                    .map_err(|e| refuse("bad_request", format!("commit: {e}")))?
-            };
+        Part::Commit => {
+            let body = Commit::parse(&payload)
+                .map_err(|e| refuse("bad_request", format!("commit: {e}")))?;
             Ok(Message::Commit {
                 id,
                 activate: body.activate,
             })
         }
-        None if rest == "abort" => Ok(Message::Abort { id }),
-        Some(("chunk", index)) => {
-            let index = index
-                .parse::<u32>()
-                .map_err(|_| refuse("bad_request", format!("chunk index {index:?}")))?;
-            Ok(Message::Chunk { id, index, payload })
-        }
-        _ => Err(refuse(
-            "bad_request",
-            format!(
-                "unknown deploy message {:?}",
-                rest.chars().take(64).collect::<String>()
-            ),
-        )),
+        Part::Abort => Ok(Message::Abort { id }),
+        Part::Chunk(index) => Ok(Message::Chunk { id, index, payload }),
     }
 }
 
@@ -840,34 +758,9 @@ mod tests {
         assert!(transfers.handle(chunk(&p, 1), t0).is_empty());
     }
 
-    #[test]
-    fn limits_come_from_the_deploy_table() {
-        let parse = |text: &str| {
-            crate::config::Config::parse(text)
-                .map(|c| c.deploy_limits)
-                .map_err(|issues| issues.into_iter().map(|i| i.key).collect::<Vec<_>>())
-        };
-        assert_eq!(parse(""), Ok(TransferLimits::default()));
-        assert_eq!(
-            parse("[deploy]\nmax_package_mb = 8\nmax_transfers = 1\ntransfer_timeout_s = 0.5\n"),
-            Ok(TransferLimits {
-                max_package: 8 << 20,
-                max_transfers: 1,
-                stall: Duration::from_millis(500),
-            })
-        );
-        assert_eq!(
-            parse("[deploy]\nmax_transfers = 0\n"),
-            Err(vec!["max_transfers".into()])
-        );
-        assert_eq!(
-            parse("[deploy]\nmax_package_mb = 0\n"),
-            Err(vec!["max_package_mb".into()])
-        );
-        assert_eq!(
-            parse("[deploy]\ntransfer_timeout_s = -1\n"),
-            Err(vec!["transfer_timeout_s".into()])
-        );
+    /// `parse` from the topic levels as text, as they arrive.
+    fn parse(id: &str, rest: &str, payload: Vec<u8>) -> Result<Message, Refusal> {
+        super::parse(id, Part::parse(rest), payload)
     }
 
     #[test]

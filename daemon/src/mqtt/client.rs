@@ -8,6 +8,7 @@
 
 use super::session::{Outgoing, Session};
 use crate::piece::{Incoming, Piece};
+pub use easel_link::{SetupError, parse_url, tls_config};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -28,36 +29,6 @@ pub struct Endpoint {
     /// From `EASEL_MQTT_PASSWORD`, never from the config file.
     pub password: Option<String>,
     pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("{0:?} is not mqtt://host:port or mqtts://host:port")]
-    BadUrl(String),
-    #[error("reading CA certificates {path}: {message}")]
-    Ca { path: PathBuf, message: String },
-    #[error("TLS setup: {0}")]
-    Tls(#[from] rustls::Error),
-}
-
-/// Splits `mqtt://host:port` / `mqtts://host[:port]` (ports default 1883 / 8883).
-pub fn parse_url(url: &str) -> Result<(String, u16, bool), ClientError> {
-    let bad = || ClientError::BadUrl(url.into());
-    let (rest, tls) = match url.split_once("://") {
-        Some(("mqtt", rest)) => (rest, false),
-        Some(("mqtts", rest)) => (rest, true),
-        _ => return Err(bad()),
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
-        None => (rest, if tls { 8883 } else { 1883 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', '@']) {
-        return Err(bad());
-    }
-    Ok((host.into(), port, tls))
 }
 
 /// Reconnect delays: 100 ms doubling to 5 s, back to 100 ms once connected.
@@ -92,38 +63,7 @@ impl Default for Backoff {
     }
 }
 
-/// The rustls client configuration for `mqtts://`: the CA file's
-/// certificates, or the system's without one. Shared with the `easel` tools.
-pub fn tls_config(ca_file: Option<&PathBuf>) -> Result<rustls::ClientConfig, ClientError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let ca = |message: String| ClientError::Ca {
-                path: path.clone(),
-                message,
-            };
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| ca(e.to_string()))? {
-                roots
-                    .add(cert.map_err(|e| ca(e.to_string()))?)
-                    .map_err(|e| ca(e.to_string()))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, ClientError> {
+fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupError> {
     let mut options = MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
     options.set_keep_alive(Duration::from_secs(10));
     // Events are small packets: with Nagle on, each waits for the ACK of
@@ -175,7 +115,7 @@ pub async fn run(
     session: Session,
     piece: Piece,
     stop: CancellationToken,
-) -> Result<(), ClientError> {
+) -> Result<(), SetupError> {
     let (client, mut eventloop) = AsyncClient::new(options(&endpoint, &session)?, 1024);
     tracing::info!(host = %endpoint.host, port = endpoint.port, tls = endpoint.tls, client_id = %endpoint.client_id, "MQTT client starting");
     // (connection generation, up): bumped on every CONNACK.
@@ -322,30 +262,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("mqtt://127.0.0.1:1883").unwrap(),
-            ("127.0.0.1".into(), 1883, false)
-        );
-        assert_eq!(
-            parse_url("mqtts://broker.gallery").unwrap(),
-            ("broker.gallery".into(), 8883, true)
-        );
-        assert_eq!(
-            parse_url("mqtt://[::1]:1884/").unwrap(),
-            ("::1".into(), 1884, false)
-        );
-        for bad in [
-            "http://x:1",
-            "mqtt://:1883",
-            "mqtt://h:port",
-            "mqtt://u@h:1",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn backoff_doubles_to_a_ceiling_and_resets() {

@@ -1,4 +1,4 @@
-//! The MQTT control plane (CONTRACT.md, "MQTT"): the daemon's edge to
+//! The MQTT control plane (docs/contract.md, "MQTT"): the daemon's edge to
 //! controllers, tools and fleets.
 //!
 //! - `session`: pure: topics, retained messages, Last Will, decoding.
@@ -13,9 +13,26 @@ pub mod broker;
 pub mod client;
 pub mod session;
 
-use crate::config::Config;
 use crate::piece::Piece;
+use crate::piece::bindings::Bindings;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+
+/// `[mqtt]`, validated: where the broker is and who the daemon is there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    /// `None`: run the embedded broker and connect to it.
+    pub url: Option<String>,
+    pub prefix: String,
+    pub username: Option<String>,
+    pub embedded_listen: SocketAddr,
+    pub max_payload: usize,
+    pub ca_file: Option<PathBuf>,
+    /// Unique per node: two daemons with one id would take turns kicking
+    /// each other off the broker.
+    pub client_id: String,
+}
 
 /// The running edge: the client task and, maybe, the embedded broker.
 pub struct MqttEdge {
@@ -29,16 +46,21 @@ pub enum EdgeError {
     #[error(transparent)]
     Broker(#[from] broker::BrokerError),
     #[error(transparent)]
-    Client(#[from] client::ClientError),
+    Client(#[from] client::SetupError),
 }
 
 impl MqttEdge {
     /// Starts the embedded broker (when configured) and the client.
-    pub async fn start(config: &Config, piece: Piece) -> Result<MqttEdge, EdgeError> {
-        let (broker, (host, port, tls)) = match &config.mqtt.url {
+    pub async fn start(
+        mqtt: &MqttConfig,
+        node: &str,
+        bindings: Bindings,
+        piece: Piece,
+    ) -> Result<MqttEdge, EdgeError> {
+        let (broker, (host, port, tls)) = match &mqtt.url {
             Some(url) => (None, client::parse_url(url)?),
             None => {
-                let broker = broker::EmbeddedBroker::start(config.mqtt.embedded_listen).await?;
+                let broker = broker::EmbeddedBroker::start(mqtt.embedded_listen).await?;
                 let addr = broker.addr();
                 let host = if addr.ip().is_unspecified() {
                     "127.0.0.1".into()
@@ -52,17 +74,12 @@ impl MqttEdge {
             host,
             port,
             tls,
-            client_id: config.mqtt.client_id.clone(),
-            username: config.mqtt.username.clone(),
+            client_id: mqtt.client_id.clone(),
+            username: mqtt.username.clone(),
             password: std::env::var("EASEL_MQTT_PASSWORD").ok(),
-            ca_file: config.mqtt.ca_file.clone(),
+            ca_file: mqtt.ca_file.clone(),
         };
-        let session = session::Session::new(
-            &config.mqtt.prefix,
-            &config.node,
-            config.mqtt.max_payload,
-            config.bindings.clone(),
-        );
+        let session = session::Session::new(&mqtt.prefix, node, mqtt.max_payload, bindings);
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
         let client = tokio::spawn(async move {

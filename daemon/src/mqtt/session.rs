@@ -56,7 +56,11 @@ impl Session {
             }
             .to_string(),
             Topic::ControllerInput { prefix, id: "+" }.to_string(),
-            format!("{prefix}/{}/deploy/#", self.node),
+            Topic::DeployFilter {
+                prefix,
+                node: &self.node,
+            }
+            .to_string(),
         ]
     }
 
@@ -69,12 +73,12 @@ impl Session {
         payload: &[u8],
         retained: bool,
     ) -> Option<Result<transfer::Message, transfer::Refusal>> {
-        let rest = topic
-            .strip_prefix(self.prefix.as_str())?
-            .strip_prefix('/')?
-            .strip_prefix(self.node.as_str())?
-            .strip_prefix("/deploy/")?;
-        let (id, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        let Route::Deploy { node, id, part } = Route::parse(&self.prefix, topic)? else {
+            return None;
+        };
+        if node != self.node {
+            return None;
+        }
         if retained {
             return Some(Err(transfer::Refusal {
                 id: id.chars().take(64).collect(),
@@ -82,7 +86,7 @@ impl Session {
                 message: format!("{topic}: deploy messages must not be retained; ignored"),
             }));
         }
-        Some(transfer::parse(id, rest, payload.to_vec()))
+        Some(transfer::parse(id, part, payload.to_vec()))
     }
 
     fn status(&self, availability: Availability) -> Outgoing {
@@ -263,7 +267,7 @@ mod tests {
     #[test]
     fn every_connect_republishes_retained_topics() {
         let s = session();
-        let out = s.on_connect(&State::new("n1"), "#ff0000");
+        let out = s.on_connect(&crate::piece::state::initial("n1"), "#ff0000");
         let topics: Vec<_> = out.iter().map(|o| (o.topic.as_str(), o.retain)).collect();
         assert_eq!(
             topics,
@@ -275,7 +279,7 @@ mod tests {
         );
         assert_eq!(out[0].payload, b"online");
         assert_eq!(
-            s.on_connect(&State::new("n1"), "").len(),
+            s.on_connect(&crate::piece::state::initial("n1"), "").len(),
             2,
             "no palette before the first picture"
         );

@@ -9,8 +9,8 @@
 //! `easel generate --input` would do with the same picture.
 
 use super::Studio;
-use crate::engine::{Lane, RenderRequest, RunError, Source, Urgency};
 use crate::source::{Fallback, SourceHealth};
+use easel_engine::{Lane, RenderRequest, RunError, Source, Urgency};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

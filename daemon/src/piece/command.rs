@@ -1,10 +1,14 @@
-//! Commands (CONTRACT.md, `P/N/cmd/<command>`): decoding and checking
+//! Commands (docs/contract.md, `P/N/cmd/<command>`): decoding and checking
 //! payloads. Pure: bytes in, a `Request` or an error with its code out.
 //!
 //! The `request_id` is recovered from any JSON object, even one that fails
 //! later checks, so the error event can echo it.
 
-use serde::Deserialize;
+use easel_protocol::command::{
+    self as names, BarePayload, CapturePayload, GeneratePayload, MAX_REQUEST_ID, ModePayload,
+    ModelPayload, ParamsPayload, ScenePayload,
+};
+pub use easel_protocol::command::{Mode, SceneAction};
 
 /// Largest command payload accepted by default (`mqtt.max_payload`).
 pub const DEFAULT_MAX_PAYLOAD: usize = 16 * 1024;
@@ -52,22 +56,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SceneAction {
-    Save,
-    Recall,
-    Delete,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Still,
-    Morph,
-    Live,
-}
-
 /// A command with the id its answer must echo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
@@ -82,59 +70,6 @@ pub struct CommandError {
     pub request_id: Option<String>,
     pub code: &'static str,
     pub message: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GeneratePayload {
-    request_id: Option<String>,
-    seed: Option<u64>,
-    model: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CapturePayload {
-    request_id: Option<String>,
-    model: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModelPayload {
-    request_id: Option<String>,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModePayload {
-    request_id: Option<String>,
-    mode: Mode,
-    seconds: Option<f32>,
-    fps: Option<f32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ParamsPayload {
-    request_id: Option<String>,
-    seconds: Option<f32>,
-    fps: Option<f32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BarePayload {
-    request_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScenePayload {
-    request_id: Option<String>,
-    action: SceneAction,
-    name: String,
 }
 
 /// `seconds` and `fps` share one sane range.
@@ -182,7 +117,7 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
     let request_id = value
         .get("request_id")
         .and_then(|v| v.as_str())
-        .map(|s| s.chars().take(128).collect());
+        .map(|s| s.chars().take(MAX_REQUEST_ID).collect());
     if !value.is_object() {
         return Err(fail(
             request_id,
@@ -193,7 +128,7 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
     let bad =
         |e: serde_json::Error| fail(request_id.clone(), "bad_request", format!("{name}: {e}"));
     let (rid, command) = match name {
-        "generate" => {
+        names::GENERATE => {
             let p: GeneratePayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (
                 p.request_id,
@@ -203,19 +138,19 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
                 },
             )
         }
-        "capture" => {
+        names::CAPTURE => {
             let p: CapturePayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (p.request_id, Command::Capture { model: p.model })
         }
-        "model" => {
+        names::MODEL => {
             let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (p.request_id, Command::Model { name: p.name })
         }
-        "rollback" => {
+        names::ROLLBACK => {
             let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (p.request_id, Command::Rollback { name: p.name })
         }
-        "mode" => {
+        names::MODE => {
             let p: ModePayload = serde_json::from_value(value.clone()).map_err(bad)?;
             check_rates(&request_id, name, [("seconds", p.seconds), ("fps", p.fps)])?;
             (
@@ -227,7 +162,7 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
                 },
             )
         }
-        "params" => {
+        names::PARAMS => {
             let p: ParamsPayload = serde_json::from_value(value.clone()).map_err(bad)?;
             check_rates(&request_id, name, [("seconds", p.seconds), ("fps", p.fps)])?;
             (
@@ -238,16 +173,16 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
                 },
             )
         }
-        "next_model" | "toggle_mode" | "wake" => {
+        names::NEXT_MODEL | names::TOGGLE_MODE | names::WAKE => {
             let p: BarePayload = serde_json::from_value(value.clone()).map_err(bad)?;
             let command = match name {
-                "next_model" => Command::NextModel,
-                "toggle_mode" => Command::ToggleMode,
+                names::NEXT_MODEL => Command::NextModel,
+                names::TOGGLE_MODE => Command::ToggleMode,
                 _ => Command::Wake,
             };
             (p.request_id, command)
         }
-        "scene" => {
+        names::SCENE => {
             let p: ScenePayload = serde_json::from_value(value.clone()).map_err(bad)?;
             if !easel_protocol::is_valid_model_name(&p.name) {
                 return Err(fail(
@@ -286,7 +221,7 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
         ));
     }
     Ok(Request {
-        request_id: rid.map(|s| s.chars().take(128).collect()),
+        request_id: rid.map(|s| s.chars().take(MAX_REQUEST_ID).collect()),
         command,
     })
 }

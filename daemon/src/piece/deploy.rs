@@ -9,13 +9,12 @@
 //! the model it had (it replaces a model only once the new one loaded).
 
 use super::Studio;
-use super::event::Event;
+use super::event::{Activated, DeployProgress, Deployed, Event, RolledBack};
+use super::state::Installed;
 use crate::deploy::transfer::{self, Decision, Message, Offer, TransferLimits, Transfers};
-use crate::deploy::{DeployError, Staged, TrustedKeys, format, store};
-use crate::engine::ModelInfo;
-use crate::package::ModelPackage;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use crate::deploy::{DeployError, TrustedKeys, format, store};
+use easel_engine::ModelInfo;
+use easel_engine::package::ModelPackage;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -36,78 +35,12 @@ pub enum Job {
     },
 }
 
-/// `deploy_progress`: chunks received; `missing` as `[start, end)` ranges.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeployProgress {
-    pub request_id: Option<String>,
-    pub transfer: String,
-    pub name: String,
-    pub received: u32,
-    pub total: u32,
-    pub missing: Vec<[u32; 2]>,
-    /// The answer to a `commit` (the missing chunks never arrived), not a
-    /// report sent while chunks were streaming in.
-    pub commit: bool,
-}
-
-/// `deployed`: verified, staged and smoke-tested; not current yet.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Deployed {
-    pub request_id: Option<String>,
-    pub transfer: String,
-    pub name: String,
-    pub version: String,
-    /// Whole-file hash, signature, staging and smoke test.
-    pub check_ms: f64,
-}
-
-/// `activated`: the version is current and loaded in the engine.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Activated {
-    pub request_id: Option<String>,
-    pub name: String,
-    pub version: String,
-    pub previous: Option<String>,
-    /// Loading into the engine (with its warm-up run).
-    pub load_ms: f64,
-}
-
-/// `rolled_back`: `version` is current again (`None`: no deployed version
-/// is left, the model of `models_dir` serves), `from` is the one left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RolledBack {
-    pub request_id: Option<String>,
-    pub name: String,
-    pub version: Option<String>,
-    pub from: String,
-    /// Why, when the rollback was automatic.
-    pub reason: Option<String>,
-}
-
-/// One deployed model in `state.installed`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Installed {
-    pub name: String,
-    pub current: String,
-    pub previous: Option<String>,
-}
-
 /// From the config: where, whom to trust, how much to take.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
     pub trusted_keys: Vec<PathBuf>,
     pub limits: TransferLimits,
-}
-
-impl Settings {
-    pub fn from_config(config: &crate::config::Config) -> Settings {
-        Settings {
-            data_dir: config.data_dir.clone(),
-            trusted_keys: config.trusted_keys.clone(),
-            limits: config.deploy_limits,
-        }
-    }
 }
 
 /// Every deployed model with its versions, for `state`.
@@ -177,7 +110,7 @@ impl Studio {
             .insert(name.clone(), info.clone());
         self.state.send_modify(|s| {
             s.models.retain(|m| m.name != name);
-            s.models.push(info.as_ref().into());
+            s.models.push(super::state::summary(info.as_ref()));
             if s.model.is_none() {
                 s.model = Some(name.clone());
             }
@@ -356,7 +289,7 @@ impl Desk {
                 source,
             });
             let _ = std::fs::remove_file(&spool);
-            check_and_stage(&bytes?, &offer, &trusted, &limits, &data_dir)
+            crate::deploy::receive(&bytes?, &offer, &trusted, &limits, &data_dir)
         })
         .await;
         let staged = match staged {
@@ -477,46 +410,4 @@ impl Desk {
             }
         }
     }
-}
-
-/// The checks of a completed transfer, in order: the whole file against
-/// its `begin` hash, the package (signature first), the name against the
-/// offer; then stage and smoke-test. Nothing stays on disk on failure.
-fn check_and_stage(
-    bytes: &[u8],
-    offer: &Offer,
-    trusted: &TrustedKeys,
-    limits: &format::Limits,
-    data_dir: &Path,
-) -> Result<Staged, DeployError> {
-    if bytes.len() as u64 != offer.size
-        || !hex::encode(Sha256::digest(bytes)).eq_ignore_ascii_case(&offer.sha256)
-    {
-        return Err(DeployError::HashMismatch(
-            "the assembled file does not match the sha256 of its begin message".into(),
-        ));
-    }
-    let package = format::verify_with(bytes, trusted, limits)?;
-    if package.manifest.name != offer.name {
-        return Err(DeployError::BadName(format!(
-            "the transfer announced {:?} but the package holds {:?}",
-            offer.name, package.manifest.name
-        )));
-    }
-    let version = package.version();
-    let installed = store::installed_path(data_dir, &version);
-    if installed.is_dir() {
-        // Already activated once (a re-deploy to activate it again).
-        return Ok(Staged {
-            name: package.manifest.name.clone(),
-            version,
-            dir: installed,
-        });
-    }
-    let staged = store::stage(&package, data_dir)?;
-    if let Err(e) = store::smoke_test(&staged.dir) {
-        let _ = std::fs::remove_dir_all(&staged.dir);
-        return Err(e);
-    }
-    Ok(staged)
 }

@@ -10,7 +10,7 @@
 //!    the test pattern costs only the frames painted); a frame whose scene
 //!    did not move (`source::scene`) is skipped; the frame is fitted to
 //!    the model's input on a blocking thread;
-//! 2. paint: a stream open on the engine ([`crate::engine::Stream`]) with
+//! 2. paint: a stream open on the engine ([`easel_engine::Stream`]) with
 //!    one frame in flight per engine thread, each painted on one thread:
 //!    a new frame is taken as soon as a thread is free, and starts are
 //!    spaced by a frame's time over the threads, so frames arrive evenly
@@ -29,10 +29,10 @@
 
 use super::command::Mode;
 use super::{Studio, state::State};
-use crate::engine::{ModelInfo, Rendered, RunError, Source, Stream};
-use crate::package::ModelKind;
 use crate::source::scene::SceneChange;
 use crate::source::{Fallback, SourceHealth};
+use easel_engine::package::ModelKind;
+use easel_engine::{ModelInfo, Rendered, RunError, Source, Stream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -183,7 +183,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut scene = SceneChange::new(STILL_THRESHOLD);
     let mut model: Option<String> = None;
     let mut stream: Option<Stream> = None;
-    let mut last_frame: Option<Arc<crate::picture::RgbImage>> = None;
+    let mut last_frame: Option<Arc<easel_engine::picture::RgbImage>> = None;
     let mut last_start: Option<Instant> = None;
     let mut rest_until: Option<Instant> = None;
     let (mut sent, mut still) = (0u64, 0u64);
@@ -291,7 +291,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         let mut detector = std::mem::replace(&mut scene, SceneChange::new(STILL_THRESHOLD));
         let prepared = tokio::task::spawn_blocking(move || {
             let moved = detector.handle_frame(&image);
-            let fitted = moved.then(|| crate::source::fit::fit(&image, w as u32, h as u32, how));
+            let fitted = moved.then(|| easel_engine::fit::fit(&image, w as u32, h as u32, how));
             (detector, fitted)
         })
         .await;

@@ -23,14 +23,13 @@ pub mod scenes;
 pub mod state;
 
 use crate::archive::Archive;
-use crate::config::Config;
-use crate::engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use crate::metrics::Metrics;
-use crate::package::ModelPackage;
-use crate::picture::encode_png;
 use command::{Command, CommandError, Mode, Request, SceneAction};
+use easel_engine::package::ModelPackage;
+use easel_engine::picture::encode_png;
+use easel_engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use event::{Event, Frame, Generated};
-use state::{Latest, ModelSummary, State};
+use state::{Latest, State};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -95,9 +94,21 @@ struct Studio {
     feed: crate::source::Feed,
 }
 
+/// What the piece is set up with; the config's second stage builds it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub node: String,
+    pub models_dir: std::path::PathBuf,
+    pub default_model: String,
+    /// Scenes and deployed models live here.
+    pub data_dir: std::path::PathBuf,
+    pub attract: attract::AttractConfig,
+    pub deploy: deploy::Settings,
+}
+
 /// Starts the piece's command loop. Loading models is `load_models`.
 pub fn start(
-    config: &Config,
+    config: Settings,
     engine: Engine,
     archive: Arc<Archive>,
     metrics: Arc<Metrics>,
@@ -111,7 +122,7 @@ pub fn start(
     // 1024, a 10 x 1000 flood through mosquitto lost ~75% of its answers
     // (`easel ctl bench`); events are small (16384 of them ~ 3 MB).
     let (events, _) = broadcast::channel(16 * 1024);
-    let (state_tx, state) = watch::channel(State::new(&config.node));
+    let (state_tx, state) = watch::channel(state::initial(&config.node));
     let (palette_tx, palette) = watch::channel(String::new());
     let (frames_tx, frames) = watch::channel(None);
     let (mqtt_connected, _) = watch::channel(false);
@@ -154,7 +165,7 @@ pub fn start(
     tokio::spawn(deploy::run(
         studio.clone(),
         deploy_rx,
-        deploy::Settings::from_config(config),
+        config.deploy.clone(),
         cancel.clone(),
     ));
     tokio::spawn(live::run(studio.clone(), cancel.clone()));
@@ -219,7 +230,11 @@ impl Studio {
     /// Shows a morph or live frame on the page and counts it. Morph and
     /// live frames share one sequence: the page draws only frames newer
     /// than the last one it drew.
-    fn show_frame(&self, image: crate::picture::RgbImage, provenance: crate::picture::Provenance) {
+    fn show_frame(
+        &self,
+        image: easel_engine::picture::RgbImage,
+        provenance: easel_engine::picture::Provenance,
+    ) {
         self.frames.send_modify(|frame| {
             let seq = frame.as_ref().map_or(0, |f| f.seq) + 1;
             *frame = Some(Frame::new(seq, image, provenance));
@@ -270,7 +285,7 @@ impl Studio {
                         );
                     }
                 };
-                let seed = seed.unwrap_or_else(crate::seed::random_seed);
+                let seed = seed.unwrap_or_else(easel_engine::seed::random_seed);
                 let rx = self.engine.render(RenderRequest {
                     model,
                     source: Source::Seed(seed),
@@ -507,7 +522,7 @@ pub fn discover(models_dir: &std::path::Path) -> Vec<ModelPackage> {
     let mut dirs: Vec<_> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.join(crate::package::MANIFEST).is_file())
+        .filter(|p| p.join(easel_engine::package::MANIFEST).is_file())
         .collect();
     dirs.sort();
     dirs.into_iter()
@@ -535,7 +550,7 @@ impl Studio {
                 tracing::info!(model = %name, kind = %info.kind, ms = info.load_time.as_millis() as u64, "model loaded");
                 self.state.send_modify(|s| {
                     s.models.retain(|m| m.name != name);
-                    s.models.push(ModelSummary::from(info.as_ref()));
+                    s.models.push(state::summary(info.as_ref()));
                     if s.model.is_none() {
                         s.model = Some(name.clone());
                     }

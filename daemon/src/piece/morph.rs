@@ -65,14 +65,14 @@ pub struct Morph {
     in_flight: bool,
     dropped: u64,
     /// Picks the seeds of the walk; deterministic for a given start seed.
-    seeds: crate::seed::SplitMix64,
+    seeds: easel_engine::seed::SplitMix64,
 }
 
 impl Morph {
     /// A walk starting at `seed` (the picture on screen) at `now`.
     pub fn new(seed: u64, now: Instant, seconds: f32, fps: f32) -> Morph {
-        let mut seeds = crate::seed::SplitMix64::new(seed ^ 0x6d6f_7270_6821);
-        let to = seeds.next_u64() & crate::seed::MAX_RANDOM_SEED;
+        let mut seeds = easel_engine::seed::SplitMix64::new(seed ^ 0x6d6f_7270_6821);
+        let to = seeds.next_u64() & easel_engine::seed::MAX_RANDOM_SEED;
         Morph {
             from: seed,
             to,
@@ -183,7 +183,7 @@ impl Morph {
         {
             self.segment_start += Duration::from_secs_f32(self.seconds);
             self.from = self.to;
-            self.to = self.seeds.next_u64() & crate::seed::MAX_RANDOM_SEED;
+            self.to = self.seeds.next_u64() & easel_engine::seed::MAX_RANDOM_SEED;
         }
         FramePlan {
             from: self.from,

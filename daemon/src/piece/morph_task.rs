@@ -7,8 +7,8 @@
 
 use super::command::Mode;
 use super::{Studio, morph};
-use crate::engine::{BatchRequest, Lane, ModelInfo, Rendered, RunError, Source, Urgency};
-use crate::seed::Latent;
+use easel_engine::seed::Latent;
+use easel_engine::{BatchRequest, Lane, ModelInfo, Rendered, RunError, Source, Urgency};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -42,7 +42,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         let active = (s.mode == Mode::Morph || attract)
             && info
                 .as_ref()
-                .is_some_and(|i| i.kind != crate::package::ModelKind::Image);
+                .is_some_and(|i| i.kind != easel_engine::package::ModelKind::Image);
         let Some(info) = info.filter(|_| active) else {
             walk = None;
             pending = None;
@@ -63,7 +63,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         };
         // A new model (or a new walk) starts from the picture on screen.
         if walk.as_ref().is_none_or(|w| w.model != info.name) {
-            let start = s.seed.unwrap_or_else(crate::seed::random_seed);
+            let start = s.seed.unwrap_or_else(easel_engine::seed::random_seed);
             walk = Some(Walk {
                 model: info.name.clone(),
                 morph: morph::Morph::new(start, now, seconds, fps),

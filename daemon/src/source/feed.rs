@@ -19,6 +19,7 @@
 
 use super::pattern::{self, PatternSource};
 use super::{CameraConfig, Fallback, Frame, FrameSource, SourceError};
+pub use easel_protocol::state::SourceStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -89,19 +90,6 @@ impl SourceHealth {
             _ => None,
         }
     }
-}
-
-/// The source as `state.source` and `/healthz` describe it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SourceStatus {
-    /// The configured source (empty while starting).
-    pub uri: String,
-    /// False while the configured source fails.
-    pub ok: bool,
-    /// Where the frames come from now: the source, the fallback pattern,
-    /// or `None` (no frames: still images).
-    pub showing: Option<String>,
-    pub warning: Option<String>,
 }
 
 /// Delays between attempts to reopen a failed source: 0.5 s doubling to
@@ -308,7 +296,7 @@ fn run<F>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::picture::RgbImage;
+    use easel_engine::picture::RgbImage;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 

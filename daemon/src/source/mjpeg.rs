@@ -6,7 +6,7 @@
 //! decoding, so every decoder sees a complete JPEG. Pure.
 
 use super::DecodeError;
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 use std::borrow::Cow;
 use zune_jpeg::JpegDecoder;
 use zune_jpeg::zune_core::bytestream::ZCursor;

@@ -11,8 +11,8 @@
 //!
 //! Pure parts beside them: `yuyv` and `mjpeg` decode camera buffers,
 //! `negotiate` picks a camera mode from what the device offers, `scene`
-//! tells a still scene from a moving one, `fit` crops and resizes a frame
-//! to a model's input. `feed` runs a source on its own
+//! tells a still scene from a moving one (the engine's `fit` crops and
+//! resizes a frame to a model's input). `feed` runs a source on its own
 //! thread, newest frame wins, and falls back to the test pattern while a
 //! camera is missing, reopening it when it comes back.
 //!
@@ -20,24 +20,24 @@
 //! commands in.
 
 pub mod feed;
-pub mod fit;
 pub mod mjpeg;
 pub mod negotiate;
 pub mod pattern;
 pub mod scene;
+pub mod settings;
 pub mod still;
 pub mod yuyv;
 
 #[cfg(feature = "v4l")]
 mod camera;
 
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use crate::config::camera::{CameraConfig, Fallback, PixelFormat};
 pub use feed::{Feed, SourceHealth, SourceStatus};
+pub use settings::{CameraConfig, Fallback, PixelFormat};
 
 /// One picture from a source.
 #[derive(Debug, Clone)]

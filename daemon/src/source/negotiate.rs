@@ -10,7 +10,7 @@
 //! cost, no compression artefacts); MJPEG otherwise (USB 2 cameras often
 //! send big YUYV frames at a few frames per second only).
 
-pub use crate::config::camera::PixelFormat;
+pub use super::settings::PixelFormat;
 
 impl PixelFormat {
     /// The V4L2 four-character code.

@@ -8,7 +8,7 @@
 //! size and the time; [`PatternSource`] paces frames at `fps`.
 
 use super::{Frame, FrameSource, SourceError};
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 use std::f32::consts::TAU;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! end instead of being skipped forever. Camera noise sits around one
 //! level; a person moving, far above.
 
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 
 const THUMB_W: usize = 32;
 const THUMB_H: usize = 24;

@@ -9,7 +9,7 @@
 
 use super::pattern::Pace;
 use super::{CameraConfig, Frame, FrameSource, SourceError, decode_picture};
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,7 +129,7 @@ impl FrameSource for StillSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::picture::{Provenance, encode_png};
+    use easel_engine::picture::{Provenance, encode_png};
 
     fn png(color: u8) -> Vec<u8> {
         let p = Provenance {

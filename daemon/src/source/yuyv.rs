@@ -16,7 +16,7 @@
 //! (checked against a floating-point reference in the fixtures). Pure.
 
 use super::DecodeError;
-use crate::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 
 const FRAC: u32 = 16;
 const HALF: i32 = 1 << (FRAC - 1);

@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn healthy_needs_model_and_mqtt() {
-        let mut state = PieceState::new("n");
+        let mut state = crate::piece::state::initial("n");
         let h = Health::of(&state, true);
         assert!(!h.ok);
         assert_eq!(h.reasons, vec!["no model loaded"]);
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_failing_source_warns_but_stays_healthy() {
-        let mut state = PieceState::new("n");
+        let mut state = crate::piece::state::initial("n");
         state.model = Some("style-256".into());
         state.source = Some(crate::source::SourceStatus {
             uri: "v4l:///dev/video0".into(),

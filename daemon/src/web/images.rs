@@ -81,7 +81,7 @@ pub struct Archived {
 /// Blocking: call from `spawn_blocking`.
 pub fn describe(archive: &crate::archive::Archive, id: &str) -> Option<Archived> {
     let bytes = std::fs::read(archive.path(id)?).ok()?;
-    let text = crate::picture::read_png_text(&bytes).ok()?;
+    let text = easel_engine::picture::read_png_text(&bytes).ok()?;
     let field = |key: &str| text.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     Some(Archived {
         id: id.to_string(),

@@ -1,4 +1,4 @@
-//! The web edge (CONTRACT.md, "HTTP"): the kiosk gallery page, archived
+//! The web edge (docs/contract.md, "HTTP"): the kiosk gallery page, archived
 //! pictures, live updates, state, health, metrics and the technician view.
 //!
 //! It only watches what the piece publishes and sends it commands (admin

@@ -1,15 +1,13 @@
-//! Shared pieces of the MQTT end-to-end tests: brokers (the daemon's
-//! embedded one, or a mosquitto the test starts on a free port, from
-//! `easel-test-support`), the real `easeld` binary with a config in a temp
-//! dir, and a probe client that records everything under the node's topics.
+//! Shared pieces of the MQTT end-to-end tests: the real `easeld` as these
+//! scenarios run it (the harness of `easel-test-support`, on the daemon's
+//! embedded broker or a private mosquitto), and a probe client that
+//! records everything under the node's topics.
 
 #![allow(dead_code)]
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -19,9 +17,8 @@ pub const NODE: &str = "e2e";
 /// on a 2-core machine a dozen at once starve keep-alives and timeouts.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-// Ports and the private mosquitto are shared with the controller's
-// broker tests.
-pub use easel_test_support::{Mosquitto, free_port, wait_port};
+// The harness is shared with the tools' tests.
+pub use easel_test_support::{Broker, Daemon};
 
 /// Which broker a scenario runs against.
 #[derive(Clone, Copy, Debug)]
@@ -30,150 +27,33 @@ pub enum BrokerKind {
     Mosquitto,
 }
 
-/// The real daemon binary on a config in a temp dir.
-pub struct Daemon {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
-    pub mosquitto: Option<Mosquitto>,
-    child: Option<Child>,
-    config: PathBuf,
-}
-
-fn repo_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
-impl Daemon {
-    /// Writes a config (two small models, extra TOML appended) and starts easeld.
-    pub fn start(kind: BrokerKind, extra: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        for model in ["cppn-aurora", "dcgan-64"] {
-            copy_dir(
-                &repo_models().join(model),
-                &dir.path().join("models").join(model),
-            );
-        }
-        let (mosquitto, port, mqtt) = match kind {
-            BrokerKind::Embedded => {
-                let port = free_port();
-                (
-                    None,
-                    port,
-                    format!("embedded_listen = \"127.0.0.1:{port}\""),
-                )
-            }
-            BrokerKind::Mosquitto => {
-                let m = Mosquitto::start(dir.path());
-                let port = m.port;
-                (Some(m), port, format!("url = \"mqtt://127.0.0.1:{port}\""))
-            }
-        };
-        let config = dir.path().join("easel.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "node = \"{NODE}\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"cppn-aurora\"\nthreads = 1\n{extra}\n\n[mqtt]\n{mqtt}\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
-                dir.path().join("models").display(),
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut d = Daemon {
-            dir,
-            port,
-            mosquitto,
-            child: None,
-            config,
-        };
-        d.spawn();
-        d
-    }
-
-    /// A second node (`e2e-2`) that uses the broker on `port` as a client.
-    pub fn start_client_of(port: u16) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(
-            &repo_models().join("dcgan-64"),
-            &dir.path().join("models").join("dcgan-64"),
-        );
-        let config = dir.path().join("easel.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "node = \"e2e-2\"\nmodels_dir = \"{}\"\ndata_dir = \"{}\"\ndefault_model = \"dcgan-64\"\nthreads = 1\n[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
-                dir.path().join("models").display(),
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut d = Daemon {
-            dir,
-            port,
-            mosquitto: None,
-            child: None,
-            config,
-        };
-        d.spawn();
-        d
-    }
-
-    pub fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("easeld.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_easeld"))
-            .arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "info,tract=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting easeld");
-        self.child = Some(child);
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("easeld.log")).unwrap_or_default()
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().expect("running").id() as i32
-    }
-
-    /// Sends `signal` and waits for the exit status.
-    pub fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        child.wait().unwrap()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- easeld log ---\n{}", self.log());
+impl From<BrokerKind> for Broker {
+    fn from(kind: BrokerKind) -> Broker {
+        match kind {
+            BrokerKind::Embedded => Broker::Embedded,
+            BrokerKind::Mosquitto => Broker::Mosquitto,
         }
     }
+}
+
+/// The real daemon as node `NODE` with two small models (cppn-aurora the
+/// default, dcgan-64) on `kind`, with `extra` config appended.
+pub fn start(kind: BrokerKind, extra: &str) -> Daemon {
+    Daemon::builder(env!("CARGO_BIN_EXE_easeld"))
+        .node(NODE)
+        .models(&["cppn-aurora", "dcgan-64"])
+        .broker(kind.into())
+        .extra(extra)
+        .start()
+}
+
+/// A second node (`e2e-2`) that uses the broker on `port` as a client.
+pub fn start_client_of(port: u16) -> Daemon {
+    Daemon::builder(env!("CARGO_BIN_EXE_easeld"))
+        .node("e2e-2")
+        .models(&["dcgan-64"])
+        .broker(Broker::External(format!("mqtt://127.0.0.1:{port}")))
+        .start()
 }
 
 /// One message as the probe saw it.

@@ -3,14 +3,10 @@
 //! every node asked has answered. No sockets here, so the rules are tested
 //! as tables.
 
+use easel_protocol::event::{Event, is_final_type};
+use easel_protocol::topic::{ALL, Route};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Event types that end a request (daemon/src/piece/event.rs;
-/// `rolled_back` answers the `rollback` command). Any other
-/// type echoing the request id (progress of a long job) is printed and the
-/// wait goes on.
-pub const FINAL_TYPES: [&str; 4] = ["generated", "done", "error", "rolled_back"];
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ArgsError {
@@ -107,22 +103,20 @@ pub fn fresh_request_id(n: u64) -> String {
     )
 }
 
-/// Which topic-level node an event topic `P/N/event` belongs to.
+/// Which node an event topic `P/N/event` belongs to.
 pub fn event_node<'a>(prefix: &str, topic: &'a str) -> Option<&'a str> {
-    topic
-        .strip_prefix(prefix)?
-        .strip_prefix('/')?
-        .strip_suffix("/event")
-        .filter(|n| !n.is_empty() && !n.contains('/'))
+    match Route::parse(prefix, topic)? {
+        Route::Event { node } => Some(node),
+        _ => None,
+    }
 }
 
-/// Same for `P/N/status`.
+/// Same for `P/N/status` (a daemon's; never the fleet-wide `all`).
 pub fn status_node<'a>(prefix: &str, topic: &'a str) -> Option<&'a str> {
-    topic
-        .strip_prefix(prefix)?
-        .strip_prefix('/')?
-        .strip_suffix("/status")
-        .filter(|n| !n.is_empty() && !n.contains('/') && *n != "all")
+    match Route::parse(prefix, topic)? {
+        Route::Status { node } if node != ALL => Some(node),
+        _ => None,
+    }
 }
 
 /// What one event means for the wait.
@@ -164,25 +158,32 @@ impl Waiting {
         let Some(node) = event_node(&self.prefix, topic) else {
             return Seen::Other;
         };
+        // The typed event decides; the JSON object (with `node` added) is
+        // what gets printed, every field as the node sent it. An event of a
+        // type this tool does not know (a newer daemon's) is progress.
+        let typed = Event::parse(payload);
+        let (request_id, kind) = match &typed {
+            Ok(e) => (e.request_id(), e.kind()),
+            Err(e) => (e.request_id(), e.kind().unwrap_or("")),
+        };
+        if request_id != Some(self.request_id.as_str()) {
+            return Seen::Other;
+        }
         let Ok(Value::Object(mut event)) = serde_json::from_slice::<Value>(payload) else {
             return Seen::Other;
         };
-        if event.get("request_id").and_then(Value::as_str) != Some(&self.request_id) {
-            return Seen::Other;
-        }
         event.insert("node".into(), Value::String(node.into()));
-        let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-        if !FINAL_TYPES.contains(&kind) {
+        if !is_final_type(kind) {
             return Seen::Progress {
                 node: node.into(),
                 event: Value::Object(event),
             };
         }
-        let error = (kind == "error").then(|| {
-            let code = event.get("code").and_then(Value::as_str).unwrap_or("error");
-            let message = event.get("message").and_then(Value::as_str).unwrap_or("");
-            format!("{code}: {message}")
-        });
+        let error = match &typed {
+            Ok(Event::Error(e)) => Some(format!("{}: {}", e.code, e.message)),
+            Err(e) if kind == "error" => Some(format!("error: {e}")),
+            _ => None,
+        };
         self.pending.remove(node);
         self.answered.insert(node.into(), error.clone());
         Seen::Answer {

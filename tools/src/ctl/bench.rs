@@ -16,6 +16,9 @@
 use super::answers::fresh_request_id;
 use crate::link::{BrokerArgs, Link};
 use clap::Args;
+use easel_protocol::command::{self, GeneratePayload};
+use easel_protocol::event::Event;
+use easel_protocol::topic::Topic;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -99,45 +102,40 @@ async fn latency(
 ) -> anyhow::Result<Value> {
     let prefix = &broker.prefix;
     let mut link = Link::connect(&broker.link_config("bench")?).await?;
-    link.subscribe(&[format!("{prefix}/{node}/event")], timeout)
+    link.subscribe(&[Topic::Event { prefix, node }.to_string()], timeout)
         .await?;
-    let topic = format!("{prefix}/{node}/cmd/generate");
+    let topic = generate_topic(prefix, node);
     let (mut round_trip, mut engine, mut overhead) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     let warmup = 10;
     for i in 0..warmup + args.count {
         let id = fresh_request_id(i as u64);
-        let mut payload = json!({"seed": i as u64, "request_id": id});
-        if let Some(m) = &args.model {
-            payload["model"] = json!(m);
-        }
+        let payload = generate_payload(&id, i as u64, &args.model);
         let sent = Instant::now();
-        link.publish(&topic, payload.to_string(), false).await?;
+        link.publish(&topic, payload, false).await?;
         let deadline = sent + timeout;
         let event = loop {
             let Some(m) = link.recv_until(deadline).await? else {
                 anyhow::bail!("no answer to generate {i} within {timeout:?}");
             };
-            let v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-            if v["request_id"] == id.as_str() {
-                break v;
+            if let Ok(event) = Event::parse(&m.payload)
+                && event.request_id() == Some(id.as_str())
+            {
+                break event;
             }
         };
         let rtt = sent.elapsed().as_secs_f64() * 1e3;
         if i < warmup {
             continue;
         }
-        match event["type"].as_str() {
-            Some("generated") => {
-                let e = event["latency_ms"].as_f64().unwrap_or(f64::NAN);
+        match event {
+            Event::Generated(g) => {
                 round_trip.push(rtt);
-                engine.push(e);
-                overhead.push(rtt - e);
+                engine.push(g.latency_ms);
+                overhead.push(rtt - g.latency_ms);
             }
-            _ => {
-                let code = event["code"].as_str().unwrap_or("?").to_string();
-                *errors.entry(code).or_default() += 1;
-            }
+            Event::Error(e) => *errors.entry(e.code).or_default() += 1,
+            other => *errors.entry(other.kind().to_string()).or_default() += 1,
         }
     }
     link.disconnect().await;
@@ -158,22 +156,25 @@ async fn flood_client(
     count: usize,
     model: Option<String>,
     quiet: Duration,
-) -> anyhow::Result<(HashMap<String, Vec<Value>>, Duration)> {
+) -> anyhow::Result<(HashMap<String, Vec<Event>>, Duration)> {
     let prefix = &broker.prefix;
     let mut link = Link::connect(&broker.link_config("flood")?).await?;
-    link.subscribe(&[format!("{prefix}/{node}/event")], Duration::from_secs(10))
-        .await?;
-    let topic = format!("{prefix}/{node}/cmd/generate");
+    link.subscribe(
+        &[Topic::Event {
+            prefix,
+            node: &node,
+        }
+        .to_string()],
+        Duration::from_secs(10),
+    )
+    .await?;
+    let topic = generate_topic(prefix, &node);
     let mine = format!("flood-{}-{client}-", std::process::id());
-    let mut answers: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut answers: HashMap<String, Vec<Event>> = HashMap::new();
     let start = Instant::now();
     for i in 0..count {
-        let mut payload =
-            json!({"seed": (client * count + i) as u64, "request_id": format!("{mine}{i}")});
-        if let Some(m) = &model {
-            payload["model"] = json!(m);
-        }
-        link.publish(&topic, payload.to_string(), false).await?;
+        let payload = generate_payload(&format!("{mine}{i}"), (client * count + i) as u64, &model);
+        link.publish(&topic, payload, false).await?;
     }
     link.flush(Duration::from_secs(120)).await?;
     let published = start.elapsed();
@@ -183,15 +184,15 @@ async fn flood_client(
         let Some(m) = link.recv_until(Instant::now() + quiet).await? else {
             break;
         };
-        let v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-        if let Some(id) = v["request_id"].as_str()
+        if let Ok(event) = Event::parse(&m.payload)
+            && let Some(id) = event.request_id()
             && id.starts_with(&mine)
         {
             let slot = answers.entry(id.to_string()).or_default();
             if slot.is_empty() {
                 received += 1;
             }
-            slot.push(v);
+            slot.push(event);
         }
     }
     // Late duplicates would show up right after the last answer.
@@ -199,11 +200,11 @@ async fn flood_client(
         .recv_until(Instant::now() + Duration::from_millis(300))
         .await?
     {
-        let v: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
-        if let Some(id) = v["request_id"].as_str()
+        if let Ok(event) = Event::parse(&m.payload)
+            && let Some(id) = event.request_id()
             && id.starts_with(&mine)
         {
-            answers.entry(id.to_string()).or_default().push(v);
+            answers.entry(id.to_string()).or_default().push(event);
         }
     }
     link.disconnect().await;
@@ -258,20 +259,13 @@ async fn flood(
         for events in answers.values() {
             answered += 1;
             duplicates += events.len() - 1;
-            let e = &events[0];
-            let kind = match e["type"].as_str() {
-                Some("error") => format!("error:{}", e["code"].as_str().unwrap_or("?")),
-                Some(t) => t.to_string(),
-                None => "?".into(),
+            let kind = match &events[0] {
+                Event::Error(e) => format!("error:{}", e.code),
+                other => other.kind().to_string(),
             };
             *by_type.entry(kind).or_default() += 1;
-            if e["type"] == "generated" {
-                let url = e["url"].as_str().unwrap_or("").to_string();
-                newest.push((
-                    e["latency_ms"].as_f64().unwrap_or(0.0),
-                    url,
-                    e["seed"].as_u64().unwrap_or(0),
-                ));
+            if let Event::Generated(g) = &events[0] {
+                newest.push((g.latency_ms, g.url.clone(), g.seed.unwrap_or(0)));
             }
         }
     }
@@ -402,6 +396,26 @@ fn print_report(r: &Value) {
         println!("  health during: {}", f["health_during"]);
         println!("  after: {}", f["after"]);
     }
+}
+
+/// `P/N/cmd/generate`.
+fn generate_topic(prefix: &str, node: &str) -> String {
+    Topic::Command {
+        prefix,
+        node,
+        command: command::GENERATE,
+    }
+    .to_string()
+}
+
+/// A `generate` payload with its request id.
+fn generate_payload(request_id: &str, seed: u64, model: &Option<String>) -> String {
+    serde_json::to_string(&GeneratePayload {
+        request_id: Some(request_id.into()),
+        seed: Some(seed),
+        model: model.clone(),
+    })
+    .expect("a payload serialises")
 }
 
 #[cfg(test)]

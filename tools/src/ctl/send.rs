@@ -7,6 +7,8 @@
 
 use super::answers::{Seen, Waiting, fresh_request_id, status_node};
 use crate::link::{BrokerArgs, Link, LinkError};
+use easel_protocol::Availability;
+use easel_protocol::topic::{ALL, Topic};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,10 +40,19 @@ pub async fn node_statuses(
     Ok(statuses)
 }
 
+fn command_topic(prefix: &str, node: &str, command: &str) -> String {
+    Topic::Command {
+        prefix,
+        node,
+        command,
+    }
+    .to_string()
+}
+
 fn online(statuses: &BTreeMap<String, String>) -> Vec<String> {
     statuses
         .iter()
-        .filter(|(_, s)| s.as_str() == "online")
+        .filter(|(_, s)| Availability::parse(s.as_bytes()) == Some(Availability::Online))
         .map(|(n, _)| n.clone())
         .collect()
 }
@@ -67,11 +78,11 @@ pub async fn run(
     let prefix = broker.prefix.as_str();
     let mut link = Link::connect(&broker.link_config("ctl")?).await?;
     let events = match to {
-        Some(node) if node != "all" => format!("{prefix}/{node}/event"),
-        _ => format!("{prefix}/+/event"),
+        Some(node) if node != ALL => Topic::Event { prefix, node }.to_string(),
+        _ => Topic::Event { prefix, node: "+" }.to_string(),
     };
-    link.subscribe(&[events, format!("{prefix}/+/status")], timeout)
-        .await?;
+    let statuses = Topic::Status { prefix, node: "+" }.to_string();
+    link.subscribe(&[events, statuses], timeout).await?;
     let statuses = node_statuses(&mut link, prefix).await?;
     let (topic, nodes) = match to {
         Some("all") => {
@@ -82,14 +93,11 @@ pub async fn run(
                     describe(&statuses)
                 );
             }
-            (format!("{prefix}/all/cmd/{command}"), nodes)
+            (command_topic(prefix, ALL, command), nodes)
         }
-        Some(node) => (
-            format!("{prefix}/{node}/cmd/{command}"),
-            vec![node.to_string()],
-        ),
+        Some(node) => (command_topic(prefix, node, command), vec![node.to_string()]),
         None => match online(&statuses).as_slice() {
-            [node] => (format!("{prefix}/{node}/cmd/{command}"), vec![node.clone()]),
+            [node] => (command_topic(prefix, node, command), vec![node.clone()]),
             [] => anyhow::bail!(
                 "no node is online under prefix {prefix:?} ({}); name one with --to",
                 describe(&statuses)

@@ -4,6 +4,7 @@
 
 use crate::link::{BrokerArgs, Link};
 use clap::Args;
+use easel_protocol::topic::Topic;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -23,13 +24,17 @@ pub struct WatchArgs {
 /// The filters: the node's own topics and every controller's.
 pub fn filters(prefix: &str, node: Option<&str>) -> Vec<String> {
     let node = node.unwrap_or("+");
-    let mut f: Vec<String> = ["status", "state", "event", "palette"]
-        .iter()
-        .map(|t| format!("{prefix}/{node}/{t}"))
-        .collect();
-    f.push(format!("{prefix}/ctl/+/input"));
-    f.push(format!("{prefix}/ctl/+/status"));
-    f
+    [
+        Topic::Status { prefix, node },
+        Topic::State { prefix, node },
+        Topic::Event { prefix, node },
+        Topic::Palette { prefix, node },
+        Topic::ControllerInput { prefix, id: "+" },
+        Topic::ControllerStatus { prefix, id: "+" },
+    ]
+    .iter()
+    .map(Topic::to_string)
+    .collect()
 }
 
 /// `topic payload` (control characters escaped so a line stays a line).

@@ -9,7 +9,7 @@
 
 use super::Built;
 use super::graph::{Attr, GraphBuilder};
-use easel_daemon::package::{CppnSpec, InputSpec, Layout, ModelKind, OutputSpec};
+use easel_engine::package::{CppnSpec, InputSpec, Layout, ModelKind, OutputSpec};
 
 /// Latent size: enough variety per seed, small enough to morph smoothly.
 pub const LATENT: usize = 8;

@@ -10,7 +10,7 @@
 
 use super::Built;
 use super::graph::{Attr, GraphBuilder};
-use easel_daemon::package::{InputSpec, Layout, ModelKind, OutputSpec};
+use easel_engine::package::{InputSpec, Layout, ModelKind, OutputSpec};
 
 pub const LATENT: usize = 100;
 const CHANNELS: [usize; 5] = [512, 256, 128, 64, 3];

@@ -5,7 +5,7 @@
 //! Encoding is deterministic (prost writes fields in tag order, we add
 //! everything in program order), so a model is reproducible byte for byte.
 
-use easel_daemon::seed::Latent;
+use easel_engine::seed::Latent;
 use prost::Message;
 use tract_onnx::pb;
 

@@ -10,7 +10,7 @@ pub mod graph;
 pub mod style;
 
 use anyhow::Context;
-use easel_daemon::package::{CppnSpec, InputSpec, Manifest, ModelKind, OutputSpec, sha256_hex};
+use easel_engine::package::{CppnSpec, InputSpec, Manifest, ModelKind, OutputSpec, sha256_hex};
 use std::path::Path;
 
 /// A generated model before it is written as a package.
@@ -72,7 +72,7 @@ pub fn write_package(dir: &Path, name: &str, built: Built) -> anyhow::Result<Man
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let onnx = dir.join(&manifest.file);
     std::fs::write(&onnx, &built.onnx).with_context(|| format!("writing {}", onnx.display()))?;
-    let toml = dir.join(easel_daemon::package::MANIFEST);
+    let toml = dir.join(easel_engine::package::MANIFEST);
     std::fs::write(&toml, manifest.to_toml())
         .with_context(|| format!("writing {}", toml.display()))?;
     Ok(manifest)

@@ -10,7 +10,7 @@
 
 use super::Built;
 use super::graph::{Attr, GraphBuilder};
-use easel_daemon::package::{InputSpec, Layout, ModelKind, OutputSpec};
+use easel_engine::package::{InputSpec, Layout, ModelKind, OutputSpec};
 
 pub const SIZE: usize = 256;
 

@@ -17,7 +17,7 @@ pub mod rewrite;
 pub mod verify;
 
 use anyhow::{Context, bail, ensure};
-use easel_daemon::package::{MANIFEST, Manifest, ModelPackage, TractSpec, sha256_hex};
+use easel_engine::package::{MANIFEST, Manifest, ModelPackage, TractSpec, sha256_hex};
 use indicatif::ProgressBar;
 use plan::Plan;
 use prost::Message;

@@ -8,10 +8,10 @@
 //! rewrite is checked on varied content rather than on one flat frame.
 
 use anyhow::{Context, ensure};
-use easel_daemon::engine::{load, pixels};
-use easel_daemon::package::{ModelKind, ModelPackage};
-use easel_daemon::picture::RgbImage;
-use easel_daemon::seed::{Latent, SplitMix64};
+use easel_engine::package::{ModelKind, ModelPackage};
+use easel_engine::picture::RgbImage;
+use easel_engine::seed::{Latent, SplitMix64};
+use easel_engine::{load, pixels};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::knobs::KnobScope;

@@ -10,7 +10,7 @@
 
 use super::plan::{self, Plan};
 use anyhow::{Context, ensure};
-use easel_daemon::package::ModelPackage;
+use easel_engine::package::ModelPackage;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

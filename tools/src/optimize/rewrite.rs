@@ -933,7 +933,7 @@ fn strided_conv_one(graph: &mut pb::GraphProto, ix: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use easel_daemon::seed::Latent;
+    use easel_engine::seed::Latent;
     use tract_onnx::prelude::*;
 
     /// A one-input, one-output model around `nodes` (input `x`, output `y`).

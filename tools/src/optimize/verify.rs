@@ -4,8 +4,8 @@
 //! pixels easel would show (largest difference in levels).
 
 use super::plan::{self, Plan};
-use easel_daemon::engine::pixels::to_level;
-use easel_daemon::package::ModelPackage;
+use easel_engine::package::ModelPackage;
+use easel_engine::pixels::to_level;
 
 /// What comparing two models over many inputs found.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]

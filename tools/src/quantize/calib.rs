@@ -8,11 +8,11 @@
 
 use super::rewrite::Range;
 use anyhow::{Context, bail, ensure};
-use easel_daemon::engine::Source;
-use easel_daemon::engine::pixels;
-use easel_daemon::package::{Manifest, ModelKind};
-use easel_daemon::picture::RgbImage;
-use easel_daemon::seed::Latent;
+use easel_engine::Source;
+use easel_engine::package::{Manifest, ModelKind};
+use easel_engine::picture::RgbImage;
+use easel_engine::pixels;
+use easel_engine::seed::Latent;
 use indicatif::ProgressBar;
 use std::collections::HashMap;
 use std::path::PathBuf;

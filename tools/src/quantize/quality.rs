@@ -5,7 +5,7 @@
 //!
 //! Pure arithmetic on pictures; no IO.
 
-use easel_daemon::picture::RgbImage;
+use easel_engine::picture::RgbImage;
 
 /// PSNR of identical pictures (infinite) is reported as this.
 pub const PSNR_CAP: f64 = 100.0;

@@ -1,5 +1,5 @@
 //! Model packages: a folder `models/<name>/` holding `easel.toml` and the
-//! ONNX file it names (CONTRACT.md, "Model package").
+//! ONNX file it names (docs/contract.md, "Model package").
 //!
 //! This module parses and validates the manifest and reads the ONNX bytes
 //! with their sha256 checked. It knows nothing of tract: whether the graph
@@ -264,6 +264,19 @@ impl ModelPackage {
     }
 }
 
+/// A one-line description of a TOML error: `line L, column C: message`.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -272,7 +285,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl Manifest {
     /// Parses TOML; unknown keys are errors. The message carries the line.
     pub fn parse(text: &str) -> Result<Manifest, String> {
-        toml::from_str(text).map_err(|e| crate::config::describe_toml_error(text, &e))
+        toml::from_str(text).map_err(|e| describe_toml_error(text, &e))
     }
 
     /// Writes the manifest as TOML.

@@ -15,11 +15,11 @@
 //! that is the fastest way to use every core for throughput.
 
 use super::load::{self, LoadError};
-use super::pixels;
+use crate::fit;
 use crate::package::{Fit, Manifest, ModelKind, ModelPackage};
 use crate::picture::RgbImage;
+use crate::pixels;
 use crate::seed::Latent;
-use crate::source::fit;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +142,13 @@ pub struct Model {
 }
 
 impl Model {
+    /// Loads `package` on the calling thread with tract's default run
+    /// options (one thread): a check that a model loads and runs (a
+    /// deploy's smoke test, the tools), not how the engine serves it.
+    pub fn load_standalone(package: &ModelPackage) -> Result<Model, LoadError> {
+        Model::load(package, &RunOptions::default())
+    }
+
     /// Reads, checks, optimizes and smoke-tests a package's model: after
     /// this it has run once, so the first visitor does not pay for warm-up.
     pub fn load(package: &ModelPackage, options: &RunOptions) -> Result<Model, LoadError> {

@@ -10,11 +10,11 @@
 //! from what the model means; a fixture whose model sha256 no longer
 //! matches means the model was regenerated and the script must be rerun.
 
-use easel_daemon::engine::pixels::cppn_coords;
-use easel_daemon::engine::{Engine, Lane, Model, RenderRequest, RunError, Source, Urgency};
-use easel_daemon::package::ModelPackage;
-use easel_daemon::picture::RgbImage;
-use easel_daemon::seed::Latent;
+use easel_engine::package::ModelPackage;
+use easel_engine::picture::RgbImage;
+use easel_engine::pixels::cppn_coords;
+use easel_engine::seed::Latent;
+use easel_engine::{Engine, Lane, Model, RenderRequest, RunError, Source, Urgency};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -334,8 +334,7 @@ fn batched_frames_match_onnxruntime_within_one_level() {
             let (shape, want) = read_npy(&case.output);
             let m = &package.manifest.output;
             let want =
-                easel_daemon::engine::pixels::tensor_to_rgb(&want, &shape, m.layout, m.range, 0)
-                    .unwrap();
+                easel_engine::pixels::tensor_to_rgb(&want, &shape, m.layout, m.range, 0).unwrap();
             let diff = max_level_diff(&frame, &want);
             eprintln!(
                 "{} in a batch: {diff} levels from onnxruntime",

@@ -1,4 +1,4 @@
-//! Conversions between tensors and pixels, exactly as CONTRACT.md says:
+//! Conversions between tensors and pixels, exactly as docs/contract.md says:
 //! an output value `v` becomes `round(clamp((v - lo) / (hi - lo), 0, 1) * 255)`;
 //! an input pixel `p` becomes `lo + p / 255 * (hi - lo)`; a picture of a
 //! different size is centre-cropped to the model's aspect and resized.

@@ -2,9 +2,9 @@
 //! one engine, across engines in one process, and whatever else the
 //! engine did in between. (Across processes: tools/tests/generate.rs.)
 
-use easel_daemon::engine::{Engine, RenderRequest, Source, Urgency};
-use easel_daemon::package::ModelPackage;
-use easel_daemon::picture::encode_png;
+use easel_engine::package::ModelPackage;
+use easel_engine::picture::encode_png;
+use easel_engine::{Engine, RenderRequest, Source, Urgency};
 use std::path::Path;
 
 fn package(name: &str) -> ModelPackage {

@@ -19,21 +19,18 @@
 //! keeping these signatures from being valid for anything else the same
 //! key might sign.
 
-use super::DeployError;
-use super::keys::TrustedKeys;
-use crate::package::{MANIFEST, Manifest};
+use crate::PackError;
+use crate::keys::TrustedKeys;
+use easel_engine::package::{MANIFEST, Manifest};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub const MAGIC: &[u8; 8] = b"EASELPKG";
-pub const VERSION: u32 = 1;
-/// What the signature covers, before the content hash.
-pub const SIGNING_CONTEXT: &[u8] = b"easel-package-v1\0";
-/// Largest index: a few entries need a few hundred bytes.
-pub const MAX_INDEX: usize = 64 << 10;
-const HEADER: usize = 16;
-const SEAL: usize = 32 + 64;
+use easel_protocol::package::{
+    Header, HeaderError, SEAL_LEN, Sections, VERSION_AT, signed_message,
+};
+pub use easel_protocol::package::{
+    Index, IndexEntry, MAGIC, MAX_INDEX, SIGNING_CONTEXT, VERSION, is_plain_name,
+};
 
 /// How big a package the daemon takes. The engine refuses ONNX files over
 /// 1 GiB anyway; a gallery's link is the real limit.
@@ -51,22 +48,6 @@ impl Default for Limits {
             max_entries: 16,
         }
     }
-}
-
-/// The index, exactly as serialised into the file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Index {
-    pub entries: Vec<IndexEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IndexEntry {
-    pub name: String,
-    pub size: u64,
-    /// Lower-case hex.
-    pub sha256: String,
 }
 
 /// A package whose signature, hashes, names and manifest all checked out.
@@ -108,10 +89,9 @@ pub fn encode(entries: &[(&str, &[u8])], signer: Option<&SigningKey>) -> Vec<u8>
     };
     let index = serde_json::to_vec(&index).expect("an index always serialises");
     let payload: usize = entries.iter().map(|(_, b)| b.len()).sum();
-    let mut out = Vec::with_capacity(HEADER + index.len() + SEAL + payload);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(index.len() as u32).to_le_bytes());
+    let header = Header::new(index.len()).expect("an index of a few entries fits");
+    let mut out = Vec::with_capacity(header.entries_start() + payload);
+    out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(&index);
     match signer {
         Some(key) => {
@@ -119,7 +99,7 @@ pub fn encode(entries: &[(&str, &[u8])], signer: Option<&SigningKey>) -> Vec<u8>
             out.extend_from_slice(key.verifying_key().as_bytes());
             out.extend_from_slice(&signature.to_bytes());
         }
-        None => out.extend_from_slice(&[0; SEAL]),
+        None => out.extend_from_slice(&[0; SEAL_LEN]),
     }
     for (_, bytes) in entries {
         out.extend_from_slice(bytes);
@@ -127,22 +107,8 @@ pub fn encode(entries: &[(&str, &[u8])], signer: Option<&SigningKey>) -> Vec<u8>
     out
 }
 
-fn signed_message(content_hash: &[u8; 32]) -> Vec<u8> {
-    [SIGNING_CONTEXT, content_hash].concat()
-}
-
-/// An entry name the daemon will write to disk: a plain file name, never a
-/// path, never hidden (staging uses dot-names for its own temporaries).
-pub fn is_plain_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// [`verify_with`] under the default [`Limits`].
-pub fn verify(bytes: &[u8], trusted: &TrustedKeys) -> Result<VerifiedPackage, DeployError> {
+pub fn verify(bytes: &[u8], trusted: &TrustedKeys) -> Result<VerifiedPackage, PackError> {
     verify_with(bytes, trusted, &Limits::default())
 }
 
@@ -153,50 +119,46 @@ pub fn verify_with(
     bytes: &[u8],
     trusted: &TrustedKeys,
     limits: &Limits,
-) -> Result<VerifiedPackage, DeployError> {
-    let malformed = |m: &str| DeployError::Malformed(m.into());
-    if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+) -> Result<VerifiedPackage, PackError> {
+    let malformed = |m: &str| PackError::Malformed(m.into());
+    // Magic and version first (is this a package at all?), then the size
+    // limit, then the layout: the order of the messages a sender sees.
+    if bytes.len() < VERSION_AT || bytes[..VERSION_AT] != MAGIC[..] {
         return Err(malformed("not an easel package (bad magic)"));
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
-        return Err(DeployError::Malformed(format!(
+    if let Err(HeaderError::UnsupportedVersion(version)) = Header::parse(bytes) {
+        return Err(PackError::Malformed(format!(
             "package format {version} is not supported (this daemon reads {VERSION})"
         )));
     }
     if bytes.len() as u64 > limits.max_bytes {
-        return Err(DeployError::TooLarge(format!(
+        return Err(PackError::TooLarge(format!(
             "{} bytes; the limit is {}",
             bytes.len(),
             limits.max_bytes
         )));
     }
-    let index_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-    if index_len > MAX_INDEX || bytes.len() < HEADER + index_len + SEAL {
-        return Err(malformed("truncated or oversized index"));
+    let sections = Sections::parse(bytes).map_err(|_| malformed("truncated or oversized index"))?;
+    let (index_bytes, payload) = (sections.index, sections.entries);
+    if !sections.is_signed() {
+        return Err(PackError::Unsigned);
     }
-    let index_bytes = &bytes[HEADER..HEADER + index_len];
-    let seal = &bytes[HEADER + index_len..HEADER + index_len + SEAL];
-    let payload = &bytes[HEADER + index_len + SEAL..];
-    if seal.iter().all(|&b| b == 0) {
-        return Err(DeployError::Unsigned);
-    }
-    let key_bytes: [u8; 32] = seal[..32].try_into().expect("32 bytes");
-    let untrusted = || DeployError::UntrustedKey(hex::encode(key_bytes));
+    let key_bytes: [u8; 32] = *sections.key;
+    let untrusted = || PackError::UntrustedKey(hex::encode(key_bytes));
     let signer = VerifyingKey::from_bytes(&key_bytes).map_err(|_| untrusted())?;
     if !trusted.contains(&signer) {
         return Err(untrusted());
     }
-    let signature = Signature::from_bytes(&seal[32..].try_into().expect("64 bytes"));
+    let signature = Signature::from_bytes(sections.signature);
     let content_hash: [u8; 32] = Sha256::digest(index_bytes).into();
     signer
         .verify_strict(&signed_message(&content_hash), &signature)
-        .map_err(|_| DeployError::BadSignature)?;
+        .map_err(|_| PackError::BadSignature)?;
 
     let index: Index = serde_json::from_slice(index_bytes)
-        .map_err(|e| DeployError::Malformed(format!("index: {e}")))?;
+        .map_err(|e| PackError::Malformed(format!("index: {e}")))?;
     if index.entries.len() > limits.max_entries {
-        return Err(DeployError::TooLarge(format!(
+        return Err(PackError::TooLarge(format!(
             "{} entries; the limit is {}",
             index.entries.len(),
             limits.max_entries
@@ -205,13 +167,13 @@ pub fn verify_with(
     let mut seen = std::collections::HashSet::new();
     for entry in &index.entries {
         if !is_plain_name(&entry.name) {
-            return Err(DeployError::BadName(format!(
+            return Err(PackError::BadName(format!(
                 "entry {:?} is not a plain file name",
                 entry.name
             )));
         }
         if !seen.insert(entry.name.as_str()) {
-            return Err(DeployError::BadName(format!(
+            return Err(PackError::BadName(format!(
                 "entry {:?} appears twice",
                 entry.name
             )));
@@ -223,10 +185,10 @@ pub fn verify_with(
         .try_fold(0u64, |sum, e| sum.checked_add(e.size))
         .filter(|&sum| sum <= limits.max_bytes)
         .ok_or_else(|| {
-            DeployError::TooLarge("the entries' declared sizes exceed the limit".into())
+            PackError::TooLarge("the entries' declared sizes exceed the limit".into())
         })?;
     if declared != payload.len() as u64 {
-        return Err(DeployError::Malformed(format!(
+        return Err(PackError::Malformed(format!(
             "the index declares {declared} bytes of entries; the file holds {}",
             payload.len()
         )));
@@ -239,7 +201,7 @@ pub fn verify_with(
         rest = tail;
         let actual = hex::encode(Sha256::digest(data));
         if !actual.eq_ignore_ascii_case(&entry.sha256) {
-            return Err(DeployError::HashMismatch(format!(
+            return Err(PackError::HashMismatch(format!(
                 "entry {}: sha256 is {actual}, the index says {}",
                 entry.name, entry.sha256
             )));
@@ -254,27 +216,27 @@ pub fn verify_with(
     let text =
         std::str::from_utf8(manifest_bytes).map_err(|_| malformed("easel.toml is not UTF-8"))?;
     let manifest =
-        Manifest::parse(text).map_err(|m| DeployError::Malformed(format!("easel.toml: {m}")))?;
+        Manifest::parse(text).map_err(|m| PackError::Malformed(format!("easel.toml: {m}")))?;
     if !easel_protocol::is_valid_model_name(&manifest.name) {
-        return Err(DeployError::BadName(format!(
+        return Err(PackError::BadName(format!(
             "model name {:?} is not [a-z0-9_-]{{1,64}}",
             manifest.name
         )));
     }
     manifest
         .validate()
-        .map_err(|m| DeployError::Malformed(format!("easel.toml: {m}")))?;
+        .map_err(|m| PackError::Malformed(format!("easel.toml: {m}")))?;
     let (_, onnx_sha, _) = files
         .iter()
         .find(|(name, _, _)| *name == manifest.file)
         .ok_or_else(|| {
-            DeployError::Malformed(format!(
+            PackError::Malformed(format!(
                 "easel.toml names {:?}, which the package does not hold",
                 manifest.file
             ))
         })?;
     if !onnx_sha.eq_ignore_ascii_case(&manifest.sha256) {
-        return Err(DeployError::HashMismatch(format!(
+        return Err(PackError::HashMismatch(format!(
             "{}: sha256 is {onnx_sha}, easel.toml says {}",
             manifest.file, manifest.sha256
         )));

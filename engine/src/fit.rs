@@ -93,7 +93,23 @@ pub fn centre_crop_resize(image: &RgbImage, w: u32, h: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::pixels::rgb_to_nchw;
+    use crate::pixels::rgb_to_nchw;
+
+    /// A smooth, everywhere-varying picture (no flat areas, no edges), so
+    /// resampling differences show up as level differences.
+    fn smooth(width: u32, height: u32) -> RgbImage {
+        let mut rgb = Vec::with_capacity(3 * (width * height) as usize);
+        for y in 0..height {
+            for x in 0..width {
+                let (u, v) = (x as f32 / width as f32, y as f32 / height as f32);
+                for c in 0..3 {
+                    let phase = (u * 5.0 + v * 3.0 + c as f32 * 2.1).sin();
+                    rgb.push((127.5 + 120.0 * phase).round() as u8);
+                }
+            }
+        }
+        RgbImage::new(width, height, rgb)
+    }
 
     #[test]
     fn letterbox_keeps_the_whole_picture_on_black_bars() {
@@ -112,7 +128,7 @@ mod tests {
         assert_eq!(&boxed.rgb[12..36], &rgb[..], "the picture, whole");
         assert!(boxed.rgb[36..].iter().all(|&v| v == 0), "bottom bar");
         // Tall into wide: bars left and right, the height filled.
-        let tall = crate::source::pattern::render(30, 60, 1.0);
+        let tall = smooth(30, 60);
         let boxed = letterbox(&tall, 40, 40);
         let px = |x: usize, y: usize| &boxed.rgb[3 * (y * 40 + x)..3 * (y * 40 + x) + 3];
         assert_eq!(
@@ -133,7 +149,7 @@ mod tests {
 
     #[test]
     fn agrees_with_the_engine_within_half_a_level() {
-        let frame = crate::source::pattern::render(64, 48, 2.0);
+        let frame = smooth(64, 48);
         for (w, h) in [(32, 32), (20, 30), (64, 48), (100, 40)] {
             let fitted = centre_crop_resize(&frame, w, h);
             assert_eq!((fitted.width, fitted.height), (w, h));

@@ -7,11 +7,11 @@
 //! tokio's oneshot works from plain threads too (`blocking_recv`), which
 //! is how the command-line tools use the same engine.
 
-use super::load::LoadError;
-use super::model::{Model, ModelInfo, RunError, Source};
-use super::queue::{JobQueue, Urgency};
 use crate::package::ModelPackage;
 use crate::picture::{Provenance, RgbImage};
+use crate::queue::{JobQueue, Urgency};
+use crate::tract::load::LoadError;
+use crate::tract::model::{Model, ModelInfo, RunError, Source};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -337,7 +337,7 @@ impl Engine {
         let (tx, frames) = mpsc::channel();
         let open = Arc::new(AtomicBool::new(true));
         self.submit(
-            Urgency::Latest(super::Lane::Frames),
+            Urgency::Latest(crate::queue::Lane::Frames),
             Job::Stream {
                 model: model.into(),
                 frames,

@@ -7,14 +7,14 @@
 //! Broken packages are made here from the real reference packages (copied
 //! and damaged) or from tiny ONNX graphs built with tract's protobuf types.
 
-use easel_daemon::engine::{Engine, LoadError, Model, RenderRequest, Source, Urgency};
-use easel_daemon::package::{
+use easel_engine::package::{
     InputSpec, Layout, MANIFEST, Manifest, ModelKind, ModelPackage, OutputSpec, PackageError,
     sha256_hex,
 };
-use easel_daemon::picture::{
+use easel_engine::picture::{
     DIGITAL_SOURCE_TYPE, Provenance, RgbImage, encode_png, read_png_text, software,
 };
+use easel_engine::{Engine, LoadError, Model, RenderRequest, Source, Urgency};
 use prost::Message;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -183,7 +183,7 @@ fn tiny_hand_made_model_loads_and_runs() {
     let mut model = Model::load(&package, &RunOptions::default()).unwrap();
     let (values, shape) = model
         .infer(
-            &Source::Latent(easel_daemon::seed::Latent {
+            &Source::Latent(easel_engine::seed::Latent {
                 values: vec![0.0; 3],
             }),
             None,

@@ -1,5 +1,5 @@
 //! Pictures and their provenance: 8-bit RGB images, and PNG files that
-//! say where they came from (CONTRACT.md, "Generated images").
+//! say where they came from (docs/contract.md, "Generated images").
 //!
 //! Every PNG carries tEXt `Software`, `easel:model`, `easel:model_sha256`,
 //! `easel:seed`, `easel:params`, and an XMP packet whose IPTC

@@ -1,0 +1,259 @@
+//! The piece's state as the world sees it: the retained `P/N/state`
+//! payload, also served as `/api/state`. Current model, mode, seed,
+//! params, the loaded and the deployed models, the frame source, the
+//! version, and the newest picture.
+//!
+//! The daemon fills it in (`ModelSummary` from the engine's model info is
+//! the daemon's conversion: the engine is not part of the contract) and
+//! serialises it unchanged; tools and pages read it back. Optional fields
+//! are always written (`null`). A retained state outlives the daemon that
+//! wrote it, so reading is lenient: missing optional fields, lists and
+//! flags take their empty value, and fields this version does not know are
+//! ignored.
+
+use crate::command::Mode;
+use serde::{Deserialize, Serialize};
+use std::string::String;
+use std::vec::Vec;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub node: String,
+    pub version: String,
+    /// The current model; `None` only while nothing could be loaded.
+    pub model: Option<String>,
+    pub mode: Mode,
+    /// Seed of the newest picture, when it came from one.
+    pub seed: Option<u64>,
+    pub params: Params,
+    #[serde(default)]
+    pub models: Vec<ModelSummary>,
+    pub latest: Option<Latest>,
+    /// Nobody has been around for a while: a slow morph is running.
+    #[serde(default)]
+    pub attract: bool,
+    /// Names of the saved scenes.
+    #[serde(default)]
+    pub scenes: Vec<String>,
+    /// Deployed models and their versions (`data_dir/deploy`), by name.
+    #[serde(default)]
+    pub installed: Vec<Installed>,
+    /// The frame source for image models (`source` in the config): whether
+    /// it works, and the warning when it does not.
+    pub source: Option<SourceStatus>,
+}
+
+/// Live parameters a technician or a knob can change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Morph mode: seconds from one seed to the next.
+    pub seconds: f32,
+    /// Target frame rate in morph/live modes; 0 = as fast as possible.
+    pub fps: f32,
+}
+
+impl Params {
+    /// Applies the values given, keeps the others.
+    pub fn set(&mut self, seconds: Option<f32>, fps: Option<f32>) {
+        if let Some(seconds) = seconds {
+            self.seconds = seconds;
+        }
+        if let Some(fps) = fps {
+            self.fps = fps;
+        }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            seconds: 8.0,
+            fps: 12.0,
+        }
+    }
+}
+
+/// One loaded model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    pub name: String,
+    /// The engine's model kind as text: `latent`, `image` or `cppn`.
+    pub kind: String,
+    pub sha256: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The newest archived picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latest {
+    pub id: String,
+    pub url: String,
+    pub model: String,
+    pub seed: Option<u64>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One deployed model in `state.installed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    pub name: String,
+    pub current: String,
+    pub previous: Option<String>,
+}
+
+/// The source as `state.source` and `/healthz` describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    /// The configured source (empty while starting).
+    pub uri: String,
+    /// False while the configured source fails.
+    pub ok: bool,
+    /// Where the frames come from now: the source, the fallback pattern,
+    /// or `None` (no frames: still images).
+    pub showing: Option<String>,
+    pub warning: Option<String>,
+}
+
+impl State {
+    /// The state of a piece that has loaded nothing yet. `version` is the
+    /// daemon's (`env!("CARGO_PKG_VERSION")` of easeld), passed in so this
+    /// crate's own version never stands in for it.
+    pub fn new(node: &str, version: &str) -> State {
+        State {
+            node: node.into(),
+            version: version.into(),
+            model: None,
+            mode: Mode::Still,
+            seed: None,
+            params: Params::default(),
+            models: Vec::new(),
+            latest: None,
+            attract: false,
+            scenes: Vec::new(),
+            installed: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("state always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+
+    fn full() -> State {
+        State {
+            model: Some("dcgan-64".into()),
+            mode: Mode::Live,
+            seed: Some(7),
+            params: Params {
+                seconds: 2.5,
+                fps: 0.0,
+            },
+            models: vec![ModelSummary {
+                name: "dcgan-64".into(),
+                kind: "latent".into(),
+                sha256: "ab".into(),
+                width: 64,
+                height: 64,
+            }],
+            latest: Some(Latest {
+                id: "abc".into(),
+                url: "/images/abc.png".into(),
+                model: "dcgan-64".into(),
+                seed: None,
+                width: 64,
+                height: 64,
+            }),
+            attract: true,
+            scenes: vec!["blue-1".into()],
+            installed: vec![Installed {
+                name: "dcgan-64".into(),
+                current: "dcgan-64-db208809".into(),
+                previous: None,
+            }],
+            source: Some(SourceStatus {
+                uri: "v4l:///dev/nonexistent".into(),
+                ok: false,
+                showing: Some("test://pattern".into()),
+                warning: Some("source failing".into()),
+            }),
+            ..State::new("g1", "0.1.0")
+        }
+    }
+
+    #[test]
+    fn a_new_state_on_the_wire() {
+        assert_eq!(
+            State::new("n1", "0.1.0").to_json(),
+            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null}"#
+        );
+    }
+
+    #[test]
+    fn a_full_state_on_the_wire() {
+        assert_eq!(
+            full().to_json(),
+            concat!(
+                r#"{"node":"g1","version":"0.1.0","model":"dcgan-64","mode":"live","seed":7,"#,
+                r#""params":{"seconds":2.5,"fps":0.0},"#,
+                r#""models":[{"name":"dcgan-64","kind":"latent","sha256":"ab","width":64,"height":64}],"#,
+                r#""latest":{"id":"abc","url":"/images/abc.png","model":"dcgan-64","seed":null,"width":64,"height":64},"#,
+                r#""attract":true,"scenes":["blue-1"],"#,
+                r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
+                r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        for state in [State::new("n1", "0.1.0"), full()] {
+            assert_eq!(
+                serde_json::from_str::<State>(&state.to_json()).unwrap(),
+                state
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_or_newer_daemons_state_reads() {
+        let older = r#"{"node":"n1","version":"0.0.9","mode":"morph","params":{"seconds":8,"fps":12},"added_later":1}"#;
+        let state: State = serde_json::from_str(older).unwrap();
+        assert_eq!(
+            state,
+            State {
+                mode: Mode::Morph,
+                ..State::new("n1", "0.0.9")
+            }
+        );
+        assert!(serde_json::from_str::<State>(r#"{"node":"n1"}"#).is_err());
+    }
+
+    #[test]
+    fn params_keep_what_is_not_given() {
+        let mut p = Params::default();
+        p.set(None, Some(6.0));
+        assert_eq!(
+            p,
+            Params {
+                seconds: 8.0,
+                fps: 6.0
+            }
+        );
+        p.set(Some(1.0), None);
+        assert_eq!(
+            p,
+            Params {
+                seconds: 1.0,
+                fps: 6.0
+            }
+        );
+    }
+}
