@@ -417,6 +417,10 @@ mod tests {
         feed.stop();
     }
 
+    /// Regression: this test used to look for frames without asking for
+    /// any, so it passed whatever the fallback did. It now pulls, and the
+    /// same missing camera with the pattern fallback shows that pulling
+    /// would have produced frames.
     #[test]
     fn still_fallback_shows_no_frames() {
         let config = CameraConfig {
@@ -425,8 +429,14 @@ mod tests {
         };
         let feed = Feed::start("v4l:///dev/video-easel-missing", config);
         wait_health(&feed, |h| matches!(h, SourceHealth::Failing { .. }));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(feed.frames.borrow().is_none());
+        for _ in 0..20 {
+            feed.pull();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(feed.frames.borrow().is_none(), "still: no frames, even pulled");
+        let pattern = Feed::start("v4l:///dev/video-easel-missing", fast());
+        wait_origin(&pattern, "test://pattern");
+        pattern.stop();
         let warning = feed.health.borrow().warning().unwrap();
         assert!(
             warning.contains("no camera at /dev/video-easel-missing")
