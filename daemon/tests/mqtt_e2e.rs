@@ -364,13 +364,16 @@ async fn morph_mode_and_knob() {
         )
         .await;
     assert_eq!(probe.answer("m", 10).await["type"], "done");
-    probe
-        .publish(
-            "easel/ctl/k/input",
-            json!({"input":"knob1","value":1.0}).to_string(),
-            false,
-        )
-        .await;
+    // The controller's first report is where its knob stands: no change.
+    for value in [0.5, 1.0] {
+        probe
+            .publish(
+                "easel/ctl/k/input",
+                json!({"input":"knob1","value":value}).to_string(),
+                false,
+            )
+            .await;
+    }
     let s = probe
         .wait("seconds = 1 from the knob", 10, |s| {
             s.topic == state_topic() && s.json()["params"]["seconds"] == 1.0
@@ -389,6 +392,35 @@ async fn morph_mode_and_knob() {
             s.topic == state_topic() && s.json()["mode"] == "still"
         })
         .await;
+}
+
+/// Regression: a knob controller repeating its value (its heartbeat) counted
+/// as a visitor each time, so attract mode never started while one was
+/// connected. Now the repeats are ignored and the piece starts attracting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attract_starts_while_a_knob_repeats_its_value() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let (_d, mut probe) = online(BrokerKind::Embedded, "[attract]\nafter_seconds = 2\n").await;
+    let started = std::time::Instant::now();
+    let mut attracting = false;
+    while !attracting && started.elapsed() < std::time::Duration::from_secs(15) {
+        probe
+            .publish(
+                "easel/ctl/k/input",
+                json!({"input":"knob1","value":0.5}).to_string(),
+                false,
+            )
+            .await;
+        attracting = probe
+            .drain(0.4)
+            .await
+            .iter()
+            .any(|s| s.topic == state_topic() && s.json()["attract"] == true);
+    }
+    assert!(
+        attracting,
+        "no attract mode within 15 s of a repeating knob"
+    );
 }
 
 /// Scenes survive a restart of the daemon.

@@ -132,6 +132,9 @@ pub async fn run(
     };
     let done_polling = CancellationToken::new();
     let polling_ended = CancellationToken::new();
+    // The inbound half of the session (it remembers controllers' last
+    // values); the publisher below only reads the outbound half.
+    let mut inbound = session.clone();
     let poller = async {
         let _ended = polling_ended.clone().drop_guard();
         let mut backoff = Backoff::new();
@@ -155,7 +158,7 @@ pub async fn run(
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let arrived = Instant::now();
                     let topic = String::from_utf8_lossy(&p.topic);
-                    if let Some(message) = session.handle_deploy(&topic, &p.payload, p.retain) {
+                    if let Some(message) = inbound.handle_deploy(&topic, &p.payload, p.retain) {
                         // Awaited: a full deploy queue slows the sender down.
                         let job = crate::piece::deploy::Job::Transfer(message);
                         if piece.deploy.send(job).await.is_err() {
@@ -163,7 +166,7 @@ pub async fn run(
                         }
                         continue;
                     }
-                    for request in session.handle_publish(&topic, &p.payload, p.retain) {
+                    for request in inbound.handle_publish(&topic, &p.payload, p.retain) {
                         if piece
                             .commands
                             .send(Incoming { arrived, request })

@@ -4,6 +4,7 @@
 //! and writes, this decides (like rumqttc's `MqttState`).
 
 use crate::deploy::transfer;
+use crate::piece::activity::Activity;
 use crate::piece::bindings::Bindings;
 use crate::piece::command::{self, CommandError, Request};
 use crate::piece::event::Event;
@@ -26,6 +27,8 @@ pub struct Session {
     node: String,
     max_payload: usize,
     bindings: Bindings,
+    /// Controllers' repeats filtered out: only changes are visitors.
+    activity: Activity,
 }
 
 impl Session {
@@ -35,6 +38,7 @@ impl Session {
             node: node.into(),
             max_payload,
             bindings,
+            activity: Activity::new(),
         }
     }
 
@@ -162,7 +166,7 @@ impl Session {
     /// flag as published (MQTT 5 "retain as published"), so a command left
     /// retained on the broker is refused instead of replayed on restart.
     pub fn handle_publish(
-        &self,
+        &mut self,
         topic: &str,
         payload: &[u8],
         retained: bool,
@@ -187,7 +191,10 @@ impl Session {
                     return Vec::new();
                 }
                 match serde_json::from_slice::<InputMessage>(payload) {
-                    Ok(input) => self.bindings.handle(&input),
+                    Ok(input) if self.activity.handle_report(id, &input) => {
+                        self.bindings.handle(&input)
+                    }
+                    Ok(_) => Vec::new(),
                     Err(e) => {
                         tracing::warn!(controller = id, "malformed input ignored: {e}");
                         Vec::new()
@@ -289,7 +296,7 @@ mod tests {
 
     #[test]
     fn commands_for_this_node_and_all_only() {
-        let s = session();
+        let mut s = session();
         let generate = || {
             Ok(Command::Generate {
                 seed: Some(1),
@@ -331,7 +338,7 @@ mod tests {
 
     #[test]
     fn controller_input_goes_through_bindings() {
-        let s = session();
+        let mut s = session();
         let out = codes(s.handle_publish(
             "easel/ctl/a/input",
             br#"{"input":"button1","event":"click"}"#,
@@ -352,5 +359,25 @@ mod tests {
             s.handle_publish("easel/ctl/a/input", &[b' '; 2000], false)
                 .is_empty()
         );
+    }
+
+    /// A knob controller repeating its position (a heartbeat, a reconnect)
+    /// kept attract mode from ever starting, and a new controller's first
+    /// report moved the morph speed.
+    #[test]
+    fn repeated_knob_values_are_not_commands() {
+        let mut s = session();
+        let knob = |s: &mut Session, v: f32| {
+            s.handle_publish(
+                "easel/ctl/k/input",
+                format!(r#"{{"input":"knob1","value":{v}}}"#).as_bytes(),
+                false,
+            )
+            .len()
+        };
+        assert_eq!(knob(&mut s, 0.5), 0, "first report: the baseline");
+        assert_eq!(knob(&mut s, 0.5), 0, "a repeat");
+        assert_eq!(knob(&mut s, 0.8), 1, "a turn");
+        assert_eq!(knob(&mut s, 0.8), 0, "the turn repeated");
     }
 }

@@ -10,6 +10,7 @@
 //! worker while the loop takes the next command (so "latest wins" works),
 //! and each finished render is archived and announced by its own task.
 
+pub mod activity;
 pub mod attract;
 pub mod bindings;
 mod capture;
