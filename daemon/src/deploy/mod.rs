@@ -23,20 +23,9 @@ use transfer::Offer;
 /// stable name used in error events.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    #[error("the package is not signed")]
-    Unsigned,
-    #[error("the package is signed by key {0}, which is not in [deploy] trusted_keys")]
-    UntrustedKey(String),
-    #[error("the package's signature does not match its content")]
-    BadSignature,
-    #[error("hash mismatch: {0}")]
-    HashMismatch(String),
-    #[error("bad name: {0}")]
-    BadName(String),
-    #[error("the package is too large: {0}")]
-    TooLarge(String),
-    #[error("malformed package: {0}")]
-    Malformed(String),
+    /// The package file itself (signature, hashes, names, manifest).
+    #[error(transparent)]
+    Package(#[from] PackError),
     #[error("smoke test failed: {0}")]
     SmokeTest(String),
     #[error("{0} is not staged or installed")]
@@ -50,30 +39,10 @@ pub enum DeployError {
     },
 }
 
-impl From<PackError> for DeployError {
-    fn from(e: PackError) -> DeployError {
-        match e {
-            PackError::Unsigned => DeployError::Unsigned,
-            PackError::UntrustedKey(k) => DeployError::UntrustedKey(k),
-            PackError::BadSignature => DeployError::BadSignature,
-            PackError::HashMismatch(m) => DeployError::HashMismatch(m),
-            PackError::BadName(m) => DeployError::BadName(m),
-            PackError::TooLarge(m) => DeployError::TooLarge(m),
-            PackError::Malformed(m) => DeployError::Malformed(m),
-        }
-    }
-}
-
 impl DeployError {
     pub fn code(&self) -> &'static str {
         match self {
-            DeployError::Unsigned => "unsigned",
-            DeployError::UntrustedKey(_) => "untrusted_key",
-            DeployError::BadSignature => "bad_signature",
-            DeployError::HashMismatch(_) => "hash_mismatch",
-            DeployError::BadName(_) => "bad_name",
-            DeployError::TooLarge(_) => "too_large",
-            DeployError::Malformed(_) => "malformed",
+            DeployError::Package(e) => e.code(),
             DeployError::SmokeTest(_) => "smoke_test_failed",
             DeployError::NotInstalled(_) => "not_installed",
             DeployError::NoPrevious(_) => "no_previous",
@@ -96,16 +65,18 @@ pub fn receive(
     if bytes.len() as u64 != offer.size
         || !hex::encode(Sha256::digest(bytes)).eq_ignore_ascii_case(&offer.sha256)
     {
-        return Err(DeployError::HashMismatch(
+        return Err(PackError::HashMismatch(
             "the assembled file does not match the sha256 of its begin message".into(),
-        ));
+        )
+        .into());
     }
     let package = easel_pack::verify_with(bytes, trusted, limits)?;
     if package.manifest.name != offer.name {
-        return Err(DeployError::BadName(format!(
+        return Err(PackError::BadName(format!(
             "the transfer announced {:?} but the package holds {:?}",
             offer.name, package.manifest.name
-        )));
+        ))
+        .into());
     }
     let version = package.version();
     let installed = store::installed_path(data_dir, &version);

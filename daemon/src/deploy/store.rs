@@ -20,6 +20,7 @@ use super::DeployError;
 use super::format::VerifiedPackage;
 use easel_engine::package::ModelPackage;
 use easel_engine::{Model, ModelInfo};
+use easel_pack::PackError;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
@@ -146,7 +147,7 @@ pub fn pointer(data_dir: &Path, name: &str) -> Result<Option<Pointer>, DeployErr
     match fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| DeployError::Malformed(format!("{}: {e}", path.display()))),
+            .map_err(|e| PackError::Malformed(format!("{}: {e}", path.display())).into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(&path)(e)),
     }
@@ -204,7 +205,7 @@ pub fn deployed(data_dir: &Path) -> Result<Vec<(String, Pointer)>, DeployError> 
 /// current becomes `previous`; older versions of the model are removed.
 pub fn activate(data_dir: &Path, version: &str) -> Result<Pointer, DeployError> {
     let name = name_of(version)
-        .ok_or_else(|| DeployError::BadName(format!("{version:?} is not a version")))?;
+        .ok_or_else(|| PackError::BadName(format!("{version:?} is not a version")))?;
     let installed = installed_dir(data_dir);
     fs::create_dir_all(&installed).map_err(io(&installed))?;
     let target = installed.join(version);

@@ -15,6 +15,7 @@ use crate::deploy::transfer::{self, Decision, Message, Offer, TransferLimits, Tr
 use crate::deploy::{DeployError, TrustedKeys, format, store};
 use easel_engine::ModelInfo;
 use easel_engine::package::ModelPackage;
+use easel_pack::PackError;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -189,7 +190,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, DeployError> {
     tokio::task::spawn_blocking(f)
         .await
-        .unwrap_or_else(|e| Err(DeployError::Malformed(format!("deploy step panicked: {e}"))))
+        .unwrap_or_else(|e| Err(PackError::Malformed(format!("deploy step panicked: {e}")).into()))
 }
 
 impl Desk {
