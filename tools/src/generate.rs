@@ -41,6 +41,11 @@ pub struct GenerateArgs {
     /// made for this picture signs it.
     #[arg(long)]
     pub credentials: Option<PathBuf>,
+    /// Write the picture without Content Credentials (text provenance
+    /// only): the same bytes on every run, where a signed picture differs
+    /// from run to run in its manifest's id and signature.
+    #[arg(long, conflicts_with = "credentials")]
+    pub no_credentials: bool,
 }
 
 /// Parses `WxH`.
@@ -108,7 +113,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         bail!("--save-latent needs a latent or cppn model");
     }
     // The credential first: a bad --credentials folder fails before the render.
-    let signer = crate::credentials::signer(args.credentials.as_deref())?;
+    let signer = match args.no_credentials {
+        true => None,
+        false => Some(crate::credentials::signer(args.credentials.as_deref())?),
+    };
     let engine = Engine::start(args.threads, 1);
     let result = (|| {
         engine.load_blocking(package)?;
@@ -146,7 +154,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         node: None,
         origin,
     };
-    let png = signer.sign_png(&encode_png(&rendered.image, &provenance), &made)?;
+    let png = encode_png(&rendered.image, &provenance);
+    let png = match &signer {
+        Some(signer) => signer.sign_png(&png, &made)?,
+        None => png,
+    };
     std::fs::write(&args.output, png)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
