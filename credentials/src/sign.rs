@@ -38,8 +38,15 @@ impl std::fmt::Debug for PictureSigner {
 pub enum SignError {
     #[error("the signing credential is unusable: {0}")]
     Credential(String),
+    /// Boxed: the SDK's error is large, and every credential result carries this.
     #[error("signing the picture: {0}")]
-    Sdk(#[from] c2pa::Error),
+    Sdk(Box<c2pa::Error>),
+}
+
+impl From<c2pa::Error> for SignError {
+    fn from(e: c2pa::Error) -> SignError {
+        SignError::Sdk(Box::new(e))
+    }
 }
 
 /// The SDK settings for signing: nothing fetched, nothing extra.

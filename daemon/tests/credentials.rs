@@ -130,7 +130,7 @@ fn archived_pictures_carry_content_credentials_that_the_cai_sdk_validates() {
     assert_eq!(easel["model"]["name"], "dcgan-64", "{verdict}");
     assert_eq!(easel["model"]["sha256"], sha256.as_str(), "{verdict}");
     let package =
-        easel_engine::package::ModelPackage::open(&daemon.dir().join("models/dcgan-64")).unwrap();
+        easel_engine::package::ModelPackage::open(daemon.dir().join("models/dcgan-64")).unwrap();
     assert_eq!(
         easel["model"]["license"],
         package.manifest.license.as_str(),

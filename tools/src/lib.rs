@@ -11,6 +11,7 @@
 //! link the daemon.
 
 pub mod bench;
+pub mod bench_sign;
 pub mod credentials;
 pub mod ctl;
 pub mod deploy;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Measure load time, latency (median, p99), throughput and peak memory
     /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
     Bench(bench::BenchArgs),
+    /// What Content Credentials cost: signing time per picture (median,
+    /// p99) and the bytes a manifest adds, per picture size or model.
+    BenchSign(bench_sign::BenchSignArgs),
     /// What is inside an ONNX model and whether easel can run it: inputs,
     /// outputs, operators, parameters, MACs, tract's verdict, advice.
     Inspect(inspect::InspectArgs),
@@ -103,6 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchSign(args) => bench_sign::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Profile(args) => optimize::profile::run(args),
