@@ -62,7 +62,7 @@ def metric(base, name):
 
 
 class Piece:
-    def __init__(self, easeld, easel, models, threads, log):
+    def __init__(self, easeld, easel, models, threads, log, tail=""):
         self.dir = tempfile.mkdtemp(prefix="easel-speed-")
         self.mqtt, self.http = free_port(), free_port()
         self.easel = easel
@@ -77,7 +77,7 @@ class Piece:
                 f'node = "speed"\nmodels_dir = "{models_dir}"\ndata_dir = "{self.dir}/data"\n'
                 f'default_model = "{self.names[0]}"\nthreads = {threads}\nsource = "test://pattern"\n\n'
                 f'[mqtt]\nembedded_listen = "127.0.0.1:{self.mqtt}"\n\n'
-                f'[http]\nlisten = "127.0.0.1:{self.http}"\n'
+                f'[http]\nlisten = "127.0.0.1:{self.http}"\n' + tail
             )
         self.base = f"http://127.0.0.1:{self.http}"
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))

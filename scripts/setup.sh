@@ -31,3 +31,9 @@ rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknow
 python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
   || python3 -m pip install --quiet onnxruntime onnx numpy \
   || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy
+# c2pa-python: the CAI's own C2PA SDK (its wheel bundles a build of
+# c2pa-rs), the independent reader the Content Credentials tests check
+# easel's signed pictures with (tests/c2pa_check.py).
+python3 -c 'import c2pa' >/dev/null 2>&1 \
+  || python3 -m pip install --quiet c2pa-python \
+  || python3 -m pip install --quiet --break-system-packages c2pa-python

@@ -42,6 +42,18 @@ pub struct RawConfig {
     pub attract: crate::piece::attract::RawAttract,
     #[serde(default)]
     pub camera: camera::RawCamera,
+    #[serde(default)]
+    pub credentials: RawCredentials,
+}
+
+/// `[credentials]`: the studio's C2PA signing certificate (docs/provenance.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredentials {
+    /// PEM chain: the signing certificate first, then its CA(s).
+    pub cert: Option<PathBuf>,
+    /// The signing key, PKCS#8 PEM (ECDSA P-256).
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +120,7 @@ pub struct Config {
     pub camera: crate::source::CameraConfig,
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
+    pub credentials: crate::credentials::CredentialsConfig,
 }
 
 /// The environment variables that override config values.
@@ -342,6 +355,18 @@ impl Config {
             issue(key, message);
             Default::default()
         });
+        let credentials = match (raw.credentials.cert, raw.credentials.key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                issue("cert", "[credentials] cert needs key as well".into());
+                None
+            }
+            (None, Some(_)) => {
+                issue("key", "[credentials] key needs cert as well".into());
+                None
+            }
+        };
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -369,6 +394,7 @@ impl Config {
             trusted_keys: raw.deploy.trusted_keys,
             deploy_limits,
             camera,
+            credentials: crate::credentials::CredentialsConfig { files: credentials },
         };
         if issues.is_empty() {
             Ok(config)
@@ -630,6 +656,19 @@ trusted_keys = ["keys/studio.pub"]
             (unknown[0].key.as_str(), unknown[0].line),
             ("widht", Some(2))
         );
+    }
+
+    #[test]
+    fn credentials_need_cert_and_key_together() {
+        let c = parse("[credentials]\ncert = \"s/signer.pem\"\nkey = \"s/signer.key\"\n").unwrap();
+        assert_eq!(
+            c.credentials.files,
+            Some(("s/signer.pem".into(), "s/signer.key".into()))
+        );
+        assert_eq!(Config::embedded_defaults().credentials.files, None);
+        let issues = parse("[credentials]\ncert = \"s/signer.pem\"\n").unwrap_err();
+        assert_eq!((issues[0].key.as_str(), issues[0].line), ("cert", Some(2)));
+        assert!(parse("[credentials]\ncertificate = \"x\"\n").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod credentials;
 pub mod deploy;
 pub mod metrics;
 pub mod mqtt;
@@ -32,6 +33,16 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Ok(_) => {}
         Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
     }
+    // The signing credential before the first picture: read, or made on a
+    // first start, and proven with one test signature (off the async threads).
+    let credentials = {
+        let (c, dir, node) = (
+            config.credentials.clone(),
+            config.data_dir.clone(),
+            config.node.clone(),
+        );
+        tokio::task::spawn_blocking(move || credentials::open(&c, &dir, &node)).await?
+    };
     let engine = easel_engine::Engine::start(config.threads, easel_engine::worker::DEFAULT_QUEUE);
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
@@ -44,6 +55,7 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Arc::new(archive),
         metrics,
         feed,
+        credentials,
         cancel.clone(),
     );
     // The page is up before any model is: a kiosk shows the glow (or the

@@ -19,6 +19,7 @@ pub const KNOWN_ERROR_CODES: &[&str] = &[
     "inference_failed",
     "busy",
     "archive_failed",
+    "sign_failed",
 ];
 
 pub struct Metrics {
@@ -36,6 +37,8 @@ pub struct Metrics {
     /// Gallery pages connected to `/live` now.
     pub page_clients: IntGauge,
     pub frames_served: IntCounter,
+    /// Signing one archived picture's C2PA manifest.
+    pub signing_seconds: Histogram,
 }
 
 impl Metrics {
@@ -94,6 +97,16 @@ impl Metrics {
                 "Morph/live frames fetched by gallery pages",
             )
             .expect("valid metric"),
+            signing_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "easel_signing_seconds",
+                    "Signing an archived picture's C2PA manifest (Content Credentials)",
+                )
+                .buckets(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ]),
+            )
+            .expect("valid metric"),
             registry,
         };
         for c in [
@@ -109,6 +122,7 @@ impl Metrics {
             Box::new(metrics.archive_bytes.clone()),
             Box::new(metrics.page_clients.clone()),
             Box::new(metrics.frames_served.clone()),
+            Box::new(metrics.signing_seconds.clone()),
         ] {
             metrics.registry.register(c).expect("unique metric names");
         }

@@ -41,6 +41,10 @@ pub struct State {
     /// The frame source for image models (`source` in the config): whether
     /// it works, and the warning when it does not.
     pub source: Option<SourceStatus>,
+    /// Content Credentials: whether pictures are signed, by whom, and the
+    /// warning when they cannot be.
+    #[serde(default)]
+    pub credentials: Option<CredentialsStatus>,
 }
 
 /// Live parameters a technician or a knob can change.
@@ -93,6 +97,9 @@ pub struct Latest {
     pub seed: Option<u64>,
     pub width: u32,
     pub height: u32,
+    /// The picture carries a signed C2PA manifest (Content Credentials).
+    #[serde(default)]
+    pub content_credentials: bool,
 }
 
 /// One deployed model in `state.installed`.
@@ -101,6 +108,19 @@ pub struct Installed {
     pub name: String,
     pub current: String,
     pub previous: Option<String>,
+}
+
+/// Content Credentials as `state.credentials` and `/healthz` describe them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsStatus {
+    /// True while archived pictures are signed.
+    pub signing: bool,
+    /// The signing certificate's subject.
+    pub signer: Option<String>,
+    /// `configured` (`[credentials]` in the config) or `installation`
+    /// (made by the daemon in its data folder).
+    pub origin: String,
+    pub warning: Option<String>,
 }
 
 /// The source as `state.source` and `/healthz` describe it.
@@ -134,6 +154,7 @@ impl State {
             scenes: Vec::new(),
             installed: Vec::new(),
             source: None,
+            credentials: None,
         }
     }
 
@@ -170,6 +191,7 @@ mod tests {
                 seed: None,
                 width: 64,
                 height: 64,
+                content_credentials: true,
             }),
             attract: true,
             scenes: vec!["blue-1".into()],
@@ -184,6 +206,12 @@ mod tests {
                 showing: Some("test://pattern".into()),
                 warning: Some("source failing".into()),
             }),
+            credentials: Some(CredentialsStatus {
+                signing: true,
+                signer: Some("CN=g1".into()),
+                origin: "installation".into(),
+                warning: None,
+            }),
             ..State::new("g1", "0.1.0")
         }
     }
@@ -192,7 +220,7 @@ mod tests {
     fn a_new_state_on_the_wire() {
         assert_eq!(
             State::new("n1", "0.1.0").to_json(),
-            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null}"#
+            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null}"#
         );
     }
 
@@ -204,10 +232,11 @@ mod tests {
                 r#"{"node":"g1","version":"0.1.0","model":"dcgan-64","mode":"live","seed":7,"#,
                 r#""params":{"seconds":2.5,"fps":0.0},"#,
                 r#""models":[{"name":"dcgan-64","kind":"latent","sha256":"ab","width":64,"height":64}],"#,
-                r#""latest":{"id":"abc","url":"/images/abc.png","model":"dcgan-64","seed":null,"width":64,"height":64},"#,
+                r#""latest":{"id":"abc","url":"/images/abc.png","model":"dcgan-64","seed":null,"width":64,"height":64,"content_credentials":true},"#,
                 r#""attract":true,"scenes":["blue-1"],"#,
                 r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
-                r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"}}"#
+                r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"},"#,
+                r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null}}"#
             )
         );
     }

@@ -373,15 +373,15 @@ fn ms(d: Duration) -> f64 {
 
 /// Latency statistics in milliseconds.
 #[derive(Debug, PartialEq)]
-struct Stats {
-    median: f64,
+pub(crate) struct Stats {
+    pub(crate) median: f64,
     /// Nearest-rank 99th percentile: with fewer than 100 runs, the slowest.
-    p99: f64,
-    mean: f64,
+    pub(crate) p99: f64,
+    pub(crate) mean: f64,
 }
 
 impl Stats {
-    fn of(times: &[Duration]) -> Stats {
+    pub(crate) fn of(times: &[Duration]) -> Stats {
         let mut v: Vec<f64> = times.iter().map(|d| ms(*d)).collect();
         v.sort_by(f64::total_cmp);
         let n = v.len();

@@ -36,6 +36,16 @@ pub struct GenerateArgs {
     /// Inference threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Sign the picture's Content Credentials with this credential folder
+    /// (from `easel keygen --c2pa`); without it, a one-time credential
+    /// made for this picture signs it.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// Write the picture without Content Credentials (text provenance
+    /// only): the same bytes on every run, where a signed picture differs
+    /// from run to run in its manifest's id and signature.
+    #[arg(long, conflicts_with = "credentials")]
+    pub no_credentials: bool,
 }
 
 /// Parses `WxH`.
@@ -58,12 +68,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let package = ModelPackage::open(&args.model)?;
     let manifest = package.manifest.clone();
     let latent_len: usize = manifest.input.shape.iter().product();
+    // An input picture's size, for its Content Credentials ingredient.
+    let mut source_size = None;
     let (source, latent) = match (&args.input, &args.latent, manifest.kind) {
         (Some(path), _, ModelKind::Image) => {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let picture = RgbImage::decode_png(&bytes)
                 .with_context(|| format!("{} is not a readable PNG picture", path.display()))?;
+            source_size = Some((picture.width, picture.height));
             (Source::Image(Arc::new(picture)), None)
         }
         (Some(_), _, kind) => bail!(
@@ -99,6 +112,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     } else if args.save_latent.is_some() {
         bail!("--save-latent needs a latent or cppn model");
     }
+    // The credential first: a bad --credentials folder fails before the render.
+    let signer = match args.no_credentials {
+        true => None,
+        false => Some(crate::credentials::signer(args.credentials.as_deref())?),
+    };
     let engine = Engine::start(args.threads, 1);
     let result = (|| {
         engine.load_blocking(package)?;
@@ -118,7 +136,29 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.latent {
         params["latent"] = serde_json::json!(path.file_name().map(|n| n.to_string_lossy()));
     }
-    let png = encode_png(&rendered.image, &rendered.provenance(params));
+    let provenance = rendered.provenance(params);
+    let origin = match (&args.input, &source_size) {
+        (Some(path), Some((width, height))) => easel_credentials::Origin::Frame {
+            source: path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            width: *width,
+            height: *height,
+        },
+        _ => easel_credentials::Origin::Generated,
+    };
+    let made = easel_credentials::Made {
+        provenance: &provenance,
+        license: &rendered.model.license,
+        kind: &manifest.kind.to_string(),
+        node: None,
+        origin,
+    };
+    let png = encode_png(&rendered.image, &provenance);
+    let png = match &signer {
+        Some(signer) => signer.sign_png(&png, &made)?,
+        None => png,
+    };
     std::fs::write(&args.output, png)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(

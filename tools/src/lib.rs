@@ -11,6 +11,8 @@
 //! link the daemon.
 
 pub mod bench;
+pub mod bench_sign;
+pub mod credentials;
 pub mod ctl;
 pub mod deploy;
 pub mod firmware;
@@ -47,6 +49,9 @@ pub enum Command {
     /// Measure load time, latency (median, p99), throughput and peak memory
     /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
     Bench(bench::BenchArgs),
+    /// What Content Credentials cost: signing time per picture (median,
+    /// p99) and the bytes a manifest adds, per picture size or model.
+    BenchSign(bench_sign::BenchSignArgs),
     /// What is inside an ONNX model and whether easel can run it: inputs,
     /// outputs, operators, parameters, MACs, tract's verdict, advice.
     Inspect(inspect::InspectArgs),
@@ -63,8 +68,13 @@ pub enum Command {
     Firmware(firmware::FirmwareArgs),
     /// Flash a controller (RP2040 boot drive, probe-rs or espflash).
     Flash(firmware::FlashArgs),
-    /// Write a new ed25519 key pair: KEY (private, mode 0600) and KEY.pub.
+    /// Write a new ed25519 key pair: KEY (private, mode 0600) and KEY.pub;
+    /// with --c2pa, a C2PA signing credential folder (a CA and a signing
+    /// certificate) for Content Credentials.
     Keygen(sign::KeygenArgs),
+    /// What a picture's Content Credentials (C2PA manifest) say, and
+    /// whether they validate: `easel verify picture.png`.
+    Verify(credentials::VerifyArgs),
     /// Pack and sign a model folder into one `.easelpkg` file for deploy.
     Pack(sign::PackArgs),
     /// Send a package to pieces over MQTT: `easel deploy m.easelpkg --to all --activate`.
@@ -97,13 +107,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchSign(args) => bench_sign::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Profile(args) => optimize::profile::run(args),
         Command::Optimize(args) => optimize::run(args),
         Command::Firmware(args) => firmware::run_firmware(&args),
         Command::Flash(args) => firmware::run_flash(&args),
+        Command::Keygen(args) if args.c2pa => {
+            credentials::keygen(&args.output, args.name.as_deref(), args.ca.as_deref())
+        }
         Command::Keygen(args) => sign::keygen(&args),
+        Command::Verify(args) => credentials::verify(&args),
         Command::Pack(args) => sign::pack(&args),
         Command::Deploy(args) => deploy::run(args),
         Command::Ctl(args) => ctl::run(args),

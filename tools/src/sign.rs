@@ -14,8 +14,22 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct KeygenArgs {
     /// The private key file to write; the public key goes to `<file>.pub`.
+    /// With --c2pa: the credential folder to write.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Make a C2PA signing credential (Content Credentials) instead of a
+    /// deploy key: a CA (ca.pem, ca.key) and a signing certificate under
+    /// it (signer.pem, signer.key) for `[credentials]` in easeld's config.
+    #[arg(long)]
+    pub c2pa: bool,
+    /// With --c2pa: the studio's name (the CA's organization); with --ca,
+    /// the piece the new signing certificate is for.
+    #[arg(long, requires = "c2pa")]
+    pub name: Option<String>,
+    /// With --c2pa: issue one more signing certificate from the studio
+    /// credential folder CA (its ca.pem and ca.key) instead of a new CA.
+    #[arg(long, requires = "c2pa")]
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

@@ -17,12 +17,16 @@ fn model(name: &str) -> PathBuf {
     root().join("models").join(name)
 }
 
-/// Runs `easel generate ARGS -o <tmp>/NAME` and returns the PNG bytes.
+/// Runs `easel generate ARGS --no-credentials -o <tmp>/NAME` and returns
+/// the PNG bytes. Without Content Credentials: a signed picture differs
+/// between runs in its manifest's id and signature (tools/tests/credentials.rs
+/// checks those); the encoding itself is what must be reproducible.
 fn generate(dir: &Path, name: &str, args: &[&str]) -> Vec<u8> {
     let out = dir.join(name);
     let status = Command::new(env!("CARGO_BIN_EXE_easel"))
         .arg("generate")
         .args(args)
+        .arg("--no-credentials")
         .arg("-o")
         .arg(&out)
         .output()

@@ -110,6 +110,13 @@ pub(super) fn handle(
             "source": &*frame.origin,
             "frame": {"index": frame.index, "width": frame.image.width, "height": frame.image.height},
         });
-        studio.finish(request_id, arrived, result, Some(params)).await;
+        let origin = easel_credentials::Origin::Frame {
+            source: frame.origin.to_string(),
+            width: frame.image.width,
+            height: frame.image.height,
+        };
+        studio
+            .finish(request_id, arrived, result, Some(params), origin)
+            .await;
     });
 }

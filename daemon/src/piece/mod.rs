@@ -11,6 +11,7 @@
 //! and each finished render is archived and announced by its own task.
 
 pub mod activity;
+mod archiving;
 pub mod attract;
 pub mod bindings;
 mod capture;
@@ -27,7 +28,6 @@ use crate::archive::Archive;
 use crate::metrics::Metrics;
 use command::{Command, CommandError, Mode, Request, SceneAction};
 use easel_engine::package::ModelPackage;
-use easel_engine::picture::encode_png;
 use easel_engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use event::{Event, Frame, Generated};
 use state::{Latest, State};
@@ -93,6 +93,10 @@ struct Studio {
     deploy: mpsc::Sender<deploy::Job>,
     /// The frame source for `image` models (live mode, capture).
     feed: crate::source::Feed,
+    /// Signs every archived picture's C2PA manifest; `None`: no usable
+    /// credential (pictures keep their text provenance only).
+    signer: Option<Arc<easel_credentials::PictureSigner>>,
+    node: String,
 }
 
 /// What the piece is set up with; the config's second stage builds it.
@@ -114,6 +118,7 @@ pub fn start(
     archive: Arc<Archive>,
     metrics: Arc<Metrics>,
     feed: crate::source::Feed,
+    credentials: crate::credentials::Credentials,
     cancel: CancellationToken,
 ) -> (Piece, tokio::task::JoinHandle<()>) {
     let (commands, rx) = mpsc::channel(256);
@@ -159,9 +164,14 @@ pub fn start(
         in_flight: TaskTracker::new(),
         deploy: deploy_tx,
         feed,
+        signer: credentials.signer,
+        node: config.node.clone(),
     });
     let names = studio.scenes.lock().expect("scenes lock").names();
-    studio.state.send_modify(|s| s.scenes = names);
+    studio.state.send_modify(|s| {
+        s.scenes = names;
+        s.credentials = Some(credentials.status);
+    });
     tokio::spawn(morph_task::run(studio.clone(), cancel.clone()));
     tokio::spawn(deploy::run(
         studio.clone(),
@@ -300,7 +310,13 @@ impl Studio {
                 self.in_flight.spawn(async move {
                     let result = rx.await.unwrap_or(Err(RunError::Stopped));
                     studio
-                        .finish(request_id, incoming.arrived, result, None)
+                        .finish(
+                            request_id,
+                            incoming.arrived,
+                            result,
+                            None,
+                            easel_credentials::Origin::Generated,
+                        )
                         .await;
                 });
             }
@@ -435,13 +451,15 @@ impl Studio {
     }
 
     /// Archives a finished render and announces it. `params` adds to the
-    /// provenance's params (a capture names its source).
+    /// provenance's params (a capture names its source); `origin` says
+    /// whether the model painted from a frame (the C2PA source type).
     async fn finish(
         &self,
         request_id: Option<String>,
         arrived: Instant,
         result: Result<Rendered, RunError>,
         params: Option<serde_json::Value>,
+        origin: easel_credentials::Origin,
     ) {
         self.metrics
             .queue_depth
@@ -458,15 +476,28 @@ impl Studio {
         params["size"] = serde_json::json!([rendered.image.width, rendered.image.height]);
         let provenance = rendered.provenance(params);
         let archive = self.archive.clone();
+        let signer = self.signer.clone();
+        let metrics = self.metrics.clone();
+        let node = self.node.clone();
+        let model = rendered.model.clone();
         let image = rendered.image.clone();
-        // PNG encoding and the disk write stay off the async threads.
+        // PNG encoding, signing and the disk write stay off the async threads.
         let stored = tokio::task::spawn_blocking(move || {
-            let png = encode_png(&image, &provenance);
-            let palette = crate::palette::dominant(&image, 5).to_string();
-            archive.store(&png).map(|id| (id, palette))
+            let facts = archiving::Facts {
+                provenance: &provenance,
+                license: &model.license,
+                kind: &model.kind.to_string(),
+                node: &node,
+                origin,
+            };
+            archiving::store(&archive, signer.as_deref(), &metrics, &image, facts)
         })
         .await;
-        let (id, palette) = match stored {
+        let archiving::Stored {
+            id,
+            palette,
+            signed,
+        } = match stored {
             Ok(Ok(stored)) => stored,
             Ok(Err(e)) => {
                 return self.publish_error(
@@ -494,6 +525,7 @@ impl Studio {
                 seed: rendered.seed,
                 width: w,
                 height: h,
+                content_credentials: signed,
             });
         });
         self.palette.send_replace(palette);

@@ -5,7 +5,9 @@
 //! A failing frame source (camera unplugged) is a warning, not a failure:
 //! `/healthz` stays 200 while the fallback shows something, because a
 //! supervisor restarting the daemon would not bring a camera back, and the
-//! piece keeps working. The body says why (`warnings`, `source`).
+//! piece keeps working. The body says why (`warnings`, `source`). So is
+//! a signing credential that cannot be used: pictures are still made,
+//! with their text provenance but without Content Credentials.
 
 use super::Web;
 use crate::piece::state::State as PieceState;
@@ -39,6 +41,7 @@ impl Health {
             .source
             .iter()
             .filter_map(|s| s.warning.clone())
+            .chain(state.credentials.iter().filter_map(|c| c.warning.clone()))
             .collect();
         Health {
             ok: reasons.is_empty(),
@@ -151,5 +154,20 @@ mod tests {
         );
         let body = serde_json::to_value(&h).unwrap();
         assert_eq!(body["source"]["ok"], false);
+    }
+
+    #[test]
+    fn an_unusable_credential_warns_but_stays_healthy() {
+        let mut state = crate::piece::state::initial("n");
+        state.model = Some("dcgan-64".into());
+        state.credentials = Some(crate::piece::state::CredentialsStatus {
+            signing: false,
+            signer: None,
+            origin: "configured".into(),
+            warning: Some("content credentials unavailable (no key)".into()),
+        });
+        let h = Health::of(&state, true);
+        assert!(h.ok);
+        assert_eq!(h.warnings, vec!["content credentials unavailable (no key)"]);
     }
 }

@@ -75,6 +75,8 @@ pub struct Archived {
     pub url: String,
     pub model: Option<String>,
     pub seed: Option<u64>,
+    /// It carries a C2PA manifest (Content Credentials).
+    pub content_credentials: bool,
 }
 
 /// Reads picture `id`'s provenance; `None` if it is gone or unreadable.
@@ -88,5 +90,6 @@ pub fn describe(archive: &crate::archive::Archive, id: &str) -> Option<Archived>
         url: format!("/images/{id}.png"),
         model: field("easel:model"),
         seed: field("easel:seed").and_then(|s| s.parse().ok()),
+        content_credentials: easel_credentials::verify::carries_manifest(&bytes),
     })
 }
