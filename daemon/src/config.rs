@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod camera;
+pub mod health;
 
 /// The default model of a fresh checkout.
 pub const DEFAULT_MODEL: &str = "cppn-aurora";
@@ -42,6 +43,8 @@ pub struct RawConfig {
     pub attract: crate::piece::attract::RawAttract,
     #[serde(default)]
     pub camera: camera::RawCamera,
+    #[serde(default)]
+    pub health: health::RawHealth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +111,8 @@ pub struct Config {
     pub camera: crate::source::CameraConfig,
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
+    /// `[health]`: board warnings (low disk, heat).
+    pub health: crate::board::health::Thresholds,
 }
 
 /// The environment variables that override config values.
@@ -338,6 +343,12 @@ impl Config {
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
+        let health = health::thresholds(&raw.health).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            Default::default()
+        });
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()
@@ -369,6 +380,7 @@ impl Config {
             trusted_keys: raw.deploy.trusted_keys,
             deploy_limits,
             camera,
+            health,
         };
         if issues.is_empty() {
             Ok(config)

@@ -36,6 +36,8 @@ pub struct Metrics {
     /// Gallery pages connected to `/live` now.
     pub page_clients: IntGauge,
     pub frames_served: IntCounter,
+    /// Disk, uptime and the board's other health gauges.
+    pub board: crate::board::gauges::BoardGauges,
 }
 
 impl Metrics {
@@ -94,6 +96,7 @@ impl Metrics {
                 "Morph/live frames fetched by gallery pages",
             )
             .expect("valid metric"),
+            board: crate::board::gauges::BoardGauges::new(),
             registry,
         };
         for c in [
@@ -109,7 +112,10 @@ impl Metrics {
             Box::new(metrics.archive_bytes.clone()),
             Box::new(metrics.page_clients.clone()),
             Box::new(metrics.frames_served.clone()),
-        ] {
+        ]
+        .into_iter()
+        .chain(metrics.board.collectors())
+        {
             metrics.registry.register(c).expect("unique metric names");
         }
         for code in KNOWN_ERROR_CODES {
@@ -151,6 +157,8 @@ mod tests {
             "easel_mqtt_connected 0",
             "easel_frames_total 0",
             "easel_errors_total{code=\"busy\"} 0",
+            "easel_uptime_seconds",
+            "process_start_time_seconds",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }

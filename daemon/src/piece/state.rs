@@ -4,7 +4,9 @@
 //! protocol's; what the daemon adds is how its own facts fill it in.
 
 use easel_engine::ModelInfo;
-pub use easel_protocol::state::{Installed, Latest, ModelSummary, Params, SourceStatus, State};
+pub use easel_protocol::state::{
+    BoardStatus, Installed, Latest, ModelSummary, Params, SourceStatus, State,
+};
 
 /// The state of a piece that has loaded nothing yet.
 pub fn initial(node: &str) -> State {
