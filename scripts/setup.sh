@@ -10,6 +10,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
 command -v readelf >/dev/null 2>&1 || need_apt+=(binutils)
+# systemd-analyze: scripts/verify-units.sh checks the units in packaging/systemd.
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 # libclang: the `v4l` feature (camera support) generates its kernel bindings at build time.
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then

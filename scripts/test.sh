@@ -24,6 +24,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked
 
+step "systemd units (systemd-analyze verify, with the binaries just built)"
+bash scripts/verify-units.sh
+
 step "camera support (feature v4l): the source layer's unit tests"
 # --workspace, as above: `-p easel-daemon` alone would resolve the
 # dependencies' features for that one package and compile tract and the

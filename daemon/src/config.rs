@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod camera;
+pub mod health;
 
 /// The default model of a fresh checkout.
 pub const DEFAULT_MODEL: &str = "cppn-aurora";
@@ -43,6 +44,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub camera: camera::RawCamera,
     #[serde(default)]
+    pub health: health::RawHealth,
     pub credentials: RawCredentials,
 }
 
@@ -121,6 +123,8 @@ pub struct Config {
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
     pub credentials: crate::credentials::CredentialsConfig,
+    /// `[health]`: board warnings (low disk, heat).
+    pub health: crate::board::health::Thresholds,
 }
 
 /// The environment variables that override config values.
@@ -351,6 +355,12 @@ impl Config {
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
+        let health = health::thresholds(&raw.health).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            Default::default()
+        });
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()
@@ -395,6 +405,7 @@ impl Config {
             deploy_limits,
             camera,
             credentials: crate::credentials::CredentialsConfig { files: credentials },
+            health,
         };
         if issues.is_empty() {
             Ok(config)

@@ -3,13 +3,16 @@
 //! the same pieces (the engine above all) from here.
 
 pub mod archive;
+pub mod board;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+pub mod logs;
 pub mod metrics;
 pub mod mqtt;
 pub mod palette;
 pub mod piece;
+pub mod service;
 pub mod source;
 pub mod web;
 
@@ -22,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     tracing::info!(node = %config.node, threads = config.threads, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    // systemd (Type=notify): nothing is sent without NOTIFY_SOCKET.
+    let notifier = Arc::new(service::Notifier::from_env());
+    notifier.status("starting: loading models");
     let images = config.data_dir.join("images");
     let archive = archive::Archive::open(&images, config.archive)
         .with_context(|| format!("opening the image archive {}", images.display()))?;
@@ -60,11 +66,18 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     );
     // The page is up before any model is: a kiosk shows the glow (or the
     // archive's newest picture) instead of a browser error while models load.
+    let board = board::sampler::start(
+        board::probe::Probe::system(&config.data_dir),
+        config.health,
+        piece.clone(),
+        cancel.clone(),
+    )
+    .await;
     let (listener, addr) = web::bind(config.http_listen).await?;
     tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
     let web_task = tokio::spawn(web::serve(
         listener,
-        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()),
+        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()).with_board(board),
     ));
     let mqtt = mqtt::MqttEdge::start(
         &config.mqtt,
@@ -86,9 +99,20 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Ok(model) = ready => tracing::info!(%model, "ready"),
         _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => tracing::error!("no model loaded after 120 s"),
     }
+    // Ready even without a model after 120 s: the page and /healthz are
+    // up and tell the truth, and a restart would not bring a model back.
+    notifier.ready(&service::status::line(&piece.state.borrow()));
+    let supervisor = tokio::spawn(service::supervise(
+        notifier.clone(),
+        engine.clone(),
+        piece.state.clone(),
+        cancel.clone(),
+    ));
     shutdown.await;
+    notifier.stopping();
     tracing::info!("stopping: finishing the picture in flight");
     cancel.cancel();
+    let _ = supervisor.await;
     let _ = piece_task.await;
     match tokio::time::timeout(std::time::Duration::from_secs(5), web_task).await {
         Ok(Ok(Err(e))) => tracing::error!("{e}"),

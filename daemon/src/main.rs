@@ -28,13 +28,7 @@ enum Sub {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tract=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    easel_daemon::logs::init();
     let config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub frames_served: IntCounter,
     /// Signing one archived picture's C2PA manifest.
     pub signing_seconds: Histogram,
+    /// Disk, uptime and the board's other health gauges.
+    pub board: crate::board::gauges::BoardGauges,
 }
 
 impl Metrics {
@@ -107,6 +109,7 @@ impl Metrics {
                 ]),
             )
             .expect("valid metric"),
+            board: crate::board::gauges::BoardGauges::new(),
             registry,
         };
         for c in [
@@ -123,7 +126,10 @@ impl Metrics {
             Box::new(metrics.page_clients.clone()),
             Box::new(metrics.frames_served.clone()),
             Box::new(metrics.signing_seconds.clone()),
-        ] {
+        ]
+        .into_iter()
+        .chain(metrics.board.collectors())
+        {
             metrics.registry.register(c).expect("unique metric names");
         }
         for code in KNOWN_ERROR_CODES {
@@ -165,6 +171,8 @@ mod tests {
             "easel_mqtt_connected 0",
             "easel_frames_total 0",
             "easel_errors_total{code=\"busy\"} 0",
+            "easel_uptime_seconds",
+            "process_start_time_seconds",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");
         }

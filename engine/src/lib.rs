@@ -7,6 +7,7 @@
 //! - `fit`: a picture to a model's input size (centre crop or letterbox).
 //! - `pixels`: tensor <-> RGB conversions and the CPPN coordinate grid.
 //! - `picture`: RGB pictures and PNG with provenance (tEXt, XMP).
+//! - `activity`: the worker's heartbeat (idle, loading, running; since when).
 //! - `queue`: the bounded, latest-wins job queue (pure).
 //! - `worker`: the inference thread and the [`Engine`] handle on it.
 //! - `tract`: everything that knows tract: reading and checking an ONNX
@@ -17,6 +18,7 @@
 //! Nothing here knows about MQTT, HTTP or the daemon's config file; the
 //! errors are this crate's own (`PackageError`, `LoadError`, `RunError`).
 
+pub mod activity;
 pub mod fit;
 pub mod package;
 pub mod picture;
@@ -26,6 +28,7 @@ pub mod seed;
 pub mod tract;
 pub mod worker;
 
+pub use activity::{Heartbeat, Work};
 pub use queue::{Lane, Urgency};
 pub use tract::load::{self, LoadError};
 pub use tract::model::{self, Model, ModelInfo, RunError, Source};

@@ -7,6 +7,7 @@
 //! tokio's oneshot works from plain threads too (`blocking_recv`), which
 //! is how the command-line tools use the same engine.
 
+use crate::activity::{Heartbeat, Pulse, Work};
 use crate::package::ModelPackage;
 use crate::picture::{Provenance, RgbImage};
 use crate::queue::{JobQueue, Urgency};
@@ -194,6 +195,8 @@ struct Shared {
     wake: Condvar,
     worker: Mutex<Option<JoinHandle<()>>>,
     threads: usize,
+    /// The worker's last sign of life (see [`Engine::heartbeat`]).
+    pulse: Pulse,
 }
 
 /// A handle on the inference worker; clones share it.
@@ -214,6 +217,7 @@ impl Engine {
             wake: Condvar::new(),
             worker: Mutex::new(None),
             threads,
+            pulse: Pulse::new(Instant::now()),
         });
         // tract's `multithread(1)` spreads over every core (a known bug):
         // one thread means the single-thread executor.
@@ -237,6 +241,12 @@ impl Engine {
 
     pub fn threads(&self) -> usize {
         self.shared.threads
+    }
+
+    /// What the worker is doing and when it last showed progress: a
+    /// supervisor's way to tell a long job from a stuck one.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.shared.pulse.last()
     }
 
     /// Jobs waiting (not counting the one running).
@@ -397,11 +407,19 @@ fn work(shared: &Shared, options: &RunOptions) {
             let mut queue = shared.queue.lock().expect("queue lock");
             loop {
                 if let Some(job) = queue.jobs.pop() {
+                    let work = match job {
+                        Job::Load { .. } => Work::Loading,
+                        _ => Work::Running,
+                    };
+                    shared.pulse.beat(work, Instant::now());
                     break job;
                 }
                 if queue.closed {
                     return;
                 }
+                // Idle only here, with the queue's lock held and nothing in
+                // it: a worker stuck on that lock keeps its last, busy beat.
+                shared.pulse.beat(Work::Idle, Instant::now());
                 queue = shared.wake.wait(queue).expect("queue lock");
             }
         };
@@ -472,6 +490,7 @@ fn work(shared: &Shared, options: &RunOptions) {
                     Some((m, info)) => {
                         let info = info.clone();
                         m.stream(next, |frame: StreamFrame, picture, took| {
+                            shared.pulse.beat(Work::Running, Instant::now());
                             let waited = frame.queued.elapsed().saturating_sub(took);
                             let rendered = picture.map(|image| {
                                 Rendered::new(image, &info, &frame.source, took, waited)
@@ -498,6 +517,8 @@ fn next_frame(
                 return None;
             }
         }
+        // Waiting for the next frame is progress: the stream is alive.
+        shared.pulse.beat(Work::Running, Instant::now());
         // Short waits, so a job that arrives is noticed soon.
         let frames = frames.lock().expect("stream lock");
         match frames.recv_timeout(Duration::from_millis(20)) {

@@ -45,6 +45,10 @@ pub struct State {
     /// warning when they cannot be.
     #[serde(default)]
     pub credentials: Option<CredentialsStatus>,
+    /// The board's health (disk, memory, temperature, throttling): `None`
+    /// until the daemon has read it once.
+    #[serde(default)]
+    pub board: Option<BoardStatus>,
 }
 
 /// Live parameters a technician or a knob can change.
@@ -136,6 +140,27 @@ pub struct SourceStatus {
     pub warning: Option<String>,
 }
 
+/// The board as `state.board` describes it. Every reading is `None` where
+/// the board does not expose it. Republished when something moved enough
+/// to matter (not on every reading), so the numbers may lag `/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardStatus {
+    /// Free to the daemon on the filesystem of its data folder.
+    pub disk_free_bytes: Option<u64>,
+    pub disk_total_bytes: Option<u64>,
+    /// The kernel's `MemAvailable`.
+    pub memory_available_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    /// The CPU's temperature (its hottest thermal zone).
+    pub temperature_c: Option<f32>,
+    /// Raspberry Pi firmware's throttling flags (`get_throttled`), as
+    /// `vcgencmd get_throttled` prints them, e.g. `0x50005`.
+    pub throttled: Option<String>,
+    /// What a technician should know: low disk, hot, throttled now.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
 impl State {
     /// The state of a piece that has loaded nothing yet. `version` is the
     /// daemon's (`env!("CARGO_PKG_VERSION")` of easeld), passed in so this
@@ -155,6 +180,7 @@ impl State {
             installed: Vec::new(),
             source: None,
             credentials: None,
+            board: None,
         }
     }
 
@@ -212,6 +238,15 @@ mod tests {
                 origin: "installation".into(),
                 warning: None,
             }),
+            board: Some(BoardStatus {
+                disk_free_bytes: Some(1 << 30),
+                disk_total_bytes: Some(1 << 34),
+                memory_available_bytes: None,
+                memory_total_bytes: None,
+                temperature_c: Some(81.5),
+                throttled: Some("0x50005".into()),
+                warnings: vec!["CPU temperature 81.5 °C".into()],
+            }),
             ..State::new("g1", "0.1.0")
         }
     }
@@ -220,7 +255,7 @@ mod tests {
     fn a_new_state_on_the_wire() {
         assert_eq!(
             State::new("n1", "0.1.0").to_json(),
-            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null}"#
+            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null,"board":null}"#
         );
     }
 
@@ -236,7 +271,8 @@ mod tests {
                 r#""attract":true,"scenes":["blue-1"],"#,
                 r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
                 r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"},"#,
-                r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null}}"#
+                r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null},"#
+                r#""board":{"disk_free_bytes":1073741824,"disk_total_bytes":17179869184,"memory_available_bytes":null,"memory_total_bytes":null,"temperature_c":81.5,"throttled":"0x50005","warnings":["CPU temperature 81.5 °C"]}}"#
             )
         );
     }

@@ -70,6 +70,20 @@ pub struct Piece {
     pub mqtt_connected: Arc<watch::Sender<bool>>,
     /// Model transfers (the MQTT edge) and rollbacks (`deploy.rs`).
     pub deploy: mpsc::Sender<deploy::Job>,
+    /// The state's writer, for [`Piece::report_board`] only.
+    state_writer: Arc<watch::Sender<State>>,
+}
+
+impl Piece {
+    /// Puts the board's health (`crate::board`) into the state: the one
+    /// part of it the piece does not own, only carries.
+    pub fn report_board(&self, board: state::BoardStatus) {
+        self.state_writer.send_if_modified(|s| {
+            let changed = s.board.as_ref() != Some(&board);
+            s.board = Some(board);
+            changed
+        });
+    }
 }
 
 /// The piece's own side of the channels.
@@ -78,7 +92,7 @@ struct Studio {
     archive: Arc<Archive>,
     metrics: Arc<Metrics>,
     events: broadcast::Sender<Event>,
-    state: watch::Sender<State>,
+    state: Arc<watch::Sender<State>>,
     palette: watch::Sender<String>,
     frames: watch::Sender<Option<Frame>>,
     /// Loaded models' facts (the morph needs their latent sizes).
@@ -129,6 +143,7 @@ pub fn start(
     // (`easel ctl bench`); events are small (16384 of them ~ 3 MB).
     let (events, _) = broadcast::channel(16 * 1024);
     let (state_tx, state) = watch::channel(state::initial(&config.node));
+    let state_tx = Arc::new(state_tx);
     let (palette_tx, palette) = watch::channel(String::new());
     let (frames_tx, frames) = watch::channel(None);
     let (mqtt_connected, _) = watch::channel(false);
@@ -144,6 +159,7 @@ pub fn start(
         metrics: metrics.clone(),
         mqtt_connected: Arc::new(mqtt_connected),
         deploy: deploy_tx.clone(),
+        state_writer: state_tx.clone(),
     };
     let mut packages = deploy::with_deployed(discover(&config.models_dir), &config.data_dir);
     // The default model first, so the piece shows something soon.

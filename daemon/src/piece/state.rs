@@ -5,7 +5,7 @@
 
 use easel_engine::ModelInfo;
 pub use easel_protocol::state::{
-    CredentialsStatus, Installed, Latest, ModelSummary, Params, SourceStatus, State,
+    BoardStatus, CredentialsStatus, Installed, Latest, ModelSummary, Params, SourceStatus, State,
 };
 
 /// The state of a piece that has loaded nothing yet.

@@ -6,8 +6,9 @@
 //! `/healthz` stays 200 while the fallback shows something, because a
 //! supervisor restarting the daemon would not bring a camera back, and the
 //! piece keeps working. The body says why (`warnings`, `source`). So is
-//! a signing credential that cannot be used: pictures are still made,
-//! with their text provenance but without Content Credentials.
+//! a signing credential that cannot be used (pictures are still made,
+//! with their text provenance but without Content Credentials) and board
+//! trouble (low disk, heat, throttling: `crate::board`).
 
 use super::Web;
 use crate::piece::state::State as PieceState;
@@ -42,6 +43,7 @@ impl Health {
             .iter()
             .filter_map(|s| s.warning.clone())
             .chain(state.credentials.iter().filter_map(|c| c.warning.clone()))
+            .chain(state.board.iter().flat_map(|b| b.warnings.iter().cloned()))
             .collect();
         Health {
             ok: reasons.is_empty(),
@@ -98,6 +100,7 @@ pub async fn metrics(State(web): State<Web>) -> Response {
     let (pictures, bytes) = web.piece.archive.usage();
     m.archive_images.set(pictures as i64);
     m.archive_bytes.set(bytes as i64);
+    m.board.set(web.board.borrow().as_ref());
     (
         StatusCode::OK,
         [(
@@ -169,5 +172,23 @@ mod tests {
         let h = Health::of(&state, true);
         assert!(h.ok);
         assert_eq!(h.warnings, vec!["content credentials unavailable (no key)"]);
+    }
+
+    #[test]
+    fn board_warnings_are_warnings_not_failures() {
+        let mut state = crate::piece::state::initial("n");
+        state.model = Some("dcgan-64".into());
+        state.board = Some(crate::piece::state::BoardStatus {
+            disk_free_bytes: Some(1),
+            disk_total_bytes: Some(2),
+            memory_available_bytes: None,
+            memory_total_bytes: None,
+            temperature_c: None,
+            throttled: None,
+            warnings: vec!["low disk space".into()],
+        });
+        let h = Health::of(&state, true);
+        assert!(h.ok);
+        assert_eq!(h.warnings, vec!["low disk space"]);
     }
 }

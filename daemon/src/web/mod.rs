@@ -17,6 +17,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// What every handler shares. Cheap to clone.
@@ -29,6 +30,8 @@ pub struct Web {
     pub cancel: CancellationToken,
     /// Tells the page (and a technician) that the daemon restarted.
     pub boot: Arc<str>,
+    /// The newest reading of the board, for `/metrics` (`crate::board`).
+    pub board: watch::Receiver<Option<crate::board::Board>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +55,14 @@ impl Web {
             admin_token: admin_token.map(Into::into),
             cancel,
             boot: boot.to_string().into(),
+            board: watch::channel(None).1,
         }
+    }
+
+    /// Serves the board's readings from `board` (none without it).
+    pub fn with_board(mut self, board: watch::Receiver<Option<crate::board::Board>>) -> Web {
+        self.board = board;
+        self
     }
 
     pub fn router(self) -> Router {
