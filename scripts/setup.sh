@@ -31,3 +31,7 @@ rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknow
 python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
   || python3 -m pip install --quiet onnxruntime onnx numpy \
   || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy
+# python-osc: a real OSC client for the OSC edge's tests (daemon/tests/osc.rs).
+python3 -c 'import pythonosc' >/dev/null 2>&1 \
+  || python3 -m pip install --quiet python-osc \
+  || python3 -m pip install --quiet --break-system-packages python-osc
