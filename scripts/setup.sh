@@ -39,3 +39,7 @@ python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
 python3 -c 'import c2pa' >/dev/null 2>&1 \
   || python3 -m pip install --quiet c2pa-python \
   || python3 -m pip install --quiet --break-system-packages c2pa-python
+# python-osc: a real OSC client for the OSC edge's tests (daemon/tests/osc.rs).
+python3 -c 'import pythonosc' >/dev/null 2>&1 \
+  || python3 -m pip install --quiet python-osc \
+  || python3 -m pip install --quiet --break-system-packages python-osc

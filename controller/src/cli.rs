@@ -20,6 +20,10 @@ pub struct Cli {
     /// Topic prefix.
     #[arg(long, default_value = "easel")]
     pub prefix: String,
+    /// Broker login (a locked embedded broker wants the controller's id);
+    /// the password comes from EASEL_MQTT_PASSWORD.
+    #[arg(long)]
+    pub username: Option<String>,
     /// Use the terminal as the panel: 1/2 tap a button (! and @ hold it),
     /// [ and ] turn the encoder, - and + move the knob, p toggles
     /// presence, q quits.

@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 pub struct Settings {
     pub broker: String,
     pub session: SessionConfig,
+    /// (user, password) for a broker that wants a login.
+    pub login: Option<(String, String)>,
 }
 
 impl Settings {
@@ -26,7 +28,12 @@ impl Settings {
     /// the process: the firmware's session borrows `'static` names, as a
     /// board's compile-time constants are.
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Settings> {
-        Settings::new(&cli.broker, &cli.prefix, &cli.id, &cli.node)
+        let mut settings = Settings::new(&cli.broker, &cli.prefix, &cli.id, &cli.node)?;
+        if let Some(user) = &cli.username {
+            let password = std::env::var("EASEL_MQTT_PASSWORD").unwrap_or_default();
+            settings.login = Some((user.clone(), password));
+        }
+        Ok(settings)
     }
 
     pub fn new(broker: &str, prefix: &str, id: &str, node: &str) -> anyhow::Result<Settings> {
@@ -36,6 +43,7 @@ impl Settings {
         Ok(Settings {
             broker: broker.to_owned(),
             session,
+            login: None,
         })
     }
 }
@@ -135,9 +143,18 @@ pub async fn run_session(
     let mut session = Session::new(settings.session, seed).map_err(|e| anyhow::anyhow!("{e}"))?;
     let rx = Box::leak(Box::new([0u8; 1024]));
     let tx = Box::leak(Box::new([0u8; 2048]));
-    let config = mqtt::client_config(&session, minimq::Buffers::new(rx, tx))
+    let mut config = mqtt::client_config(&session, minimq::Buffers::new(rx, tx))
         .map_err(|e| anyhow::anyhow!("MQTT client configuration: {e}"))
         .context("building the controller's MQTT session")?;
+    if let Some((user, password)) = &settings.login {
+        // minimq borrows the login for the life of the session, as a
+        // board's compile-time constants are.
+        let user: &'static str = Box::leak(user.clone().into_boxed_str());
+        let password: &'static [u8] = Box::leak(password.clone().into_bytes().into_boxed_slice());
+        config = config
+            .auth(user, password)
+            .map_err(|e| anyhow::anyhow!("MQTT login: {e}"))?;
+    }
     let mut client = minimq::Session::new(config);
     let mut tcp = Tcp {
         addr: settings.broker.clone(),

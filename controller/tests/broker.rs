@@ -57,7 +57,7 @@ impl Embedded {
     fn listen(&mut self) {
         let broker = self
             .runtime
-            .block_on(EmbeddedBroker::start(self.addr))
+            .block_on(EmbeddedBroker::start(self.addr, None))
             .expect("starting the embedded broker");
         self.broker = Some(broker);
         wait_port(self.addr.port());

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub mod camera;
 pub mod health;
+pub mod venue;
 
 /// The default model of a fresh checkout.
 pub const DEFAULT_MODEL: &str = "cppn-aurora";
@@ -45,7 +46,12 @@ pub struct RawConfig {
     pub camera: camera::RawCamera,
     #[serde(default)]
     pub health: health::RawHealth,
+    #[serde(default)]
     pub credentials: RawCredentials,
+    #[serde(default)]
+    pub homeassistant: venue::RawHomeAssistant,
+    #[serde(default)]
+    pub osc: venue::RawOsc,
 }
 
 /// `[credentials]`: the studio's C2PA signing certificate (docs/provenance.md).
@@ -71,6 +77,12 @@ pub struct RawMqtt {
     pub ca_file: Option<PathBuf>,
     /// Default `easeld-<node>`.
     pub client_id: Option<String>,
+    /// Leave an embedded broker on a non-loopback address open (no logins).
+    pub allow_anonymous: Option<bool>,
+    /// More users of the locked embedded broker (`easeld passwd NAME`).
+    pub password_file: Option<PathBuf>,
+    /// Users of `password_file` with full access; the others are controllers.
+    pub admins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +137,10 @@ pub struct Config {
     pub credentials: crate::credentials::CredentialsConfig,
     /// `[health]`: board warnings (low disk, heat).
     pub health: crate::board::health::Thresholds,
+    /// `[homeassistant]`; `None` when not enabled.
+    pub homeassistant: Option<crate::homeassistant::HaConfig>,
+    /// `[osc]`; `None` without `listen`.
+    pub osc: Option<crate::osc::OscConfig>,
 }
 
 /// The environment variables that override config values.
@@ -132,12 +148,16 @@ pub struct Config {
 pub struct Environment {
     /// `EASEL_ADMIN_TOKEN`: the `/admin` token, kept out of the file.
     pub admin_token: Option<String>,
+    /// Whether `EASEL_MQTT_PASSWORD` is set and not empty (a locked
+    /// embedded broker needs it; the value itself stays out of `Config`).
+    pub mqtt_password_set: bool,
 }
 
 impl Environment {
     pub fn read() -> Environment {
         Environment {
             admin_token: std::env::var("EASEL_ADMIN_TOKEN").ok(),
+            mqtt_password_set: std::env::var("EASEL_MQTT_PASSWORD").is_ok_and(|p| !p.is_empty()),
         }
     }
 }
@@ -267,6 +287,7 @@ impl Config {
         let prefix = raw
             .mqtt
             .prefix
+            .clone()
             .unwrap_or_else(|| easel_protocol::DEFAULT_PREFIX.into());
         if prefix.is_empty() || prefix.contains(['+', '#', '\0']) || prefix.ends_with('/') {
             issue("prefix", format!("{prefix:?} is not a usable topic prefix"));
@@ -297,7 +318,7 @@ impl Config {
         };
         let embedded_listen = addr(
             "embedded_listen",
-            raw.mqtt.embedded_listen,
+            raw.mqtt.embedded_listen.clone(),
             "127.0.0.1:1883",
         );
         let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
@@ -377,6 +398,21 @@ impl Config {
                 None
             }
         };
+        for (key, message) in venue::broker_issues(&raw.mqtt, embedded_listen, env) {
+            issue(key, message);
+        }
+        let homeassistant = venue::homeassistant(&raw.homeassistant).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            None
+        });
+        let osc = venue::osc(&raw.osc).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            None
+        });
         let config = Config {
             node,
             models_dir: raw.models_dir.unwrap_or_else(|| "models".into()),
@@ -392,7 +428,11 @@ impl Config {
                 max_payload,
                 ca_file: raw.mqtt.ca_file,
                 client_id,
+                password_file: raw.mqtt.password_file,
+                admins: raw.mqtt.admins.unwrap_or_default(),
             },
+            homeassistant,
+            osc,
             bindings,
             attract,
             http_listen,
@@ -501,13 +541,27 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The line where `key = …` first appears, for value errors found after parsing.
+/// The line where `key = …` first appears, for value errors found after
+/// parsing; `table.key` looks only inside `[table]`.
 fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, key) = match key.split_once('.') {
+        Some((table, key)) => (Some(format!("[{table}]")), key),
+        None => (None, key),
+    };
+    // Without a table: anywhere. With one: from its header to the next.
+    let mut inside = table.is_none();
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
+            if let Some(table) = &table
+                && l.starts_with('[')
+            {
+                inside = l.trim_end().starts_with(table.as_str());
+                return false;
+            }
+            inside
+                && l.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
         .map(|i| i + 1)
 }
@@ -535,6 +589,7 @@ mod tests {
     fn the_environment_token_wins_over_the_file() {
         let env = Environment {
             admin_token: Some("from-the-environment".into()),
+            ..Environment::default()
         };
         let c = Config::parse_with("[http]\nadmin_token = \"short\"\n", &env).unwrap();
         assert_eq!(c.admin_token.as_deref(), Some("from-the-environment"));

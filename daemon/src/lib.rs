@@ -7,11 +7,14 @@ pub mod board;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+pub mod homeassistant;
 pub mod logs;
 pub mod metrics;
 pub mod mqtt;
+pub mod osc;
 pub mod palette;
 pub mod piece;
+pub mod public_url;
 pub mod service;
 pub mod source;
 pub mod web;
@@ -86,6 +89,43 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         piece.clone(),
     )
     .await?;
+    // The venue's systems: they stop after the piece, so the last
+    // picture's news still reaches them.
+    let edges = CancellationToken::new();
+    let base_url = public_url::base_url(
+        config
+            .homeassistant
+            .as_ref()
+            .and_then(|h| h.base_url.as_deref()),
+        addr,
+        public_url::hostname().as_deref(),
+    );
+    let homeassistant = homeassistant::start(
+        homeassistant::Settings {
+            config: config.homeassistant.clone(),
+            endpoint: mqtt.endpoint.clone(),
+            prefix: config.mqtt.prefix.clone(),
+            node: config.node.clone(),
+            data_dir: config.data_dir.clone(),
+            base_url: base_url.clone(),
+        },
+        piece.clone(),
+        edges.clone(),
+    );
+    let osc = match &config.osc {
+        Some(osc) => Some(
+            osc::OscEdge::start(
+                osc,
+                piece.clone(),
+                config.mqtt.max_payload,
+                base_url,
+                edges.clone(),
+            )
+            .await
+            .with_context(|| format!("starting OSC on {:?}", osc.listen))?,
+        ),
+        None => None,
+    };
     let mut state = piece.state.clone();
     // The model's name is copied out at once: a `watch::Ref` kept through the
     // branch (select! holds its output) plus a second `borrow()` deadlocks
@@ -114,6 +154,13 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     cancel.cancel();
     let _ = supervisor.await;
     let _ = piece_task.await;
+    edges.cancel();
+    if let Some(osc) = osc {
+        osc.stop().await;
+    }
+    if let Some(task) = homeassistant {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(5), web_task).await {
         Ok(Ok(Err(e))) => tracing::error!("{e}"),
         Err(_) => tracing::warn!("web server did not stop within 5 s"),

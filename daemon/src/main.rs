@@ -24,11 +24,20 @@ struct Cli {
 enum Sub {
     /// Validate a configuration file and list every problem in it.
     Check,
+    /// Print a password file line for NAME (`[mqtt] password_file`) from
+    /// the password on standard input.
+    Passwd {
+        /// The user: a controller's id, or a name listed in `[mqtt] admins`.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     easel_daemon::logs::init();
+    if let Some(Sub::Passwd { name }) = &cli.command {
+        return passwd(name);
+    }
     let config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
@@ -67,6 +76,34 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("easeld: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `easeld passwd NAME`: one `NAME:$argon2id$…` line on stdout.
+fn passwd(name: &str) -> ExitCode {
+    if !easel_protocol::is_valid_node_id(name) {
+        eprintln!("easeld passwd: {name:?} is not [a-z0-9_-]{{1,32}}");
+        return ExitCode::from(2);
+    }
+    let mut password = String::new();
+    if std::io::stdin().read_line(&mut password).is_err() {
+        eprintln!("easeld passwd: cannot read the password from standard input");
+        return ExitCode::from(2);
+    }
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("easeld passwd: the password on standard input is empty");
+        return ExitCode::from(2);
+    }
+    match easel_daemon::mqtt::gate::hash_password(password) {
+        Ok(hash) => {
+            println!("{name}:{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("easeld passwd: {e}");
             ExitCode::FAILURE
         }
     }

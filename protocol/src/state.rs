@@ -271,7 +271,7 @@ mod tests {
                 r#""attract":true,"scenes":["blue-1"],"#,
                 r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
                 r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"},"#,
-                r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null},"#
+                r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null},"#,
                 r#""board":{"disk_free_bytes":1073741824,"disk_total_bytes":17179869184,"memory_available_bytes":null,"memory_total_bytes":null,"temperature_c":81.5,"throttled":"0x50005","warnings":["CPU temperature 81.5 °C"]}}"#
             )
         );

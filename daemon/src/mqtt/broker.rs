@@ -9,12 +9,17 @@
 //! gallery board should not be written for broker bookkeeping.
 //!
 //! This file owns only starting and stopping the broker; the daemon talks
-//! to it over TCP like any other client (docs/mqtt.md says why).
+//! to it over TCP like any other client (docs/mqtt.md says why). Given an
+//! [`Access`], the broker is locked: logins and topics go through
+//! `gate.rs`; without one it is open (loopback, or `allow_anonymous`).
 
+use super::access::Access;
+use super::gate::Gate;
 use mqtt5::broker::{
     BrokerConfig, BrokerShutdownHandle, MqttBroker, StorageBackendType, StorageConfig,
 };
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Largest packet the embedded broker accepts. Above the daemon's own
 /// command limit, so an oversized command still reaches the daemon and is
@@ -36,8 +41,12 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Binds `listen` (port 0 picks a free port) and starts serving.
-    pub async fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
+    /// Binds `listen` (port 0 picks a free port) and starts serving;
+    /// locked to `access`'s users when given.
+    pub async fn start(
+        listen: SocketAddr,
+        access: Option<Access>,
+    ) -> Result<EmbeddedBroker, BrokerError> {
         let fail = |e: mqtt5::MqttError| BrokerError {
             addr: listen,
             message: e.to_string(),
@@ -52,6 +61,10 @@ impl EmbeddedBroker {
                     .with_persistence(false),
             );
         let mut broker = MqttBroker::with_config(config).await.map_err(fail)?;
+        let locked = access.is_some();
+        if let Some(access) = access {
+            broker = broker.with_auth_provider(Arc::new(Gate::new(access)));
+        }
         let addr = broker.local_addr().unwrap_or(listen);
         let shutdown = broker.shutdown_handle();
         let task = tokio::spawn(async move {
@@ -59,7 +72,11 @@ impl EmbeddedBroker {
                 tracing::error!("embedded MQTT broker stopped: {e}");
             }
         });
-        tracing::info!(%addr, "embedded MQTT broker listening (MQTT 3.1.1 and 5)");
+        if locked {
+            tracing::info!(%addr, "embedded MQTT broker listening (MQTT 3.1.1 and 5), locked: logins required");
+        } else {
+            tracing::info!(%addr, "embedded MQTT broker listening (MQTT 3.1.1 and 5), open to anonymous clients");
+        }
         Ok(EmbeddedBroker {
             addr,
             shutdown,

@@ -63,7 +63,9 @@ impl Default for Backoff {
     }
 }
 
-fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupError> {
+/// The connection options of `endpoint` without a Last Will: the
+/// daemon's own connection adds its will; the Home Assistant edge's has none.
+pub fn connect_options(endpoint: &Endpoint) -> Result<MqttOptions, SetupError> {
     let mut options = MqttOptions::new(&endpoint.client_id, &endpoint.host, endpoint.port);
     options.set_keep_alive(Duration::from_secs(10));
     // Events are small packets: with Nagle on, each waits for the ACK of
@@ -79,14 +81,6 @@ fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupE
     // packet: a retained giant would otherwise drop the connection at
     // every reconnect (mqtt_e2e: a_retained_command_too_large…).
     options.set_max_packet_size(Some(4 * 1024 * 1024));
-    let will = session.last_will();
-    options.set_last_will(LastWill::new(
-        will.topic,
-        will.payload,
-        QoS::AtLeastOnce,
-        will.retain,
-        None,
-    ));
     if let Some(user) = &endpoint.username {
         options.set_credentials(user, endpoint.password.clone().unwrap_or_default());
     }
@@ -96,6 +90,19 @@ fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupE
             rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
         ));
     }
+    Ok(options)
+}
+
+fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupError> {
+    let mut options = connect_options(endpoint)?;
+    let will = session.last_will();
+    options.set_last_will(LastWill::new(
+        will.topic,
+        will.payload,
+        QoS::AtLeastOnce,
+        will.retain,
+        None,
+    ));
     Ok(options)
 }
 

@@ -4,13 +4,17 @@
 //! - `session`: pure: topics, retained messages, Last Will, decoding.
 //! - `client`: the connection (rumqttc), reconnect with backoff.
 //! - `broker`: the embedded broker, run when `[mqtt] url` is absent.
+//! - `access` (pure) and `gate`: who may log in to a locked embedded
+//!   broker, and which topics each may use.
 //!
 //! With the embedded broker the daemon still connects over TCP like any
 //! client: one code path for both setups, and the Last Will and retained
 //! topics behave exactly as with mosquitto.
 
+pub mod access;
 pub mod broker;
 pub mod client;
+pub mod gate;
 pub mod session;
 
 use crate::piece::Piece;
@@ -32,10 +36,25 @@ pub struct MqttConfig {
     /// Unique per node: two daemons with one id would take turns kicking
     /// each other off the broker.
     pub client_id: String,
+    /// More users of the locked embedded broker: `name:$argon2id$…` lines.
+    pub password_file: Option<PathBuf>,
+    /// Users of the password file with full access (the others are
+    /// controllers).
+    pub admins: Vec<String>,
+}
+
+impl MqttConfig {
+    /// The embedded broker requires logins: it runs, and a `username` is set.
+    pub fn is_locked(&self) -> bool {
+        self.url.is_none() && self.username.is_some()
+    }
 }
 
 /// The running edge: the client task and, maybe, the embedded broker.
 pub struct MqttEdge {
+    /// Where the daemon's client connects, for other edges that need a
+    /// connection of their own (Home Assistant's).
+    pub endpoint: client::Endpoint,
     stop: CancellationToken,
     client: tokio::task::JoinHandle<()>,
     broker: Option<broker::EmbeddedBroker>,
@@ -47,6 +66,48 @@ pub enum EdgeError {
     Broker(#[from] broker::BrokerError),
     #[error(transparent)]
     Client(#[from] client::SetupError),
+    #[error("[mqtt] password_file {path}: {message}")]
+    PasswordFile { path: PathBuf, message: String },
+}
+
+/// The users of a locked embedded broker: the daemon's own login (its
+/// password hashed now, so every login is checked the same way) and the
+/// password file's.
+async fn access(mqtt: &MqttConfig, password: &str) -> Result<Option<access::Access>, EdgeError> {
+    let Some(username) = mqtt.username.clone().filter(|_| mqtt.is_locked()) else {
+        return Ok(None);
+    };
+    let file_users = match &mqtt.password_file {
+        None => Vec::new(),
+        Some(path) => {
+            let fail = |message: String| EdgeError::PasswordFile {
+                path: path.clone(),
+                message,
+            };
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            access::parse_password_file(&text).map_err(|e| fail(e.to_string()))?
+        }
+    };
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || gate::hash_password(&password))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|message| {
+            EdgeError::Broker(broker::BrokerError {
+                addr: mqtt.embedded_listen,
+                message: format!("hashing the daemon's password: {message}"),
+            })
+        })?;
+    Ok(Some(access::Access::new(
+        &mqtt.prefix,
+        (username, hash),
+        file_users,
+        &mqtt.admins,
+        vec![mqtt.client_id.clone()],
+    )))
 }
 
 impl MqttEdge {
@@ -57,10 +118,12 @@ impl MqttEdge {
         bindings: Bindings,
         piece: Piece,
     ) -> Result<MqttEdge, EdgeError> {
+        let password = std::env::var("EASEL_MQTT_PASSWORD").ok();
         let (broker, (host, port, tls)) = match &mqtt.url {
             Some(url) => (None, client::parse_url(url)?),
             None => {
-                let broker = broker::EmbeddedBroker::start(mqtt.embedded_listen).await?;
+                let access = access(mqtt, password.as_deref().unwrap_or_default()).await?;
+                let broker = broker::EmbeddedBroker::start(mqtt.embedded_listen, access).await?;
                 let addr = broker.addr();
                 let host = if addr.ip().is_unspecified() {
                     "127.0.0.1".into()
@@ -76,18 +139,20 @@ impl MqttEdge {
             tls,
             client_id: mqtt.client_id.clone(),
             username: mqtt.username.clone(),
-            password: std::env::var("EASEL_MQTT_PASSWORD").ok(),
+            password,
             ca_file: mqtt.ca_file.clone(),
         };
         let session = session::Session::new(&mqtt.prefix, node, mqtt.max_payload, bindings);
         let stop = CancellationToken::new();
         let task_stop = stop.clone();
+        let task_endpoint = endpoint.clone();
         let client = tokio::spawn(async move {
-            if let Err(e) = client::run(endpoint, session, piece, task_stop).await {
+            if let Err(e) = client::run(task_endpoint, session, piece, task_stop).await {
                 tracing::error!("MQTT client: {e}");
             }
         });
         Ok(MqttEdge {
+            endpoint,
             stop,
             client,
             broker,

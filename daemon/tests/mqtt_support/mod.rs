@@ -79,7 +79,21 @@ pub struct Probe {
 
 impl Probe {
     pub async fn connect(port: u16, id: &str) -> Probe {
+        Probe::connect_with(port, id, &["easel/#"], None).await
+    }
+
+    /// A probe subscribed to `filters`, logged in as `login` when given.
+    pub async fn connect_with(
+        port: u16,
+        id: &str,
+        filters: &[&str],
+        login: Option<(&str, &str)>,
+    ) -> Probe {
+        let filters: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
         let mut options = MqttOptions::new(id, "127.0.0.1", port);
+        if let Some((user, password)) = login {
+            options.set_credentials(user, password);
+        }
         options.set_keep_alive(Duration::from_secs(5));
         options.set_max_packet_size(Some(4 << 20));
         let (client, mut eventloop) = AsyncClient::new(options, 4096);
@@ -89,9 +103,12 @@ impl Probe {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        let mut f = Filter::new("easel/#", QoS::AtLeastOnce);
-                        f.preserve_retain = true;
-                        let _ = sub.subscribe_many([f]).await;
+                        let all = filters.iter().map(|topic| {
+                            let mut f = Filter::new(topic, QoS::AtLeastOnce);
+                            f.preserve_retain = true;
+                            f
+                        });
+                        let _ = sub.subscribe_many(all).await;
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let seen = Seen {

@@ -31,6 +31,8 @@ pub struct DaemonBuilder {
     models: Vec<(String, String)>,
     default_model: Option<String>,
     broker: Broker,
+    /// The embedded broker's listen host (default `127.0.0.1`).
+    embedded_host: String,
     mqtt_lines: String,
     admin_token: Option<String>,
     extra: String,
@@ -45,6 +47,7 @@ impl DaemonBuilder {
             models: Vec::new(),
             default_model: None,
             broker: Broker::Embedded,
+            embedded_host: "127.0.0.1".into(),
             mqtt_lines: String::new(),
             admin_token: None,
             extra: String::new(),
@@ -84,6 +87,15 @@ impl DaemonBuilder {
     /// Where MQTT goes (default: the embedded broker on a free port).
     pub fn broker(mut self, broker: Broker) -> Self {
         self.broker = broker;
+        self
+    }
+
+    /// The host of the embedded broker's `embedded_listen` (default
+    /// `127.0.0.1`): `0.0.0.0` binds every interface, which the locked
+    /// broker's rules treat as reachable from the network. Clients still
+    /// connect through `127.0.0.1`.
+    pub fn embedded_host(mut self, host: &str) -> Self {
+        self.embedded_host = host.into();
         self
     }
 
@@ -146,7 +158,10 @@ impl DaemonBuilder {
             ),
         };
         let mqtt = match self.broker {
-            Broker::Embedded => format!("embedded_listen = \"127.0.0.1:{embedded_port}\"\n"),
+            Broker::Embedded => format!(
+                "embedded_listen = \"{}:{embedded_port}\"\n",
+                self.embedded_host
+            ),
             _ => format!("url = {url:?}\n"),
         } + &self.mqtt_lines;
         let http = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
