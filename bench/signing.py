@@ -19,6 +19,7 @@
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,7 @@ def main():
     for case in ("signed", "unsigned"):
         for i, r in enumerate(latency[case]):
             print(f"| {case} (run {i + 1}) | {r['median_ms']:.2f} | {r['p99_ms']:.2f} |")
-    med = lambda case, k: sorted(r[k] for r in latency[case])[len(latency[case]) // 2]  # noqa: E731
+    med = lambda case, k: statistics.median(r[k] for r in latency[case])  # noqa: E731
     d50 = med("signed", "median_ms") - med("unsigned", "median_ms")
     d99 = med("signed", "p99_ms") - med("unsigned", "p99_ms")
     print(f"\nsigning adds {d50:+.2f} ms at p50 and {d99:+.2f} ms at p99 (medians over the runs)")

@@ -17,10 +17,49 @@ use c2pa::{Builder, BuilderIntent, Context, DigitalSourceType, SigningAlg};
 use std::io::Cursor;
 use std::sync::Arc;
 
+/// The SDK's signer with room for the signature only. The SDK reserves
+/// 10 KB in every manifest for a timestamp authority's answer; easel asks
+/// none (no network on a piece), so that room would be 10 KB of padding in
+/// every picture, as much again as a 64x64 PNG.
+struct NoTimestamp {
+    inner: c2pa::BoxedSigner,
+    reserve: usize,
+}
+
+impl NoTimestamp {
+    fn new(inner: c2pa::BoxedSigner) -> Result<NoTimestamp, c2pa::Error> {
+        // The certificate chain, the signature and COSE's headers, with the
+        // same 1 KB margin the SDK's own signers keep.
+        let chain: usize = inner.certs()?.iter().map(Vec::len).sum();
+        Ok(NoTimestamp {
+            reserve: 1024 + chain,
+            inner,
+        })
+    }
+}
+
+impl c2pa::Signer for NoTimestamp {
+    fn sign(&self, data: &[u8]) -> c2pa::Result<Vec<u8>> {
+        self.inner.sign(data)
+    }
+    fn alg(&self) -> SigningAlg {
+        self.inner.alg()
+    }
+    fn certs(&self) -> c2pa::Result<Vec<Vec<u8>>> {
+        self.inner.certs()
+    }
+    fn reserve_size(&self) -> usize {
+        self.reserve
+    }
+    fn time_authority_url(&self) -> Option<String> {
+        None
+    }
+}
+
 /// A loaded credential, ready to sign any number of pictures from any
 /// thread.
 pub struct PictureSigner {
-    signer: c2pa::BoxedSigner,
+    signer: NoTimestamp,
     context: Arc<Context>,
     /// The signing certificate's subject, for logs and `/healthz`.
     pub subject: String,
@@ -79,6 +118,7 @@ impl PictureSigner {
             SigningAlg::Es256,
             None,
         )
+        .and_then(NoTimestamp::new)
         .map_err(|e| SignError::Credential(e.to_string()))?;
         let context = Context::new()
             .with_settings(signing_settings())?
@@ -132,7 +172,7 @@ impl PictureSigner {
         builder.set_intent(BuilderIntent::Create(source_type));
         let mut source = Cursor::new(png);
         let mut dest = Cursor::new(Vec::with_capacity(png.len() + 16 * 1024));
-        builder.sign(self.signer.as_ref(), "image/png", &mut source, &mut dest)?;
+        builder.sign(&self.signer, "image/png", &mut source, &mut dest)?;
         Ok(dest.into_inner())
     }
 }

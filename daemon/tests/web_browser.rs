@@ -21,6 +21,7 @@ const SHOWN: &str = r#"(() => {
     width: img ? img.naturalWidth : 0,
     opacity: img ? Number(getComputedStyle(img).opacity) : 0,
     caption: document.getElementById('caption').textContent,
+    credentialsMark: !!document.querySelector('#caption .cr'),
   };
 })()"#;
 
@@ -47,6 +48,10 @@ fn new_picture_appears_without_reload_and_page_survives_restart() {
             && caption.contains("seed 4242")
             && caption.contains("AI-generated"),
         "{caption}"
+    );
+    assert_eq!(
+        shown["credentialsMark"], true,
+        "a signed picture's caption shows the Content Credentials mark"
     );
     assert_eq!(
         browser.eval(&page, "window.sameDocument"),
