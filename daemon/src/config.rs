@@ -724,6 +724,16 @@ trusted_keys = ["keys/studio.pub"]
         );
     }
 
+    /// The file the package installs as /etc/easel/easel.toml.
+    #[test]
+    fn the_shipped_board_config_is_valid() {
+        let text = include_str!("../../packaging/easel.toml");
+        let c = parse(text).unwrap_or_else(|issues| panic!("{issues:?}"));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/easel"));
+        assert_eq!(c.models_dir, PathBuf::from("/usr/share/easel/models"));
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+    }
+
     #[test]
     fn credentials_need_cert_and_key_together() {
         let c = parse("[credentials]\ncert = \"s/signer.pem\"\nkey = \"s/signer.key\"\n").unwrap();

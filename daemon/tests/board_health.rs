@@ -1,5 +1,6 @@
 //! Board health against the real `easeld`: `/metrics` has the free disk
-//! of the data folder (checked against `df`) and the uptime, and
+//! of the data folder (checked against `df`), the uptime and the memory
+//! (against `/proc/meminfo`), and
 //! `[health] min_free_disk_mb` above the real free space is a `/healthz`
 //! warning (200 still: a restart frees no disk) and in `state.board`.
 
@@ -69,6 +70,21 @@ fn metrics_have_disk_and_uptime_and_low_disk_is_a_warning() {
     std::thread::sleep(Duration::from_millis(1100));
     assert!(metric(addr, "easel_uptime_seconds") >= uptime + 1.0);
 
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let mem_total: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert_eq!(metric(addr, "easel_memory_total_bytes"), mem_total * 1024.0);
+    let available = metric(addr, "easel_memory_available_bytes");
+    assert!(available > 0.0 && available <= mem_total * 1024.0);
+    let resident = metric(addr, "process_resident_memory_bytes");
+    assert!(
+        (1e6..available).contains(&resident),
+        "easeld's resident memory {resident}"
+    );
+
     let r = get(addr, "/healthz").unwrap();
     let health: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(r.status, 200, "{health}");
@@ -84,6 +100,11 @@ fn metrics_have_disk_and_uptime_and_low_disk_is_a_warning() {
         "{state}"
     );
     assert!(board["disk_free_bytes"].as_f64().unwrap() > 0.0, "{state}");
+    assert_eq!(
+        board["memory_total_bytes"].as_f64(),
+        Some(mem_total * 1024.0),
+        "{state}"
+    );
 }
 
 #[test]

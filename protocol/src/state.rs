@@ -151,7 +151,7 @@ pub struct BoardStatus {
     /// The kernel's `MemAvailable`.
     pub memory_available_bytes: Option<u64>,
     pub memory_total_bytes: Option<u64>,
-    /// The CPU's temperature (its hottest thermal zone).
+    /// The CPU's temperature (its hottest CPU sensor), in tenths.
     pub temperature_c: Option<f32>,
     /// Raspberry Pi firmware's throttling flags (`get_throttled`), as
     /// `vcgencmd get_throttled` prints them, e.g. `0x50005`.

@@ -9,7 +9,8 @@
 //! serving, restarting it would not help) and `state.board`.
 //!
 //! - `probe`: the only IO: statvfs, `/proc`, `/sys` (under a root the tests
-//!   can fake).
+//!   can fake): thermal zones, the CPU's hwmon sensor, the Raspberry Pi
+//!   firmware's throttling flags.
 //! - `health`: pure: thresholds, warnings, what `state.board` says, and
 //!   when it has moved enough to be republished.
 //! - `gauges`: the Prometheus gauges, set from a reading at scrape time.
@@ -26,6 +27,55 @@ pub mod sampler;
 pub struct Board {
     /// The filesystem that holds the data folder (archive, deploys).
     pub disk: Option<Disk>,
+    /// `/proc/meminfo`.
+    pub memory: Option<Memory>,
+    /// The daemon's own resident memory (`VmRSS`).
+    pub resident_bytes: Option<u64>,
+    /// Every temperature sensor found: thermal zones, and the CPU's hwmon
+    /// sensor on boards whose CPU has no thermal zone (AMD mini PCs).
+    pub sensors: Vec<Sensor>,
+    /// Raspberry Pi firmware's `get_throttled` flags ([`Throttled`]).
+    pub throttled: Option<u32>,
+}
+
+/// The kernel's view of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    pub total_bytes: u64,
+    /// `MemAvailable`: what can be had without swapping.
+    pub available_bytes: u64,
+}
+
+/// One temperature sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensor {
+    /// Where it was read: `thermal_zone0`, `hwmon2`.
+    pub id: String,
+    /// What it measures, as the kernel names it: `cpu-thermal` (Pi),
+    /// `CPU-therm` / `tj-thermal` (Jetson), `x86_pkg_temp`, `k10temp`.
+    pub kind: String,
+    pub celsius: f32,
+}
+
+/// The bits of the Raspberry Pi firmware's throttling flags (the same
+/// word `vcgencmd get_throttled` prints).
+pub struct Throttled;
+
+impl Throttled {
+    pub const UNDER_VOLTAGE: u32 = 1 << 0;
+    pub const FREQUENCY_CAPPED: u32 = 1 << 1;
+    pub const THROTTLED: u32 = 1 << 2;
+    pub const SOFT_TEMPERATURE_LIMIT: u32 = 1 << 3;
+    /// The same four conditions "has occurred since boot" are these,
+    /// shifted left by this much.
+    pub const SINCE_BOOT_SHIFT: u32 = 16;
+    /// (bit "now", name) for each condition.
+    pub const CONDITIONS: [(u32, &'static str); 4] = [
+        (Throttled::UNDER_VOLTAGE, "under_voltage"),
+        (Throttled::FREQUENCY_CAPPED, "frequency_capped"),
+        (Throttled::THROTTLED, "throttled"),
+        (Throttled::SOFT_TEMPERATURE_LIMIT, "soft_temperature_limit"),
+    ];
 }
 
 /// Space on one filesystem.

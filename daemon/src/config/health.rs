@@ -1,5 +1,5 @@
-//! `[health]`: when the board earns a `/healthz` warning (low disk, heat).
-//! Validated values only; reading the board is `crate::board`'s.
+//! `[health]`: when the board earns a `/healthz` warning (low disk, a hot
+//! CPU). Validated values only; reading the board is `crate::board`'s.
 
 use crate::board::health::Thresholds;
 use serde::Deserialize;
@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub struct RawHealth {
     /// Warn below this many MiB free for the data folder (default 1024; 0 = never).
     pub min_free_disk_mb: Option<u64>,
+    /// Warn above this CPU temperature in °C (default 80).
+    pub max_temperature_c: Option<f32>,
 }
 
 /// The second stage of `[health]`; on failure every (key, problem) pair.
@@ -25,9 +27,18 @@ pub fn thresholds(raw: &RawHealth) -> Result<Thresholds, Vec<(&'static str, Stri
         }
         Some(mb) => mb << 20,
     };
+    let max_temperature_c = match raw.max_temperature_c {
+        None => d.max_temperature_c,
+        Some(c) if c.is_finite() && (20.0..=150.0).contains(&c) => c,
+        Some(c) => {
+            problems.push(("max_temperature_c", format!("{c} is not within 20..=150")));
+            d.max_temperature_c
+        }
+    };
     if problems.is_empty() {
         Ok(Thresholds {
             min_free_disk_bytes,
+            max_temperature_c,
         })
     } else {
         Err(problems)
@@ -43,14 +54,17 @@ mod tests {
         assert_eq!(thresholds(&RawHealth::default()), Ok(Thresholds::default()));
         let t = thresholds(&RawHealth {
             min_free_disk_mb: Some(0),
+            max_temperature_c: Some(70.0),
         })
         .unwrap();
         assert_eq!(t.min_free_disk_bytes, 0, "0 turns the warning off");
-        assert!(
-            thresholds(&RawHealth {
-                min_free_disk_mb: Some(u64::MAX)
-            })
-            .is_err()
-        );
+        assert_eq!(t.max_temperature_c, 70.0);
+        let bad = thresholds(&RawHealth {
+            min_free_disk_mb: Some(u64::MAX),
+            max_temperature_c: Some(f32::NAN),
+        })
+        .unwrap_err();
+        let keys: Vec<_> = bad.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["min_free_disk_mb", "max_temperature_c"]);
     }
 }
