@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod camera;
+pub mod engine;
 
 /// The default model of a fresh checkout.
 pub const DEFAULT_MODEL: &str = "cppn-aurora";
@@ -27,6 +28,8 @@ pub struct RawConfig {
     pub default_model: Option<String>,
     pub threads: Option<usize>,
     pub source: Option<String>,
+    /// `tract` (default) or `onnxruntime`.
+    pub engine: Option<String>,
     #[serde(default)]
     pub mqtt: RawMqtt,
     #[serde(default)]
@@ -42,6 +45,8 @@ pub struct RawConfig {
     pub attract: crate::piece::attract::RawAttract,
     #[serde(default)]
     pub camera: camera::RawCamera,
+    #[serde(default)]
+    pub onnxruntime: engine::RawOnnxruntime,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +113,8 @@ pub struct Config {
     pub camera: crate::source::CameraConfig,
     pub bindings: crate::piece::bindings::Bindings,
     pub attract: crate::piece::attract::AttractConfig,
+    /// `engine` and `[onnxruntime]`: which engine models run on.
+    pub engine: easel_engine::EngineChoice,
 }
 
 /// The environment variables that override config values.
@@ -338,6 +345,13 @@ impl Config {
         if client_id.is_empty() || client_id.len() > 64 {
             issue("client_id", "must be 1 to 64 characters".into());
         }
+        let engine =
+            engine::choice(raw.engine.as_deref(), &raw.onnxruntime).unwrap_or_else(|problems| {
+                for (key, message) in problems {
+                    issue(key, message);
+                }
+                Default::default()
+            });
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()
@@ -369,6 +383,7 @@ impl Config {
             trusted_keys: raw.deploy.trusted_keys,
             deploy_limits,
             camera,
+            engine,
         };
         if issues.is_empty() {
             Ok(config)
@@ -630,6 +645,25 @@ trusted_keys = ["keys/studio.pub"]
             (unknown[0].key.as_str(), unknown[0].line),
             ("widht", Some(2))
         );
+    }
+
+    #[test]
+    fn engine_and_onnxruntime_are_read() {
+        let c = parse("engine = \"onnxruntime\"\n[onnxruntime]\nlibrary = \"/opt/ort/libonnxruntime.so\"\nproviders = [\"tensorrt\", \"cpu\"]\n").unwrap();
+        assert_eq!(c.engine.engine, easel_engine::EngineKind::Onnxruntime);
+        assert_eq!(
+            c.engine.onnxruntime.library.as_deref(),
+            Some(Path::new("/opt/ort/libonnxruntime.so"))
+        );
+        assert_eq!(
+            Config::embedded_defaults().engine,
+            easel_engine::EngineChoice::default()
+        );
+        let issues = parse("engine = \"ort\"\n[onnxruntime]\nproviders = [\"npu\"]\n").unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(keys, vec![("engine", Some(1)), ("providers", Some(3))]);
+        let unknown = parse("[onnxruntime]\nlibary = \"x\"\n").unwrap_err();
+        assert_eq!(unknown[0].key, "libary");
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         Ok(_) => {}
         Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
     }
-    let engine = easel_engine::Engine::start(config.threads, easel_engine::worker::DEFAULT_QUEUE);
+    let engine = easel_engine::Engine::start_with(
+        config.threads,
+        easel_engine::worker::DEFAULT_QUEUE,
+        config.engine.clone(),
+    );
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
     // Frames for image models: opened now, so a missing camera is reported

@@ -1,7 +1,8 @@
 //! `easel bench`: how fast a model runs on this machine, through the same
 //! engine the daemon uses — load time, per-picture latency at each thread
 //! count, throughput and peak memory — so an artist can pick a variant by
-//! measurement on the target, and we can compare tract with onnxruntime
+//! measurement on the target, on either engine (`--engine tract,onnxruntime`
+//! measures both), and we can compare them with onnxruntime used alone
 //! (bench/ort_bench.py prints the same columns).
 //!
 //! Each (model, thread count) is measured in a fresh child process (this
@@ -13,7 +14,7 @@ use crate::generate::parse_size;
 use anyhow::{Context, bail, ensure};
 use easel_engine::package::{ModelKind, ModelPackage};
 use easel_engine::picture::RgbImage;
-use easel_engine::{Engine, RenderRequest, Source, Urgency};
+use easel_engine::{Engine, EngineKind, Provider, RenderRequest, Source, Urgency};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,6 +41,16 @@ pub struct BenchArgs {
     /// Print JSON (one array of measurements) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Inference engines to measure, comma separated: tract, onnxruntime
+    /// (default: the manifest's `engine`, else tract). onnxruntime's
+    /// library comes from ORT_DYLIB_PATH, else the onnxruntime Python
+    /// package, else the system's library path.
+    #[arg(long = "engine", value_delimiter = ',')]
+    pub engines: Vec<EngineKind>,
+    /// onnxruntime execution providers in order of preference: tensorrt,
+    /// cuda, cpu (a missing one falls back to the next).
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub providers: Vec<Provider>,
     /// tract switches (`tract list-knobs`) to measure both off and on, e.g.
     /// `--knob TRACT_DISABLE_DIRECT_SPATIAL`: every row is measured once
     /// without and once with each knob set to 1.
@@ -83,6 +94,14 @@ pub struct Measurement {
     /// tract tuning switches set in the environment (`TRACT_*`), which
     /// change what is measured.
     pub knobs: Vec<String>,
+    /// The engine that ran it and its provider (`cpu` for tract).
+    #[serde(default)]
+    pub engine: String,
+    #[serde(default)]
+    pub provider: String,
+    /// Fallbacks on the way (an onnxruntime provider missing, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -96,13 +115,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.models.len() == 1 && args.threads.len() == 1,
             "--measure takes one model and one thread count"
         );
-        let m = measure(
-            &args.models[0],
-            args.threads[0],
-            args.runs,
-            args.warmup,
-            args.size,
-        )?;
+        ensure!(
+            args.engines.len() <= 1,
+            "--measure takes one engine at most"
+        );
+        let m = measure(&args.models[0], args.threads[0], &args)?;
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -118,17 +135,35 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut settings: Vec<Option<&str>> = vec![None];
     settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
-    let total = (args.models.len() * args.threads.len() * settings.len()) as u64;
+    let engines: Vec<Option<EngineKind>> = if args.engines.is_empty() {
+        vec![None]
+    } else {
+        args.engines.iter().copied().map(Some).collect()
+    };
+    // tract's knobs mean nothing to onnxruntime: its rows are measured once.
+    let runs: Vec<(Option<EngineKind>, Option<&str>)> = engines
+        .iter()
+        .flat_map(|&engine| {
+            settings
+                .iter()
+                .filter(move |k| k.is_none() || engine != Some(EngineKind::Onnxruntime))
+                .map(move |&k| (engine, k))
+        })
+        .collect();
+    let total = (args.models.len() * args.threads.len() * runs.len()) as u64;
     let progress = crate::progress::steps(total, "measuring");
     let mut rows = Vec::new();
     for dir in &args.models {
         for &threads in &args.threads {
-            for knob in &settings {
-                let m = measure_in_child(dir, threads, *knob, &args)?;
+            for &(engine, knob) in &runs {
+                let m = measure_in_child(dir, threads, engine, knob, &args)?;
                 progress.inc(1);
                 if args.json {
                     progress.suspend(|| {
-                        eprintln!("  {} at {threads} threads: {:.2} ms", m.model, m.median_ms)
+                        eprintln!(
+                            "  {} on {} at {threads} threads: {:.2} ms",
+                            m.model, m.engine, m.median_ms
+                        )
                     });
                 } else {
                     progress.suspend(|| print_row(&m));
@@ -188,9 +223,10 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
         format!(", with {} in easeld's environment", best.m.knobs.join(" "))
     };
     println!(
-        "pick: {} ({}) — {:.2} ms median at {threads} threads on this machine, {quality}{knobs}",
+        "pick: {} ({}) on {} — {:.2} ms median at {threads} threads on this machine, {quality}{knobs}",
         best.m.model,
         best.dir.display(),
+        best.m.engine,
         best.m.median_ms
     );
     if let Some(config) = &args.config {
@@ -247,6 +283,7 @@ fn set_default_model(text: &str, name: &str) -> String {
 fn measure_in_child(
     dir: &Path,
     threads: usize,
+    engine: Option<EngineKind>,
     knob: Option<&str>,
     args: &BenchArgs,
 ) -> anyhow::Result<Measurement> {
@@ -265,6 +302,11 @@ fn measure_in_child(
     if let Some((w, h)) = args.size {
         cmd.arg("--size").arg(format!("{w}x{h}"));
     }
+    if let Some(engine) = engine {
+        cmd.arg("--engine").arg(engine.as_str());
+    }
+    let providers: Vec<&str> = args.providers.iter().map(|p| p.as_str()).collect();
+    cmd.arg("--providers").arg(providers.join(","));
     let out = cmd
         .arg(dir)
         .stdin(Stdio::null())
@@ -273,8 +315,9 @@ fn measure_in_child(
         .with_context(|| format!("starting a measuring process for {}", dir.display()))?;
     if !out.status.success() {
         bail!(
-            "measuring {} at {threads} threads failed ({})",
+            "measuring {} at {threads} threads{} failed ({})",
             dir.display(),
+            engine.map_or_else(String::new, |e| format!(" on {e}")),
             out.status
         );
     }
@@ -287,13 +330,8 @@ fn measure_in_child(
 }
 
 /// Loads and times one model in this process.
-fn measure(
-    dir: &Path,
-    threads: usize,
-    runs: usize,
-    warmup: usize,
-    size: Option<(u32, u32)>,
-) -> anyhow::Result<Measurement> {
+fn measure(dir: &Path, threads: usize, args: &BenchArgs) -> anyhow::Result<Measurement> {
+    let (runs, warmup, size) = (args.runs, args.warmup, args.size);
     let package = ModelPackage::open(dir)?;
     let kind = package.manifest.kind;
     let source = match kind {
@@ -306,9 +344,13 @@ fn measure(
         _ => Source::Seed(1),
     };
     let size = if kind == ModelKind::Cppn { size } else { None };
-    let engine = Engine::start(threads, 1);
+    let choice = crate::engine_args::choice(args.engines.first().copied(), &args.providers);
+    let engine = Engine::start_with(threads, 1, choice);
     let result = (|| {
         let info = engine.load_blocking(package)?;
+        for warning in &info.warnings {
+            eprintln!("easel bench: warning: {}: {warning}", info.name);
+        }
         let request = || RenderRequest {
             model: info.name.clone(),
             source: source.clone(),
@@ -345,9 +387,12 @@ fn measure(
         images_per_s: 1e3 / stats.mean,
         peak_rss_mb: peak_rss_kb().map(|kb| kb as f64 / 1024.0),
         knobs: std::env::vars()
-            .filter(|(k, _)| k.starts_with("TRACT_"))
+            .filter(|(k, _)| k.starts_with("TRACT_") && info.engine == EngineKind::Tract)
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        engine: info.engine.to_string(),
+        provider: info.provider.to_string(),
+        warnings: info.warnings.clone(),
     })
 }
 
@@ -418,15 +463,23 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
 fn print_header(args: &BenchArgs) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "easel bench: tract through the easel engine, {} {}, {cores} cores; latency = render (inference + pixels), {} runs after {} warm-up",
+        "easel bench: through the easel engine (worker, model code), {} {}, {cores} cores; latency = render (inference + pixels), {} runs after {} warm-up",
         std::env::consts::OS,
         std::env::consts::ARCH,
         args.runs,
         args.warmup
     );
     println!(
-        "{:<16} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
-        "model", "size", "threads", "load ms", "median ms", "p99 ms", "images/s", "peak MB"
+        "{:<16} {:<16} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "model",
+        "engine",
+        "size",
+        "threads",
+        "load ms",
+        "median ms",
+        "p99 ms",
+        "images/s",
+        "peak MB"
     );
 }
 
@@ -435,8 +488,9 @@ fn print_row(m: &Measurement) {
         .peak_rss_mb
         .map_or_else(|| "-".into(), |mb| format!("{mb:.0}"));
     println!(
-        "{:<16} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
+        "{:<16} {:<16} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
         m.model,
+        format!("{} ({})", m.engine, m.provider),
         format!("{}x{}", m.width, m.height),
         m.threads,
         m.load_ms,

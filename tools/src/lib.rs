@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod ctl;
 pub mod deploy;
+pub mod engine_args;
 pub mod firmware;
 pub mod generate;
 pub mod inspect;

@@ -433,7 +433,10 @@ mod tests {
             feed.pull();
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(feed.frames.borrow().is_none(), "still: no frames, even pulled");
+        assert!(
+            feed.frames.borrow().is_none(),
+            "still: no frames, even pulled"
+        );
         let pattern = Feed::start("v4l:///dev/video-easel-missing", fast());
         wait_origin(&pattern, "test://pattern");
         pattern.stop();
