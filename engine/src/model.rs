@@ -132,8 +132,9 @@ impl ModelInfo {
 }
 
 enum Engine {
-    Tract(TractModel),
-    Onnxruntime(OrtModel),
+    // Boxed: the two differ in size, and a model is moved only at load.
+    Tract(Box<TractModel>),
+    Onnxruntime(Box<OrtModel>),
 }
 
 /// Calls the same method on whichever engine runs the model.
@@ -168,7 +169,7 @@ impl Model {
         let path = checked.path.clone();
         let tract = TractModel::load(checked, &package.manifest, options)?;
         let info = ModelInfo::new(&package.manifest, EngineKind::Tract, Provider::Cpu);
-        Model::finish(info, Engine::Tract(tract), path, started)
+        Model::finish(info, Engine::Tract(Box::new(tract)), path, started)
     }
 
     /// The same on onnxruntime: sessions from the checked bytes on the
@@ -187,7 +188,7 @@ impl Model {
             OrtModel::load(checked, &package.manifest, runtime, providers, threads)?;
         let mut info = ModelInfo::new(&package.manifest, EngineKind::Onnxruntime, provider);
         info.warnings = warnings;
-        Model::finish(info, Engine::Onnxruntime(ort), path, started)
+        Model::finish(info, Engine::Onnxruntime(Box::new(ort)), path, started)
     }
 
     /// The steps after an engine has its plans: the smoke test (finite

@@ -41,7 +41,15 @@ pub struct OrtModel {
     /// Whether single pictures run on `pooled` (measured).
     use_pool: bool,
     /// CPPN grids by size, most recently used first.
-    grids: Vec<((usize, usize), Arc<[f32]>)>,
+    grids: Vec<Grid>,
+}
+
+/// A CPPN coordinate grid `[1, 3, h, w]`, made once per size.
+#[derive(Clone)]
+struct Grid {
+    /// `(w, h)`.
+    size: (usize, usize),
+    values: Arc<[f32]>,
 }
 
 impl OrtModel {
@@ -138,14 +146,14 @@ impl OrtModel {
     }
 
     /// The CPPN grid for the requested size (`None`: not a CPPN).
-    fn grid(&mut self, size: (usize, usize)) -> Option<((usize, usize), Arc<[f32]>)> {
-        if let Some(ix) = self.grids.iter().position(|(s, _)| *s == size) {
+    fn grid(&mut self, size: (usize, usize)) -> Option<Grid> {
+        if let Some(ix) = self.grids.iter().position(|g| g.size == size) {
             let hit = self.grids.remove(ix);
             self.grids.insert(0, hit);
             return Some(self.grids[0].clone());
         }
-        let grid: Arc<[f32]> = self.tensors.coords(size)?.into();
-        self.grids.insert(0, (size, grid));
+        let values: Arc<[f32]> = self.tensors.coords(size)?.into();
+        self.grids.insert(0, Grid { size, values });
         self.grids.truncate(PLAN_CACHE);
         Some(self.grids[0].clone())
     }
@@ -324,7 +332,7 @@ fn paint(
     session: &mut Session,
     tensors: &Tensors,
     source: &Source,
-    grid: Option<&((usize, usize), Arc<[f32]>)>,
+    grid: Option<&Grid>,
 ) -> Result<RgbImage, RunError> {
     let main = tensors.main_input(source)?;
     let (data, shape) = run(session, tensors, main, grid)?;
@@ -337,15 +345,17 @@ fn run(
     session: &mut Session,
     tensors: &Tensors,
     main: Vec<f32>,
-    grid: Option<&((usize, usize), Arc<[f32]>)>,
+    grid: Option<&Grid>,
 ) -> Result<(Vec<f32>, Vec<usize>), RunError> {
     let failed = |e: ort::Error| RunError::Inference(format!("onnxruntime: {e}"));
     let manifest = &tensors.manifest;
     let main = Tensor::from_array((manifest.input.shape.clone(), main)).map_err(failed)?;
     let mut inputs: Vec<(Cow<'_, str>, SessionInputValue<'_>)> =
         vec![(manifest.input.name.as_str().into(), main.into())];
-    if let (Some(((w, h), grid)), Some(cppn)) = (grid, &manifest.cppn) {
-        let grid = TensorRef::from_array_view(([1usize, 3, *h, *w], &grid[..])).map_err(failed)?;
+    if let (Some(grid), Some(cppn)) = (grid, &manifest.cppn) {
+        let (w, h) = grid.size;
+        let grid =
+            TensorRef::from_array_view(([1usize, 3, h, w], &grid.values[..])).map_err(failed)?;
         inputs.push((cppn.coords.as_str().into(), grid.into()));
     }
     let outputs = session.run(inputs).map_err(failed)?;
