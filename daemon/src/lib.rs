@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs the installation until `shutdown` resolves; then finishes the
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tracing::info!(node = %config.node, threads = config.threads, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, "easeld {} starting", env!("CARGO_PKG_VERSION"));
     let images = config.data_dir.join("images");
     let archive = archive::Archive::open(&images, config.archive)
         .with_context(|| format!("opening the image archive {}", images.display()))?;

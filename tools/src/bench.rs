@@ -10,6 +10,8 @@
 //! model's own, not the sum of everything measured before, and a model that
 //! crashes tract takes only its own row down. The child prints one JSON line.
 
+mod pick;
+
 use crate::generate::parse_size;
 use anyhow::{Context, bail, ensure};
 use easel_engine::package::{ModelKind, ModelPackage};
@@ -56,15 +58,22 @@ pub struct BenchArgs {
     /// without and once with each knob set to 1.
     #[arg(long = "knob")]
     pub knobs: Vec<String>,
-    /// Choose the fastest of the given variants on this machine among those
-    /// whose recorded quality (`[variant] psnr_db`) meets `--floor`.
+    /// Choose among the given packages on every engine (without
+    /// `--engine`: tract and onnxruntime) the fastest on this machine whose
+    /// recorded quality meets the floors, judged on the worst sample and
+    /// the slowest run as well as the means.
     #[arg(long)]
     pub pick: bool,
-    /// Quality floor for `--pick`, dB (f32 packages always qualify).
+    /// Quality floor for `--pick` on a variant's mean PSNR against its f32
+    /// source, dB (f32 packages always qualify).
     #[arg(long, default_value_t = 30.0)]
     pub floor: f64,
-    /// With `--pick`: set `default_model` to the choice in this
-    /// installation config (easeld's TOML); other lines are kept.
+    /// Quality floor for `--pick` on a variant's worst sample, dB
+    /// (default: 5 dB under `--floor`).
+    #[arg(long)]
+    pub worst_floor: Option<f64>,
+    /// With `--pick`: set `default_model` (and `engine`) to the choice in
+    /// this installation config (easeld's TOML); other lines are kept.
     #[arg(long, requires = "pick")]
     pub config: Option<PathBuf>,
     /// Measure one model at one thread count in this process (used by the
@@ -135,10 +144,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut settings: Vec<Option<&str>> = vec![None];
     settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
-    let engines: Vec<Option<EngineKind>> = if args.engines.is_empty() {
-        vec![None]
-    } else {
-        args.engines.iter().copied().map(Some).collect()
+    let engines: Vec<Option<EngineKind>> = match (args.engines.is_empty(), args.pick) {
+        (true, false) => vec![None],
+        // The pick is among engine x variant.
+        (true, true) => EngineKind::ALL.into_iter().map(Some).collect(),
+        (false, _) => args.engines.iter().copied().map(Some).collect(),
     };
     // tract's knobs mean nothing to onnxruntime: its rows are measured once.
     let runs: Vec<(Option<EngineKind>, Option<&str>)> = engines
@@ -156,7 +166,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     for dir in &args.models {
         for &threads in &args.threads {
             for &(engine, knob) in &runs {
-                let m = measure_in_child(dir, threads, engine, knob, &args)?;
+                let m = match measure_in_child(dir, threads, engine, knob, &args) {
+                    // A pick over both engines goes on without onnxruntime.
+                    Err(e)
+                        if args.pick
+                            && args.engines.is_empty()
+                            && engine == Some(EngineKind::Onnxruntime) =>
+                    {
+                        progress.inc(1);
+                        progress.suspend(|| eprintln!("pick: not on onnxruntime: {e:#}"));
+                        continue;
+                    }
+                    other => other?,
+                };
                 progress.inc(1);
                 if args.json {
                     progress.suspend(|| {
@@ -183,63 +205,67 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A measured package and what `--pick` knows of its quality.
-struct Candidate<'a> {
-    dir: &'a Path,
-    m: &'a Measurement,
-    psnr_db: Option<f64>,
-}
-
-/// The fastest row at the highest thread count among packages that meet
-/// the floor; prints it and, with `--config`, writes it as the default.
+/// The choice among the rows at the highest thread count (see
+/// [`pick::choose`]); prints it and, with `--config`, writes it as the
+/// installation's default model and engine.
 fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()> {
     let threads = *args.threads.iter().max().expect("checked non-empty");
+    let rows: Vec<&(PathBuf, Measurement)> =
+        rows.iter().filter(|(_, m)| m.threads == threads).collect();
     let mut candidates = Vec::new();
-    for (dir, m) in rows.iter().filter(|(_, m)| m.threads == threads) {
-        let manifest = ModelPackage::open(dir)?.manifest;
-        let psnr_db = manifest.variant.as_ref().map(|v| v.psnr_db);
-        candidates.push(Candidate { dir, m, psnr_db });
+    for (dir, m) in &rows {
+        let variant = ModelPackage::open(dir)?.manifest.variant;
+        candidates.push(pick::Candidate {
+            label: format!("{} on {}", m.model, m.engine),
+            mean_ms: m.mean_ms,
+            p99_ms: m.p99_ms,
+            psnr_db: variant.as_ref().map(|v| v.psnr_db),
+            psnr_worst_db: variant.as_ref().map(|v| v.psnr_worst_db),
+        });
     }
-    let qualifies = |c: &Candidate| c.psnr_db.is_none_or(|p| p >= args.floor);
-    for c in candidates.iter().filter(|c| !qualifies(c)) {
-        eprintln!(
-            "pick: skipping {} ({:.1} dB is below the {:.1} dB floor)",
-            c.m.model,
-            c.psnr_db.unwrap_or_default(),
-            args.floor
-        );
+    let floors = pick::Floors {
+        mean_db: args.floor,
+        worst_db: args.worst_floor.unwrap_or(args.floor - 5.0),
+    };
+    let (winner, why) = pick::choose(&candidates, floors);
+    for reason in why {
+        eprintln!("pick: skipping {reason}");
     }
-    let best = candidates
-        .iter()
-        .filter(|c| qualifies(c))
-        .min_by(|a, b| a.m.median_ms.total_cmp(&b.m.median_ms))
-        .context("no measured model meets the quality floor")?;
-    let quality = best
-        .psnr_db
-        .map_or_else(|| "f32 source".into(), |p| format!("{p:.1} dB PSNR vs f32"));
-    let knobs = if best.m.knobs.is_empty() {
+    let ix = winner.context("no measured model meets the quality floors")?;
+    let (dir, best) = rows[ix];
+    let quality = match (&candidates[ix].psnr_db, &candidates[ix].psnr_worst_db) {
+        (Some(mean), Some(worst)) => format!("{mean:.1} dB PSNR vs f32 ({worst:.1} dB worst)"),
+        _ => "f32 source".into(),
+    };
+    let knobs = if best.knobs.is_empty() {
         String::new()
     } else {
-        format!(", with {} in easeld's environment", best.m.knobs.join(" "))
+        format!(", with {} in easeld's environment", best.knobs.join(" "))
     };
     println!(
-        "pick: {} ({}) on {} — {:.2} ms median at {threads} threads on this machine, {quality}{knobs}",
-        best.m.model,
-        best.dir.display(),
-        best.m.engine,
-        best.m.median_ms
+        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {threads} threads on this machine, {quality}{knobs}",
+        best.model,
+        dir.display(),
+        best.engine,
+        best.mean_ms,
+        best.p99_ms
     );
     if let Some(config) = &args.config {
         let text = std::fs::read_to_string(config)
             .with_context(|| format!("reading {}", config.display()))?;
-        let updated = set_default_model(&text, &best.m.model);
+        let updated = set_top_level(
+            &set_default_model(&text, &best.model),
+            "engine",
+            &best.engine,
+        );
         let tmp = config.with_extension("toml.easel-tmp");
         std::fs::write(&tmp, updated).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, config).with_context(|| format!("replacing {}", config.display()))?;
         println!(
-            "pick: {} now has default_model = {:?} (its models_dir must hold that package)",
+            "pick: {} now has default_model = {:?} and engine = {:?} (its models_dir must hold that package)",
             config.display(),
-            best.m.model
+            best.model,
+            best.engine
         );
     }
     Ok(())
@@ -248,7 +274,13 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
 /// `text` with its top-level `default_model` set to `name`; comments and
 /// every other line are kept as they are.
 fn set_default_model(text: &str, name: &str) -> String {
-    let line = format!("default_model = {name:?}");
+    set_top_level(text, "default_model", name)
+}
+
+/// `text` with the top-level string `key` set to `value` (added before
+/// the first table when absent); every other line is kept.
+fn set_top_level(text: &str, key: &str, value: &str) -> String {
+    let line = format!("{key} = {value:?}");
     let mut out = Vec::new();
     let mut done = false;
     let mut in_table = false;
@@ -262,7 +294,7 @@ fn set_default_model(text: &str, name: &str) -> String {
             in_table = true;
         }
         let is_key = t
-            .strip_prefix("default_model")
+            .strip_prefix(key)
             .is_some_and(|r| r.trim_start().starts_with('='));
         if !in_table && is_key {
             if !done {
@@ -544,6 +576,17 @@ mod tests {
             "node = \"g1\"\ndefault_model = \"m\"\n[http]\nlisten = \"x\"\n"
         );
         assert_eq!(set_default_model("", "m"), "default_model = \"m\"\n");
+        let both = set_top_level(&out, "engine", "onnxruntime");
+        assert_eq!(
+            both,
+            "node = \"g1\"\ndefault_model = \"m\"\nengine = \"onnxruntime\"\n[http]\nlisten = \"x\"\n"
+        );
+        assert_eq!(
+            set_top_level(&both, "engine", "tract")
+                .matches("engine")
+                .count(),
+            1
+        );
     }
 
     #[test]
