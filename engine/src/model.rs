@@ -272,8 +272,13 @@ impl Model {
         source: &Source,
         size: Option<(u32, u32)>,
     ) -> Result<RgbImage, RunError> {
-        let (data, shape) = self.infer(source, size)?;
-        self.tensors().picture(&data, &shape)
+        match &mut self.engine {
+            Engine::Onnxruntime(m) => m.render(source, size),
+            Engine::Tract(m) => {
+                let (data, shape) = m.infer(source, size)?;
+                m.tensors().picture(&data, &shape)
+            }
+        }
     }
 
     /// Renders several pictures at the model's default size, one per

@@ -171,7 +171,33 @@ impl OrtModel {
             (Some(pooled), true) => pooled,
             _ => &mut self.lanes[0],
         };
-        run(session, &self.tensors, main, grid.as_ref())
+        run(
+            session,
+            &self.tensors,
+            main,
+            grid.as_ref(),
+            |data, shape| Ok((data.to_vec(), shape.to_vec())),
+        )
+    }
+
+    /// One picture at `size` on the session for single pictures, made
+    /// from onnxruntime's output in place (no copy of the tensor).
+    pub fn render(
+        &mut self,
+        source: &Source,
+        size: Option<(u32, u32)>,
+    ) -> Result<RgbImage, RunError> {
+        let size = self.tensors.size_for(size)?;
+        let grid = self.grid(size);
+        let main = self.tensors.main_input(source)?;
+        let session = match (&mut self.pooled, self.use_pool) {
+            (Some(pooled), true) => pooled,
+            _ => &mut self.lanes[0],
+        };
+        let tensors = &self.tensors;
+        run(session, tensors, main, grid.as_ref(), |data, shape| {
+            tensors.picture(data, shape)
+        })
     }
 
     /// Renders several pictures at the default size, one per lane at a
@@ -184,13 +210,7 @@ impl OrtModel {
         let lanes = self.lanes.len().min(sources.len()).max(1);
         if lanes == 1 {
             // One lane: the session chosen for single pictures.
-            return sources
-                .iter()
-                .map(|s| {
-                    let (data, shape) = self.infer(s, None)?;
-                    self.tensors.picture(&data, &shape)
-                })
-                .collect();
+            return sources.iter().map(|s| self.render(s, None)).collect();
         }
         let tensors = &self.tensors;
         let grid = grid.as_ref();
@@ -222,9 +242,7 @@ impl OrtModel {
         if self.lanes.len() == 1 {
             while let Some((source, tag)) = next() {
                 let started = Instant::now();
-                let picture = self
-                    .infer(&source, None)
-                    .and_then(|(data, shape)| self.tensors.picture(&data, &shape));
+                let picture = self.render(&source, None);
                 done(tag, picture, started.elapsed());
             }
             return;
@@ -335,18 +353,20 @@ fn paint(
     grid: Option<&Grid>,
 ) -> Result<RgbImage, RunError> {
     let main = tensors.main_input(source)?;
-    let (data, shape) = run(session, tensors, main, grid)?;
-    tensors.picture(&data, &shape)
+    run(session, tensors, main, grid, |data, shape| {
+        tensors.picture(data, shape)
+    })
 }
 
-/// One inference: the main input (and the CPPN grid) in, the manifest's
-/// output out as values and shape.
-fn run(
+/// One inference: the main input (and the CPPN grid) in; `read` gets
+/// the manifest's output values and shape while onnxruntime holds them.
+fn run<R>(
     session: &mut Session,
     tensors: &Tensors,
     main: Vec<f32>,
     grid: Option<&Grid>,
-) -> Result<(Vec<f32>, Vec<usize>), RunError> {
+    read: impl FnOnce(&[f32], &[usize]) -> Result<R, RunError>,
+) -> Result<R, RunError> {
     let failed = |e: ort::Error| RunError::Inference(format!("onnxruntime: {e}"));
     let manifest = &tensors.manifest;
     let main = Tensor::from_array((manifest.input.shape.clone(), main)).map_err(failed)?;
@@ -363,8 +383,8 @@ fn run(
         .get(manifest.output.name.as_str())
         .ok_or_else(|| RunError::Inference(format!("no output {:?}", manifest.output.name)))?;
     let (shape, data) = output.try_extract_tensor::<f32>().map_err(failed)?;
-    let shape = shape.iter().map(|&d| d.max(0) as usize).collect();
-    Ok((data.to_vec(), shape))
+    let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    read(data, &shape)
 }
 
 fn list(providers: &[Provider]) -> String {
