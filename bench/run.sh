@@ -1,7 +1,8 @@
 #!/bin/sh
-# The easel benchmark: tract (through `easel bench`, release build) and
-# onnxruntime (bench/ort_bench.py) on the reference models, at 1 and 2
-# threads, then the two side by side as a markdown table.
+# The easel benchmark: easel on both of its engines (`easel bench --engine
+# tract,onnxruntime`, release build) and onnxruntime used alone
+# (bench/ort_bench.py) on the reference models, at 1 and 2 threads, then
+# the three side by side as a markdown table.
 #
 #   bench/run.sh                         # all of models/*, threads 1,2
 #   bench/run.sh models/dcgan-64         # some models
@@ -11,8 +12,10 @@
 #   MQTT=0 bench/run.sh                  # skip the MQTT control plane benchmark (docs/mqtt.md)
 #   DEPLOY=0 bench/run.sh                # skip the model deploy benchmark (docs/deploy.md)
 #
-# Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy).
-# Writes bench/out/{tract,ort}.json, bench/out/table.md and, for image
+# Needs: cargo, python3 with onnxruntime and numpy (pip install onnxruntime numpy);
+# easel's onnxruntime engine loads the library of that same Python package
+# (or ORT_DYLIB_PATH's).
+# Writes bench/out/{easel,ort}.json, bench/out/table.md and, for image
 # models, bench/out/live.md (live mode through easeld; not committed).
 # Run it on an otherwise idle machine: both runtimes use every core you give them.
 set -eu
@@ -30,11 +33,11 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import js
 easel="$target_dir/release/easel"
 
 mkdir -p bench/out
-echo "tract (easel bench):" >&2
-"$easel" bench --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/tract.json
-echo "onnxruntime (bench/ort_bench.py):" >&2
+echo "easel on tract and on onnxruntime (easel bench):" >&2
+"$easel" bench --engine tract,onnxruntime --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/easel.json
+echo "onnxruntime alone (bench/ort_bench.py):" >&2
 python3 bench/ort_bench.py --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/ort.json
-python3 bench/ort_bench.py --compare bench/out/tract.json bench/out/ort.json | tee bench/out/table.md
+python3 bench/ort_bench.py --compare bench/out/easel.json bench/out/ort.json | tee bench/out/table.md
 # Live mode end to end (frames/s, capture-to-display latency) for the image
 # models among them, beside onnxruntime: bench/live_bench.py.
 cargo build --release -p easel-daemon --bin easeld

@@ -5,7 +5,9 @@ The goal (docs/performance.md): an installation running easel shows more
 frames per second than onnxruntime could even compute on the same model
 and cores, and answers a visitor nearly as fast as onnxruntime runs one
 image. This starts the real `easeld` (release build) on the embedded broker
-with `threads = 2` and measures, through its own control plane and metrics:
+with `threads = 2`, once per engine (`engine = "tract"`, then `engine =
+"onnxruntime"`: its library is the Python package's, the one measured
+alone below), and measures, through its own control plane and metrics:
 
   morph        `mode {"mode":"morph","fps":0}` on the DCGAN model:
                easel_frames_total per second
@@ -15,8 +17,9 @@ with `threads = 2` and measures, through its own control plane and metrics:
                200 commands (`easel ctl bench`), still mode
 
 then runs onnxruntime on the same ONNX files with the same thread count
-(bench/ort_bench.py: single image, intra-op threads = 2) and prints both
-side by side with the ratio. Run it on an otherwise idle machine.
+(bench/ort_bench.py: single image, intra-op threads = 2) and prints easel
+on each engine beside it with the ratios; the goals are judged on the
+better engine per case. Run it on an otherwise idle machine.
 
 Packages are prepared the way an installation would prepare them: `easel
 optimize` (verified graph rewrites, docs/performance.md) writes the
@@ -28,6 +31,7 @@ onnxruntime too is never counted in easel's favour.
     bash bench/speed.sh                       # builds, then runs this
     python3 bench/speed.py --easeld target/release/easeld --easel target/release/easel
     THREADS=1 ... / --threads 1               # other thread counts
+    --engines tract                           # one engine only
 """
 
 import argparse
@@ -62,7 +66,7 @@ def metric(base, name):
 
 
 class Piece:
-    def __init__(self, easeld, easel, models, threads, log, tail=""):
+    def __init__(self, easeld, easel, models, threads, engine, log, tail=""):
         self.dir = tempfile.mkdtemp(prefix="easel-speed-")
         self.mqtt, self.http = free_port(), free_port()
         self.easel = easel
@@ -75,7 +79,8 @@ class Piece:
         with open(config, "w") as f:
             f.write(
                 f'node = "speed"\nmodels_dir = "{models_dir}"\ndata_dir = "{self.dir}/data"\n'
-                f'default_model = "{self.names[0]}"\nthreads = {threads}\nsource = "test://pattern"\n\n'
+                f'default_model = "{self.names[0]}"\nthreads = {threads}\nsource = "test://pattern"\n'
+                f'engine = "{engine}"\n\n'
                 f'[mqtt]\nembedded_listen = "127.0.0.1:{self.mqtt}"\n\n'
                 f'[http]\nlisten = "127.0.0.1:{self.http}"\n' + tail
             )
@@ -87,6 +92,9 @@ class Piece:
             try:
                 state = json.loads(http_get(self.base + "/api/state")[1])
                 if len(state["models"]) == len(self.names) and http_get(self.base + "/healthz")[0] == 200:
+                    ran = {m["engine"] for m in state["models"]}
+                    if ran != {engine}:
+                        raise SystemExit(f"easeld runs {ran}, not {engine}: {http_get(self.base + '/healthz')[1]}")
                     return
             except OSError:
                 pass
@@ -131,6 +139,7 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0, help="measuring time per mode")
     p.add_argument("--count", type=int, default=200, help="generate commands")
     p.add_argument("--no-optimize", action="store_true", help="run the packages as they are")
+    p.add_argument("--engines", default="tract,onnxruntime", help="easel's engines to run, comma separated")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args()
     originals = [a.latent_model.rstrip("/"), a.image_model.rstrip("/")]
@@ -145,27 +154,13 @@ def main():
                            stdout=subprocess.DEVNULL)
     lname, iname = os.path.basename(latent), os.path.basename(image)
 
+    engines = [e for e in a.engines.split(",") if e]
     log = open(os.path.join(tempfile.gettempdir(), "easel-speed-easeld.log"), "w")
-    print(f"easeld: {lname} and {iname}, threads = {a.threads}", file=sys.stderr)
-    piece = Piece(a.easeld, a.easel, [latent, image], a.threads, log)
-    try:
-        print("interactive: generate -> generated…", file=sys.stderr)
-        bench = json.loads(piece.ctl("bench", "--count", str(a.count), "--flood-clients", "0",
-                                     "--model", lname, "--json"))
-        rtt = bench["latency"]["round_trip"]
-        print("morph…", file=sys.stderr)
-        piece.ctl("model", json.dumps({"name": lname}))
-        piece.ctl("mode", json.dumps({"mode": "morph", "fps": 0}))
-        morph_fps = piece.frame_rate(3, a.seconds)
-        piece.ctl("mode", json.dumps({"mode": "still"}))
-        print("live…", file=sys.stderr)
-        piece.ctl("model", json.dumps({"name": iname}))
-        piece.ctl("mode", json.dumps({"mode": "live", "fps": 0}))
-        live_fps = piece.frame_rate(5, max(a.seconds, 20))
-        piece.ctl("mode", json.dumps({"mode": "still"}))
-    finally:
-        piece.stop()
-    print("onnxruntime…", file=sys.stderr)
+    easel = {}
+    for engine in engines:
+        print(f"easeld on {engine}: {lname} and {iname}, threads = {a.threads}", file=sys.stderr)
+        easel[engine] = run_piece(a, engine, latent, image, log)
+    print("onnxruntime alone…", file=sys.stderr)
     runs = [ort([latent, image], a.threads, 100)]
     if not a.no_optimize:
         runs.append(ort(originals, a.threads, 100))
@@ -173,26 +168,63 @@ def main():
     ort_latent = min((r[lname] for r in runs), key=lambda r: r["median_ms"])
     ort_image = min((r[iname] for r in runs), key=lambda r: r["median_ms"])
     o = {"latent": ort_latent, "image": ort_image, "all": runs}
-    rows = [
-        ("morph fps", lname, morph_fps, 1e3 / ort_latent["median_ms"], "higher", morph_fps / (1e3 / ort_latent["median_ms"])),
-        ("live fps", iname, live_fps, 1e3 / ort_image["median_ms"], "higher", live_fps / (1e3 / ort_image["median_ms"])),
-        ("interactive p50 ms", lname, rtt["median_ms"], ort_latent["median_ms"], "goal: ≤ ORT + 5 ms", rtt["median_ms"] / ort_latent["median_ms"]),
-        ("interactive p99 ms", lname, rtt["p99_ms"], ort_latent["p99_ms"], "", rtt["p99_ms"] / ort_latent["p99_ms"]),
-    ]
-    print(f"\n| case | model | easel | onnxruntime (raw, {a.threads} threads) | easel/ORT | |")
-    print("|---|---|---|---|---|---|")
-    for case, model, ours, theirs, note, ratio in rows:
-        print(f"| {case} | {model} | {ours:.2f} | {theirs:.2f} | {ratio:.2f}x | {note} |")
+    raw = {
+        "morph fps": 1e3 / ort_latent["median_ms"],
+        "live fps": 1e3 / ort_image["median_ms"],
+        "interactive p50 ms": ort_latent["median_ms"],
+        "interactive p99 ms": ort_latent["p99_ms"],
+    }
+    models = {"morph fps": lname, "live fps": iname, "interactive p50 ms": lname, "interactive p99 ms": lname}
+    notes = {"morph fps": "higher", "live fps": "higher", "interactive p50 ms": "goal: ≤ ORT + 5 ms", "interactive p99 ms": ""}
+    head = " | ".join(f"easel {e}" for e in engines)
+    ratios = " | ".join(f"{e}/ORT" for e in engines)
+    print(f"\n| case | model | {head} | onnxruntime alone ({a.threads} threads) | {ratios} | |")
+    print("|---|---|" + "---|" * (2 * len(engines) + 2))
+    for case, theirs in raw.items():
+        ours = [easel[e][case] for e in engines]
+        cells = " | ".join(f"{v:.2f}" for v in ours)
+        rs = " | ".join(f"{v / theirs:.2f}x" for v in ours)
+        print(f"| {case} | {models[case]} | {cells} | {theirs:.2f} | {rs} | {notes[case]} |")
+    best = lambda case, pick: pick(easel[e][case] for e in engines)
     verdict = [
-        ("morph", morph_fps >= 1e3 / ort_latent["median_ms"]),
-        ("live", live_fps >= 1e3 / ort_image["median_ms"]),
-        ("interactive", rtt["median_ms"] <= ort_latent["median_ms"] + 5.0),
+        ("morph", best("morph fps", max) >= raw["morph fps"]),
+        ("live", best("live fps", max) >= raw["live fps"]),
+        ("interactive", best("interactive p50 ms", min) <= raw["interactive p50 ms"] + 5.0),
     ]
-    print("\ngoals met: " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in verdict))
+    print("\ngoals met (best engine per case): " + ", ".join(f"{k} {'yes' if ok else 'NO'}" for k, ok in verdict))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "morph_fps": morph_fps, "live_fps": live_fps,
-                       "interactive": rtt, "ort": o}, f, indent=2)
+            json.dump({"threads": a.threads, "easel": easel, "ort": o}, f, indent=2)
+
+
+def run_piece(a, engine, latent, image, log):
+    """One easeld on `engine`: interactive latency, morph and live frame rates."""
+    lname, iname = os.path.basename(latent), os.path.basename(image)
+    piece = Piece(a.easeld, a.easel, [latent, image], a.threads, engine, log)
+    try:
+        print("  interactive: generate -> generated…", file=sys.stderr)
+        bench = json.loads(piece.ctl("bench", "--count", str(a.count), "--flood-clients", "0",
+                                     "--model", lname, "--json"))
+        rtt = bench["latency"]["round_trip"]
+        print("  morph…", file=sys.stderr)
+        piece.ctl("model", json.dumps({"name": lname}))
+        piece.ctl("mode", json.dumps({"mode": "morph", "fps": 0}))
+        morph_fps = piece.frame_rate(3, a.seconds)
+        piece.ctl("mode", json.dumps({"mode": "still"}))
+        print("  live…", file=sys.stderr)
+        piece.ctl("model", json.dumps({"name": iname}))
+        piece.ctl("mode", json.dumps({"mode": "live", "fps": 0}))
+        live_fps = piece.frame_rate(5, max(a.seconds, 20))
+        piece.ctl("mode", json.dumps({"mode": "still"}))
+    finally:
+        piece.stop()
+    return {
+        "morph fps": morph_fps,
+        "live fps": live_fps,
+        "interactive p50 ms": rtt["median_ms"],
+        "interactive p99 ms": rtt["p99_ms"],
+        "round_trip": rtt,
+    }
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknown-none-elf >/dev/null
 # onnxruntime: the numerics fixtures, `easel quantize` tests (every variant
-# must run there too) and the bench comparison scripts.
+# must run there too), the bench comparison scripts, and easel's own
+# onnxruntime engine, whose tests load the wheel's library (>= 1.17).
 python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
   || python3 -m pip install --quiet onnxruntime onnx numpy \
   || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy

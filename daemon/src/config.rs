@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod camera;
+pub mod engine;
 pub mod health;
 pub mod venue;
 
@@ -29,6 +30,8 @@ pub struct RawConfig {
     pub default_model: Option<String>,
     pub threads: Option<usize>,
     pub source: Option<String>,
+    /// `tract` (default) or `onnxruntime`.
+    pub engine: Option<String>,
     #[serde(default)]
     pub mqtt: RawMqtt,
     #[serde(default)]
@@ -52,6 +55,8 @@ pub struct RawConfig {
     pub homeassistant: venue::RawHomeAssistant,
     #[serde(default)]
     pub osc: venue::RawOsc,
+    #[serde(default)]
+    pub onnxruntime: engine::RawOnnxruntime,
 }
 
 /// `[credentials]`: the studio's C2PA signing certificate (docs/provenance.md).
@@ -141,6 +146,8 @@ pub struct Config {
     pub homeassistant: Option<crate::homeassistant::HaConfig>,
     /// `[osc]`; `None` without `listen`.
     pub osc: Option<crate::osc::OscConfig>,
+    /// `engine` and `[onnxruntime]`: which engine models run on.
+    pub engine: easel_engine::EngineChoice,
 }
 
 /// The environment variables that override config values.
@@ -382,6 +389,13 @@ impl Config {
             }
             Default::default()
         });
+        let engine =
+            engine::choice(raw.engine.as_deref(), &raw.onnxruntime).unwrap_or_else(|problems| {
+                for (key, message) in problems {
+                    issue(key, message);
+                }
+                Default::default()
+            });
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()
@@ -446,6 +460,7 @@ impl Config {
             camera,
             credentials: crate::credentials::CredentialsConfig { files: credentials },
             health,
+            engine,
         };
         if issues.is_empty() {
             Ok(config)
@@ -745,6 +760,25 @@ trusted_keys = ["keys/studio.pub"]
         let issues = parse("[credentials]\ncert = \"s/signer.pem\"\n").unwrap_err();
         assert_eq!((issues[0].key.as_str(), issues[0].line), ("cert", Some(2)));
         assert!(parse("[credentials]\ncertificate = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn engine_and_onnxruntime_are_read() {
+        let c = parse("engine = \"onnxruntime\"\n[onnxruntime]\nlibrary = \"/opt/ort/libonnxruntime.so\"\nproviders = [\"tensorrt\", \"cpu\"]\n").unwrap();
+        assert_eq!(c.engine.engine, easel_engine::EngineKind::Onnxruntime);
+        assert_eq!(
+            c.engine.onnxruntime.library.as_deref(),
+            Some(Path::new("/opt/ort/libonnxruntime.so"))
+        );
+        assert_eq!(
+            Config::embedded_defaults().engine,
+            easel_engine::EngineChoice::default()
+        );
+        let issues = parse("engine = \"ort\"\n[onnxruntime]\nproviders = [\"npu\"]\n").unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(keys, vec![("engine", Some(1)), ("providers", Some(3))]);
+        let unknown = parse("[onnxruntime]\nlibary = \"x\"\n").unwrap_err();
+        assert_eq!(unknown[0].key, "libary");
     }
 
     #[test]

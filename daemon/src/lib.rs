@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs the installation until `shutdown` resolves; then finishes the
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tracing::info!(node = %config.node, threads = config.threads, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, "easeld {} starting", env!("CARGO_PKG_VERSION"));
     // systemd (Type=notify): nothing is sent without NOTIFY_SOCKET.
     let notifier = Arc::new(service::Notifier::from_env());
     notifier.status("starting: loading models");
@@ -52,7 +52,11 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         );
         tokio::task::spawn_blocking(move || credentials::open(&c, &dir, &node)).await?
     };
-    let engine = easel_engine::Engine::start(config.threads, easel_engine::worker::DEFAULT_QUEUE);
+    let engine = easel_engine::Engine::start_with(
+        config.threads,
+        easel_engine::worker::DEFAULT_QUEUE,
+        config.engine.clone(),
+    );
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
     // Frames for image models: opened now, so a missing camera is reported

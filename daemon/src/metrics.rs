@@ -58,7 +58,9 @@ impl Metrics {
             inference_seconds: HistogramVec::new(
                 HistogramOpts::new("easel_inference_seconds", "Time in the model per picture")
                     .buckets(buckets.clone()),
-                &["model"],
+                // Which engine and provider ran it: a fallback to tract
+                // shows in the latency series, not only in /healthz.
+                &["model", "engine", "provider"],
             )
             .expect("valid metric"),
             errors: IntCounterVec::new(
@@ -161,12 +163,14 @@ mod tests {
     #[test]
     fn contract_names_present() {
         let m = Metrics::new();
-        m.inference_seconds.with_label_values(&["m"]).observe(0.01);
+        m.inference_seconds
+            .with_label_values(&["m", "onnxruntime", "cpu"])
+            .observe(0.01);
         m.errors.with_label_values(&["invalid_json"]).inc();
         let text = m.render();
         for name in [
             "easel_images_generated_total",
-            "easel_inference_seconds_bucket{model=\"m\"",
+            "easel_inference_seconds_bucket{engine=\"onnxruntime\",model=\"m\",provider=\"cpu\"",
             "easel_errors_total{code=\"invalid_json\"} 1",
             "easel_mqtt_connected 0",
             "easel_frames_total 0",

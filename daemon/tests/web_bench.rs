@@ -46,12 +46,24 @@ fn stats(name: &str, mut v: Vec<f64>) {
 
 fn inference(addr: std::net::SocketAddr) -> (f64, f64) {
     let s = prometheus::parse(&get(addr, "/metrics").unwrap().text()).unwrap();
-    let sum = prometheus::value(&s, "easel_inference_seconds_sum", &[("model", "dcgan-64")])
-        .unwrap_or(0.0);
+    let sum = prometheus::value(
+        &s,
+        "easel_inference_seconds_sum",
+        &[
+            ("model", "dcgan-64"),
+            ("engine", "tract"),
+            ("provider", "cpu"),
+        ],
+    )
+    .unwrap_or(0.0);
     let count = prometheus::value(
         &s,
         "easel_inference_seconds_count",
-        &[("model", "dcgan-64")],
+        &[
+            ("model", "dcgan-64"),
+            ("engine", "tract"),
+            ("provider", "cpu"),
+        ],
     )
     .unwrap_or(0.0);
     (sum, count)

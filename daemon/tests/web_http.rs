@@ -66,7 +66,11 @@ fn images_metrics_state_and_admin() {
         prometheus::value(
             &after,
             "easel_inference_seconds_count",
-            &[("model", "dcgan-64")]
+            &[
+                ("model", "dcgan-64"),
+                ("engine", "tract"),
+                ("provider", "cpu")
+            ]
         )
         .unwrap()
             >= 3.0

@@ -73,6 +73,11 @@ pub struct Manifest {
     pub license: String,
     #[serde(default)]
     pub description: String,
+    /// The engine this model runs on when its author chose one (`tract`
+    /// or `onnxruntime`, e.g. after `easel bench --pick`); absent: the
+    /// installation's `engine`. A top-level key, so before the tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::engines::EngineKind>,
     pub input: InputSpec,
     pub output: OutputSpec,
     /// Only for `cppn` models: how the coordinate grid is fed.
@@ -445,6 +450,20 @@ range = [-1.0, 1.0]
         assert!(bad.validate().unwrap_err().contains("variant.mode"));
         let unknown = text.replace("samples = 32", "samples = 32\nspeed = 3");
         assert!(Manifest::parse(&unknown).unwrap_err().contains("speed"));
+    }
+
+    #[test]
+    fn engine_is_optional_and_named() {
+        let text = DCGAN.replace(
+            "license = \"MIT\"",
+            "license = \"MIT\"\nengine = \"onnxruntime\"",
+        );
+        let m = Manifest::parse(&text).unwrap();
+        assert_eq!(m.engine, Some(crate::engines::EngineKind::Onnxruntime));
+        assert_eq!(Manifest::parse(&m.to_toml()).unwrap(), m);
+        assert_eq!(Manifest::parse(DCGAN).unwrap().engine, None);
+        let bad = DCGAN.replace("license = \"MIT\"", "engine = \"ort\"");
+        assert!(Manifest::parse(&bad).unwrap_err().contains("line 6"));
     }
 
     #[test]

@@ -45,6 +45,19 @@ pub fn tensor_to_rgb(
     let item = &data[index * channels * plane..(index + 1) * channels * plane];
     let [lo, hi] = range;
     let mut rgb = vec![0u8; 3 * plane];
+    if layout == Layout::Nchw && channels >= 3 {
+        // The common case, planes read in step (a 1080p CPPN's 6 M values
+        // are a few ms this way); the same formula, value for value.
+        let (r, rest) = item.split_at(plane);
+        let (g, rest) = rest.split_at(plane);
+        let b = &rest[..plane];
+        for (((px, &r), &g), &b) in rgb.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
+            px[0] = to_level(r, lo, hi);
+            px[1] = to_level(g, lo, hi);
+            px[2] = to_level(b, lo, hi);
+        }
+        return Ok(RgbImage::new(w as u32, h as u32, rgb));
+    }
     for (p, px) in rgb.chunks_exact_mut(3).enumerate() {
         for (ch, out) in px.iter_mut().enumerate() {
             // Grey outputs repeat their one channel; alpha is dropped.
@@ -153,6 +166,25 @@ mod tests {
         assert_eq!(b.rgb, vec![255, 0, 0, 0, 0, 255]);
         assert!(tensor_to_rgb(&nchw, &[6], Layout::Nchw, [0.0, 1.0], 0).is_err());
         assert!(tensor_to_rgb(&nchw, &[1, 2, 1, 3], Layout::Nchw, [0.0, 1.0], 0).is_err());
+    }
+
+    #[test]
+    fn planar_pictures_follow_the_formula_value_for_value() {
+        // 3 and 4 channels (alpha dropped), odd values around level edges.
+        for channels in [3usize, 4] {
+            let (w, h) = (5, 3);
+            let data: Vec<f32> = (0..channels * w * h)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 1.01)
+                .collect();
+            let shape = [1, channels, h, w];
+            let got = tensor_to_rgb(&data, &shape, Layout::Nchw, [-1.0, 1.0], 0).unwrap();
+            let plane = w * h;
+            let want: Vec<u8> = (0..plane)
+                .flat_map(|p| (0..3).map(move |c| (p, c)))
+                .map(|(p, c)| to_level(data[c * plane + p], -1.0, 1.0))
+                .collect();
+            assert_eq!(got.rgb, want, "{channels} channels");
+        }
     }
 
     #[test]

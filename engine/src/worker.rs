@@ -8,11 +8,12 @@
 //! is how the command-line tools use the same engine.
 
 use crate::activity::{Heartbeat, Pulse, Work};
+use crate::engines::{EngineChoice, Engines};
+use crate::load::LoadError;
+use crate::model::{Model, ModelInfo, RunError, Source};
 use crate::package::ModelPackage;
 use crate::picture::{Provenance, RgbImage};
 use crate::queue::{JobQueue, Urgency};
-use crate::tract::load::LoadError;
-use crate::tract::model::{Model, ModelInfo, RunError, Source};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
@@ -206,8 +207,15 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the worker with `threads` inference threads for tract.
+    /// Starts the worker with `threads` inference threads, every model on
+    /// tract unless its manifest names onnxruntime.
     pub fn start(threads: usize, queue: usize) -> Engine {
+        Engine::start_with(threads, queue, EngineChoice::default())
+    }
+
+    /// Starts the worker with `threads` inference threads and models on
+    /// the engines `choice` names (see [`Engines::load`]).
+    pub fn start_with(threads: usize, queue: usize, choice: EngineChoice) -> Engine {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -230,10 +238,11 @@ impl Engine {
             executor: Some(executor),
             ..RunOptions::default()
         };
+        let engines = Engines::new(choice, options, threads);
         let worker_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("easel-engine".into())
-            .spawn(move || work(&worker_shared, &options))
+            .spawn(move || work(&worker_shared, engines))
             .expect("spawning the inference thread");
         *shared.worker.lock().expect("worker lock") = Some(handle);
         Engine { shared }
@@ -400,7 +409,7 @@ impl Engine {
 }
 
 /// The worker loop: the only place models live and run.
-fn work(shared: &Shared, options: &RunOptions) {
+fn work(shared: &Shared, mut engines: Engines) {
     let mut models: HashMap<String, (Model, Arc<ModelInfo>)> = HashMap::new();
     loop {
         let job = {
@@ -425,7 +434,7 @@ fn work(shared: &Shared, options: &RunOptions) {
         };
         match job {
             Job::Load { package, reply } => {
-                let result = Model::load(&package, options).map(|model| {
+                let result = engines.load(&package).map(|model| {
                     let info = Arc::new(model.info().clone());
                     models.insert(info.name.clone(), (model, info.clone()));
                     info

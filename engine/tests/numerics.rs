@@ -10,182 +10,20 @@
 //! from what the model means; a fixture whose model sha256 no longer
 //! matches means the model was regenerated and the script must be rerun.
 
-use easel_engine::package::ModelPackage;
+mod reference;
+
 use easel_engine::picture::RgbImage;
 use easel_engine::pixels::cppn_coords;
 use easel_engine::seed::Latent;
 use easel_engine::{Engine, Lane, Model, RenderRequest, RunError, Source, Urgency};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use reference::{cases, fixture, max_level_diff, package, read_npy, root};
 use tract_linalg::multithread::Executor;
 use tract_onnx::tract_core::runtime::RunOptions;
 
-/// The contract's bar for "same numbers as onnxruntime".
-const TOLERANCE: f32 = 1e-4;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
-
-/// A float32, C-order `.npy` array: `(shape, values)`. Only what the
-/// fixture script writes (`np.save` of float32, format 1.0).
-fn read_npy(name: &str) -> (Vec<usize>, Vec<f32>) {
-    let path = fixture(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.starts_with(b"\x93NUMPY"), "{name}: not .npy");
-    assert_eq!(bytes[6], 1, "{name}: .npy format 1.0 expected");
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ASCII header");
-    assert!(
-        header.contains("'descr': '<f4'"),
-        "{name}: float32 expected: {header}"
-    );
-    assert!(
-        header.contains("'fortran_order': False"),
-        "{name}: C order expected: {header}"
-    );
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("shape");
-    let shape: Vec<usize> = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().expect("dim"))
-        .collect();
-    let data = &bytes[10 + header_len..];
-    assert_eq!(
-        data.len(),
-        4 * shape.iter().product::<usize>(),
-        "{name}: data size"
-    );
-    (
-        shape,
-        data.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
-}
-
-#[derive(Debug)]
-struct Case {
-    model: String,
-    model_sha256: String,
-    seed: Option<u64>,
-    latent: Option<String>,
-    size: Option<(u32, u32)>,
-    coords: Option<String>,
-    picture: Option<String>,
-    output: String,
-}
-
-impl Case {
-    fn label(&self) -> String {
-        match (&self.seed, &self.size, &self.picture) {
-            (Some(seed), Some((w, h)), _) => format!("{} seed {seed} at {w}x{h}", self.model),
-            (Some(seed), None, _) => format!("{} seed {seed}", self.model),
-            (None, _, Some(picture)) => format!("{} on {picture}", self.model),
-            _ => self.model.clone(),
-        }
-    }
-}
-
-fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(fixture("cases.json")).expect("tests/fixtures/cases.json");
-    let meta: Value = serde_json::from_str(&text).expect("cases.json is JSON");
-    let string = |c: &Value, key: &str| c.get(key).and_then(Value::as_str).map(str::to_string);
-    meta["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|c| Case {
-            model: string(c, "model").expect("model"),
-            model_sha256: string(c, "model_sha256").expect("model_sha256"),
-            seed: c.get("seed").map(|s| s.as_u64().expect("seed is a u64")),
-            latent: string(c, "latent"),
-            size: c
-                .get("size")
-                .map(|s| (s[0].as_u64().unwrap() as u32, s[1].as_u64().unwrap() as u32)),
-            coords: string(c, "coords"),
-            picture: string(c, "picture"),
-            output: string(c, "output").expect("output"),
-        })
-        .collect()
-}
-
-fn package(name: &str) -> ModelPackage {
-    ModelPackage::open(root().join("models").join(name)).expect("reference package opens")
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn source(case: &Case) -> Source {
-    match (&case.seed, &case.picture) {
-        (Some(seed), _) => Source::Seed(*seed),
-        (None, Some(picture)) => {
-            let bytes = std::fs::read(fixture(picture)).expect("fixture picture");
-            Source::Image(Arc::new(
-                RgbImage::decode_png(&bytes).expect("fixture PNG decodes"),
-            ))
-        }
-        (None, None) => panic!("{}: a case needs a seed or a picture", case.label()),
-    }
-}
-
-/// Runs every fixture case through `Model::infer` with `options` and
-/// compares with onnxruntime; reports every mismatch, not just the first.
+/// Every fixture case through tract with `options` (see
+/// [`reference::check_all_cases`]).
 fn check_all_cases(options: &RunOptions) {
-    let cases = cases();
-    let mut by_model: BTreeMap<&str, Vec<&Case>> = BTreeMap::new();
-    for case in &cases {
-        by_model.entry(&case.model).or_default().push(case);
-    }
-    let mut failures = Vec::new();
-    for (name, cases) in by_model {
-        let package = package(name);
-        for case in &cases {
-            assert_eq!(
-                package.manifest.sha256, case.model_sha256,
-                "models/{name} changed since the fixtures were made: rerun tests/fixtures/make_fixtures.py"
-            );
-        }
-        let mut model = Model::load(&package, options).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for case in cases {
-            let (data, shape) = model
-                .infer(&source(case), case.size)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.label()));
-            let (want_shape, want) = read_npy(&case.output);
-            assert_eq!(shape, want_shape, "{}: output shape", case.label());
-            let diff = max_abs_diff(&data, &want);
-            eprintln!("{}: max abs error {diff:e}", case.label());
-            // `f32::max` skips NaN, so finiteness is checked on its own.
-            if diff > TOLERANCE || data.iter().any(|v| !v.is_finite()) {
-                failures.push(format!(
-                    "{}: max abs error {diff:e} > {TOLERANCE:e}",
-                    case.label()
-                ));
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "engine output differs from onnxruntime:\n{}",
-        failures.join("\n")
-    );
+    reference::check_all_cases(|package| Model::load(package, options));
 }
 
 #[test]
@@ -297,56 +135,16 @@ fn fixture_pictures_are_the_models_input_size() {
     }
 }
 
-/// Largest per-channel difference between two pictures of one size.
-fn max_level_diff(a: &RgbImage, b: &RgbImage) -> u8 {
-    assert_eq!((a.width, a.height), (b.width, b.height));
-    a.rgb
-        .iter()
-        .zip(&b.rgb)
-        .map(|(x, y)| x.abs_diff(*y))
-        .max()
-        .unwrap_or(0)
-}
-
 #[test]
 fn batched_frames_match_onnxruntime_within_one_level() {
     // Morph and live frames run as batches, one frame per thread on
     // single-threaded plans: every frame must still be the reference
     // picture, within one 8-bit level (float rounding at a level's edge).
-    let cases = cases();
-    let mut by_model: BTreeMap<&str, Vec<&Case>> = BTreeMap::new();
-    for case in cases.iter().filter(|c| c.size.is_none()) {
-        by_model.entry(&case.model).or_default().push(case);
-    }
     let options = RunOptions {
         executor: Some(Executor::multithread(2)),
         ..RunOptions::default()
     };
-    for (name, cases) in by_model {
-        let package = package(name);
-        let mut model = Model::load(&package, &options).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(model.lanes(), 2);
-        // Each case twice, so both lanes render every input.
-        let sources: Vec<Source> = cases.iter().chain(&cases).map(|c| source(c)).collect();
-        let frames = model.render_many(&sources);
-        for (case, frame) in cases.iter().chain(&cases).zip(frames) {
-            let frame = frame.unwrap_or_else(|e| panic!("{}: {e}", case.label()));
-            let (shape, want) = read_npy(&case.output);
-            let m = &package.manifest.output;
-            let want =
-                easel_engine::pixels::tensor_to_rgb(&want, &shape, m.layout, m.range, 0).unwrap();
-            let diff = max_level_diff(&frame, &want);
-            eprintln!(
-                "{} in a batch: {diff} levels from onnxruntime",
-                case.label()
-            );
-            assert!(
-                diff <= 1,
-                "{}: {diff} levels from onnxruntime",
-                case.label()
-            );
-        }
-    }
+    reference::check_batches(2, |package| Model::load(package, &options));
 }
 
 #[test]
@@ -431,11 +229,16 @@ fn frames_waiting_when_a_job_arrives_are_answered_superseded() {
     let stream = engine.stream("dcgan-64");
     // Many frames, so that even on a loaded machine (this thread descheduled
     // while the lanes paint) the job arrives before the last one started.
-    let answers: Vec<_> = (0..FRAMES).map(|s| stream.paint(Source::Seed(s))).collect();
+    let mut answers: Vec<_> = (0..FRAMES).map(|s| stream.paint(Source::Seed(s))).collect();
+    // The stream is running once its first frame is back (a job sent
+    // before the worker took the stream would be served first: a
+    // visitor's command jumps the queue, and the stream then paints all).
+    let first = answers.remove(0).blocking_recv();
+    assert!(matches!(first, Ok(Ok(_))), "the first frame is painted");
     // Arrives while most frames still wait: served after the frames in progress.
     let picture = single(&engine, 3);
     assert_eq!((picture.width, picture.height), (64, 64));
-    let (mut painted, mut superseded) = (0u64, 0u64);
+    let (mut painted, mut superseded) = (1u64, 0u64);
     for rx in answers {
         match rx.blocking_recv() {
             Ok(Ok(_)) => painted += 1,

@@ -160,6 +160,7 @@ fn tiny_manifest(onnx: &[u8]) -> Manifest {
         cppn: None,
         variant: None,
         tract: None,
+        engine: None,
     }
 }
 

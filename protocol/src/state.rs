@@ -90,6 +90,17 @@ pub struct ModelSummary {
     pub sha256: String,
     pub width: u32,
     pub height: u32,
+    /// The inference engine running it: `tract` or `onnxruntime` (`None`
+    /// from daemons that did not name it).
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// Where that engine runs its operators: `cpu`, `cuda`, `tensorrt`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Why it runs on another engine or provider than the installation
+    /// asked for (an onnxruntime fallback); empty when it does not.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// The newest archived picture.
@@ -209,6 +220,9 @@ mod tests {
                 sha256: "ab".into(),
                 width: 64,
                 height: 64,
+                engine: Some("onnxruntime".into()),
+                provider: Some("cpu".into()),
+                warnings: vec![],
             }],
             latest: Some(Latest {
                 id: "abc".into(),
@@ -266,7 +280,8 @@ mod tests {
             concat!(
                 r#"{"node":"g1","version":"0.1.0","model":"dcgan-64","mode":"live","seed":7,"#,
                 r#""params":{"seconds":2.5,"fps":0.0},"#,
-                r#""models":[{"name":"dcgan-64","kind":"latent","sha256":"ab","width":64,"height":64}],"#,
+                r#""models":[{"name":"dcgan-64","kind":"latent","sha256":"ab","width":64,"height":64,"#,
+                r#""engine":"onnxruntime","provider":"cpu","warnings":[]}],"#,
                 r#""latest":{"id":"abc","url":"/images/abc.png","model":"dcgan-64","seed":null,"width":64,"height":64,"content_credentials":true},"#,
                 r#""attract":true,"scenes":["blue-1"],"#,
                 r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
@@ -299,6 +314,13 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<State>(r#"{"node":"n1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_model_summary_without_engine_fields_reads() {
+        let older = r#"{"name":"m","kind":"latent","sha256":"ab","width":8,"height":8}"#;
+        let m: ModelSummary = serde_json::from_str(older).unwrap();
+        assert_eq!((m.engine, m.provider, m.warnings.len()), (None, None, 0));
     }
 
     #[test]

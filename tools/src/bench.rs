@@ -1,7 +1,8 @@
 //! `easel bench`: how fast a model runs on this machine, through the same
 //! engine the daemon uses — load time, per-picture latency at each thread
 //! count, throughput and peak memory — so an artist can pick a variant by
-//! measurement on the target, and we can compare tract with onnxruntime
+//! measurement on the target, on either engine (`--engine tract,onnxruntime`
+//! measures both), and we can compare them with onnxruntime used alone
 //! (bench/ort_bench.py prints the same columns).
 //!
 //! Each (model, thread count) is measured in a fresh child process (this
@@ -9,11 +10,13 @@
 //! model's own, not the sum of everything measured before, and a model that
 //! crashes tract takes only its own row down. The child prints one JSON line.
 
+mod pick;
+
 use crate::generate::parse_size;
 use anyhow::{Context, bail, ensure};
 use easel_engine::package::{ModelKind, ModelPackage};
 use easel_engine::picture::RgbImage;
-use easel_engine::{Engine, RenderRequest, Source, Urgency};
+use easel_engine::{Engine, EngineKind, Provider, RenderRequest, Source, Urgency};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,20 +43,37 @@ pub struct BenchArgs {
     /// Print JSON (one array of measurements) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Inference engines to measure, comma separated: tract, onnxruntime
+    /// (default: the manifest's `engine`, else tract). onnxruntime's
+    /// library comes from ORT_DYLIB_PATH, else the onnxruntime Python
+    /// package, else the system's library path.
+    #[arg(long = "engine", value_delimiter = ',')]
+    pub engines: Vec<EngineKind>,
+    /// onnxruntime execution providers in order of preference: tensorrt,
+    /// cuda, cpu (a missing one falls back to the next).
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    pub providers: Vec<Provider>,
     /// tract switches (`tract list-knobs`) to measure both off and on, e.g.
     /// `--knob TRACT_DISABLE_DIRECT_SPATIAL`: every row is measured once
     /// without and once with each knob set to 1.
     #[arg(long = "knob")]
     pub knobs: Vec<String>,
-    /// Choose the fastest of the given variants on this machine among those
-    /// whose recorded quality (`[variant] psnr_db`) meets `--floor`.
+    /// Choose among the given packages on every engine (without
+    /// `--engine`: tract and onnxruntime) the fastest on this machine whose
+    /// recorded quality meets the floors, judged on the worst sample and
+    /// the slowest run as well as the means.
     #[arg(long)]
     pub pick: bool,
-    /// Quality floor for `--pick`, dB (f32 packages always qualify).
+    /// Quality floor for `--pick` on a variant's mean PSNR against its f32
+    /// source, dB (f32 packages always qualify).
     #[arg(long, default_value_t = 30.0)]
     pub floor: f64,
-    /// With `--pick`: set `default_model` to the choice in this
-    /// installation config (easeld's TOML); other lines are kept.
+    /// Quality floor for `--pick` on a variant's worst sample, dB
+    /// (default: 5 dB under `--floor`).
+    #[arg(long)]
+    pub worst_floor: Option<f64>,
+    /// With `--pick`: set `default_model` (and `engine`) to the choice in
+    /// this installation config (easeld's TOML); other lines are kept.
     #[arg(long, requires = "pick")]
     pub config: Option<PathBuf>,
     /// Measure one model at one thread count in this process (used by the
@@ -83,6 +103,14 @@ pub struct Measurement {
     /// tract tuning switches set in the environment (`TRACT_*`), which
     /// change what is measured.
     pub knobs: Vec<String>,
+    /// The engine that ran it and its provider (`cpu` for tract).
+    #[serde(default)]
+    pub engine: String,
+    #[serde(default)]
+    pub provider: String,
+    /// Fallbacks on the way (an onnxruntime provider missing, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -96,13 +124,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             args.models.len() == 1 && args.threads.len() == 1,
             "--measure takes one model and one thread count"
         );
-        let m = measure(
-            &args.models[0],
-            args.threads[0],
-            args.runs,
-            args.warmup,
-            args.size,
-        )?;
+        ensure!(
+            args.engines.len() <= 1,
+            "--measure takes one engine at most"
+        );
+        let m = measure(&args.models[0], args.threads[0], &args)?;
         println!("{}", serde_json::to_string(&m)?);
         return Ok(());
     }
@@ -118,17 +144,48 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let mut settings: Vec<Option<&str>> = vec![None];
     settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
-    let total = (args.models.len() * args.threads.len() * settings.len()) as u64;
+    let engines: Vec<Option<EngineKind>> = match (args.engines.is_empty(), args.pick) {
+        (true, false) => vec![None],
+        // The pick is among engine x variant.
+        (true, true) => EngineKind::ALL.into_iter().map(Some).collect(),
+        (false, _) => args.engines.iter().copied().map(Some).collect(),
+    };
+    // tract's knobs mean nothing to onnxruntime: its rows are measured once.
+    let runs: Vec<(Option<EngineKind>, Option<&str>)> = engines
+        .iter()
+        .flat_map(|&engine| {
+            settings
+                .iter()
+                .filter(move |k| k.is_none() || engine != Some(EngineKind::Onnxruntime))
+                .map(move |&k| (engine, k))
+        })
+        .collect();
+    let total = (args.models.len() * args.threads.len() * runs.len()) as u64;
     let progress = crate::progress::steps(total, "measuring");
     let mut rows = Vec::new();
     for dir in &args.models {
         for &threads in &args.threads {
-            for knob in &settings {
-                let m = measure_in_child(dir, threads, *knob, &args)?;
+            for &(engine, knob) in &runs {
+                let m = match measure_in_child(dir, threads, engine, knob, &args) {
+                    // A pick over both engines goes on without onnxruntime.
+                    Err(e)
+                        if args.pick
+                            && args.engines.is_empty()
+                            && engine == Some(EngineKind::Onnxruntime) =>
+                    {
+                        progress.inc(1);
+                        progress.suspend(|| eprintln!("pick: not on onnxruntime: {e:#}"));
+                        continue;
+                    }
+                    other => other?,
+                };
                 progress.inc(1);
                 if args.json {
                     progress.suspend(|| {
-                        eprintln!("  {} at {threads} threads: {:.2} ms", m.model, m.median_ms)
+                        eprintln!(
+                            "  {} on {} at {threads} threads: {:.2} ms",
+                            m.model, m.engine, m.median_ms
+                        )
                     });
                 } else {
                     progress.suspend(|| print_row(&m));
@@ -148,62 +205,67 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A measured package and what `--pick` knows of its quality.
-struct Candidate<'a> {
-    dir: &'a Path,
-    m: &'a Measurement,
-    psnr_db: Option<f64>,
-}
-
-/// The fastest row at the highest thread count among packages that meet
-/// the floor; prints it and, with `--config`, writes it as the default.
+/// The choice among the rows at the highest thread count (see
+/// [`pick::choose`]); prints it and, with `--config`, writes it as the
+/// installation's default model and engine.
 fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()> {
     let threads = *args.threads.iter().max().expect("checked non-empty");
+    let rows: Vec<&(PathBuf, Measurement)> =
+        rows.iter().filter(|(_, m)| m.threads == threads).collect();
     let mut candidates = Vec::new();
-    for (dir, m) in rows.iter().filter(|(_, m)| m.threads == threads) {
-        let manifest = ModelPackage::open(dir)?.manifest;
-        let psnr_db = manifest.variant.as_ref().map(|v| v.psnr_db);
-        candidates.push(Candidate { dir, m, psnr_db });
+    for (dir, m) in &rows {
+        let variant = ModelPackage::open(dir)?.manifest.variant;
+        candidates.push(pick::Candidate {
+            label: format!("{} on {}", m.model, m.engine),
+            mean_ms: m.mean_ms,
+            p99_ms: m.p99_ms,
+            psnr_db: variant.as_ref().map(|v| v.psnr_db),
+            psnr_worst_db: variant.as_ref().map(|v| v.psnr_worst_db),
+        });
     }
-    let qualifies = |c: &Candidate| c.psnr_db.is_none_or(|p| p >= args.floor);
-    for c in candidates.iter().filter(|c| !qualifies(c)) {
-        eprintln!(
-            "pick: skipping {} ({:.1} dB is below the {:.1} dB floor)",
-            c.m.model,
-            c.psnr_db.unwrap_or_default(),
-            args.floor
-        );
+    let floors = pick::Floors {
+        mean_db: args.floor,
+        worst_db: args.worst_floor.unwrap_or(args.floor - 5.0),
+    };
+    let (winner, why) = pick::choose(&candidates, floors);
+    for reason in why {
+        eprintln!("pick: skipping {reason}");
     }
-    let best = candidates
-        .iter()
-        .filter(|c| qualifies(c))
-        .min_by(|a, b| a.m.median_ms.total_cmp(&b.m.median_ms))
-        .context("no measured model meets the quality floor")?;
-    let quality = best
-        .psnr_db
-        .map_or_else(|| "f32 source".into(), |p| format!("{p:.1} dB PSNR vs f32"));
-    let knobs = if best.m.knobs.is_empty() {
+    let ix = winner.context("no measured model meets the quality floors")?;
+    let (dir, best) = rows[ix];
+    let quality = match (&candidates[ix].psnr_db, &candidates[ix].psnr_worst_db) {
+        (Some(mean), Some(worst)) => format!("{mean:.1} dB PSNR vs f32 ({worst:.1} dB worst)"),
+        _ => "f32 source".into(),
+    };
+    let knobs = if best.knobs.is_empty() {
         String::new()
     } else {
-        format!(", with {} in easeld's environment", best.m.knobs.join(" "))
+        format!(", with {} in easeld's environment", best.knobs.join(" "))
     };
     println!(
-        "pick: {} ({}) — {:.2} ms median at {threads} threads on this machine, {quality}{knobs}",
-        best.m.model,
-        best.dir.display(),
-        best.m.median_ms
+        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {threads} threads on this machine, {quality}{knobs}",
+        best.model,
+        dir.display(),
+        best.engine,
+        best.mean_ms,
+        best.p99_ms
     );
     if let Some(config) = &args.config {
         let text = std::fs::read_to_string(config)
             .with_context(|| format!("reading {}", config.display()))?;
-        let updated = set_default_model(&text, &best.m.model);
+        let updated = set_top_level(
+            &set_default_model(&text, &best.model),
+            "engine",
+            &best.engine,
+        );
         let tmp = config.with_extension("toml.easel-tmp");
         std::fs::write(&tmp, updated).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, config).with_context(|| format!("replacing {}", config.display()))?;
         println!(
-            "pick: {} now has default_model = {:?} (its models_dir must hold that package)",
+            "pick: {} now has default_model = {:?} and engine = {:?} (its models_dir must hold that package)",
             config.display(),
-            best.m.model
+            best.model,
+            best.engine
         );
     }
     Ok(())
@@ -212,7 +274,13 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
 /// `text` with its top-level `default_model` set to `name`; comments and
 /// every other line are kept as they are.
 fn set_default_model(text: &str, name: &str) -> String {
-    let line = format!("default_model = {name:?}");
+    set_top_level(text, "default_model", name)
+}
+
+/// `text` with the top-level string `key` set to `value` (added before
+/// the first table when absent); every other line is kept.
+fn set_top_level(text: &str, key: &str, value: &str) -> String {
+    let line = format!("{key} = {value:?}");
     let mut out = Vec::new();
     let mut done = false;
     let mut in_table = false;
@@ -226,7 +294,7 @@ fn set_default_model(text: &str, name: &str) -> String {
             in_table = true;
         }
         let is_key = t
-            .strip_prefix("default_model")
+            .strip_prefix(key)
             .is_some_and(|r| r.trim_start().starts_with('='));
         if !in_table && is_key {
             if !done {
@@ -247,6 +315,7 @@ fn set_default_model(text: &str, name: &str) -> String {
 fn measure_in_child(
     dir: &Path,
     threads: usize,
+    engine: Option<EngineKind>,
     knob: Option<&str>,
     args: &BenchArgs,
 ) -> anyhow::Result<Measurement> {
@@ -265,6 +334,11 @@ fn measure_in_child(
     if let Some((w, h)) = args.size {
         cmd.arg("--size").arg(format!("{w}x{h}"));
     }
+    if let Some(engine) = engine {
+        cmd.arg("--engine").arg(engine.as_str());
+    }
+    let providers: Vec<&str> = args.providers.iter().map(|p| p.as_str()).collect();
+    cmd.arg("--providers").arg(providers.join(","));
     let out = cmd
         .arg(dir)
         .stdin(Stdio::null())
@@ -273,8 +347,9 @@ fn measure_in_child(
         .with_context(|| format!("starting a measuring process for {}", dir.display()))?;
     if !out.status.success() {
         bail!(
-            "measuring {} at {threads} threads failed ({})",
+            "measuring {} at {threads} threads{} failed ({})",
             dir.display(),
+            engine.map_or_else(String::new, |e| format!(" on {e}")),
             out.status
         );
     }
@@ -287,13 +362,8 @@ fn measure_in_child(
 }
 
 /// Loads and times one model in this process.
-fn measure(
-    dir: &Path,
-    threads: usize,
-    runs: usize,
-    warmup: usize,
-    size: Option<(u32, u32)>,
-) -> anyhow::Result<Measurement> {
+fn measure(dir: &Path, threads: usize, args: &BenchArgs) -> anyhow::Result<Measurement> {
+    let (runs, warmup, size) = (args.runs, args.warmup, args.size);
     let package = ModelPackage::open(dir)?;
     let kind = package.manifest.kind;
     let source = match kind {
@@ -306,9 +376,13 @@ fn measure(
         _ => Source::Seed(1),
     };
     let size = if kind == ModelKind::Cppn { size } else { None };
-    let engine = Engine::start(threads, 1);
+    let choice = crate::engine_args::choice(args.engines.first().copied(), &args.providers);
+    let engine = Engine::start_with(threads, 1, choice);
     let result = (|| {
         let info = engine.load_blocking(package)?;
+        for warning in &info.warnings {
+            eprintln!("easel bench: warning: {}: {warning}", info.name);
+        }
         let request = || RenderRequest {
             model: info.name.clone(),
             source: source.clone(),
@@ -345,9 +419,12 @@ fn measure(
         images_per_s: 1e3 / stats.mean,
         peak_rss_mb: peak_rss_kb().map(|kb| kb as f64 / 1024.0),
         knobs: std::env::vars()
-            .filter(|(k, _)| k.starts_with("TRACT_"))
+            .filter(|(k, _)| k.starts_with("TRACT_") && info.engine == EngineKind::Tract)
             .map(|(k, v)| format!("{k}={v}"))
             .collect(),
+        engine: info.engine.to_string(),
+        provider: info.provider.to_string(),
+        warnings: info.warnings.clone(),
     })
 }
 
@@ -418,15 +495,23 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
 fn print_header(args: &BenchArgs) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "easel bench: tract through the easel engine, {} {}, {cores} cores; latency = render (inference + pixels), {} runs after {} warm-up",
+        "easel bench: through the easel engine (worker, model code), {} {}, {cores} cores; latency = render (inference + pixels), {} runs after {} warm-up",
         std::env::consts::OS,
         std::env::consts::ARCH,
         args.runs,
         args.warmup
     );
     println!(
-        "{:<16} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
-        "model", "size", "threads", "load ms", "median ms", "p99 ms", "images/s", "peak MB"
+        "{:<16} {:<16} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "model",
+        "engine",
+        "size",
+        "threads",
+        "load ms",
+        "median ms",
+        "p99 ms",
+        "images/s",
+        "peak MB"
     );
 }
 
@@ -435,8 +520,9 @@ fn print_row(m: &Measurement) {
         .peak_rss_mb
         .map_or_else(|| "-".into(), |mb| format!("{mb:.0}"));
     println!(
-        "{:<16} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
+        "{:<16} {:<16} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
         m.model,
+        format!("{} ({})", m.engine, m.provider),
         format!("{}x{}", m.width, m.height),
         m.threads,
         m.load_ms,
@@ -490,6 +576,17 @@ mod tests {
             "node = \"g1\"\ndefault_model = \"m\"\n[http]\nlisten = \"x\"\n"
         );
         assert_eq!(set_default_model("", "m"), "default_model = \"m\"\n");
+        let both = set_top_level(&out, "engine", "onnxruntime");
+        assert_eq!(
+            both,
+            "node = \"g1\"\ndefault_model = \"m\"\nengine = \"onnxruntime\"\n[http]\nlisten = \"x\"\n"
+        );
+        assert_eq!(
+            set_top_level(&both, "engine", "tract")
+                .matches("engine")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct GenerateArgs {
     /// from run to run in its manifest's id and signature.
     #[arg(long, conflicts_with = "credentials")]
     pub no_credentials: bool,
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 /// Parses `WxH`.
@@ -117,9 +119,12 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         true => None,
         false => Some(crate::credentials::signer(args.credentials.as_deref())?),
     };
-    let engine = Engine::start(args.threads, 1);
+    let engine = Engine::start_with(args.threads, 1, args.engine.choice());
     let result = (|| {
-        engine.load_blocking(package)?;
+        let info = engine.load_blocking(package)?;
+        for warning in &info.warnings {
+            eprintln!("easel: warning: {warning}");
+        }
         let request = RenderRequest {
             model: manifest.name.clone(),
             source,
@@ -162,13 +167,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     std::fs::write(&args.output, png)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
-        "{}: {} {}x{} seed {} in {:.1} ms",
+        "{}: {} {}x{} seed {} in {:.1} ms ({} on {})",
         args.output.display(),
         manifest.name,
         rendered.image.width,
         rendered.image.height,
         rendered.seed.map_or_else(|| "-".into(), |s| s.to_string()),
-        rendered.inference.as_secs_f64() * 1e3
+        rendered.inference.as_secs_f64() * 1e3,
+        rendered.model.engine,
+        rendered.model.provider
     );
     Ok(())
 }

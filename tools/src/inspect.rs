@@ -2,11 +2,15 @@
 //! it — inputs and outputs, opset, operator histogram, parameters, MACs
 //! per image, tract's load+optimize verdict with the failing operator and
 //! node, and concrete advice. `--fix-upsample -o FILE` rewrites opset ≤ 9
-//! `Upsample` nodes to `Resize`, which tract supports.
+//! `Upsample` nodes to `Resize`, which tract supports. `--engine
+//! onnxruntime` asks onnxruntime instead of tract whether it runs the
+//! model (and for a package, loads it as the daemon would).
 
 use anyhow::{Context, ensure};
 use easel_engine::load;
 use easel_engine::package::{ModelKind, ModelPackage};
+use easel_engine::tract::load as tract_load;
+use easel_engine::{EngineKind, Model};
 use indicatif::ProgressBar;
 use prost::Message;
 use serde::Serialize;
@@ -28,6 +32,8 @@ pub struct InspectArgs {
     /// Where --fix-upsample writes the rewritten .onnx file.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,7 +61,24 @@ pub struct Report {
     /// Whether tract reads and optimizes the model with fixed shapes.
     pub tract_ok: bool,
     pub tract_error: Option<String>,
+    /// The engine asked (`--engine`; tract by default).
+    pub engine: EngineKind,
+    /// With `--engine onnxruntime`: whether onnxruntime runs the model,
+    /// its version and the providers its library has.
+    pub onnxruntime: Option<OrtVerdict>,
     pub advice: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrtVerdict {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub version: Option<String>,
+    pub library: Option<String>,
+    pub providers: Vec<String>,
+    /// The provider a package loaded on, and the fallbacks on the way.
+    pub provider: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
@@ -85,7 +108,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let report = inspect(&onnx_path, &proto, package.as_ref());
+    let engine = args.engine.engine.unwrap_or_default();
+    let mut report = if engine == EngineKind::Onnxruntime {
+        inspect_as(&onnx_path, &proto, package.as_ref(), false)
+    } else {
+        inspect(&onnx_path, &proto, package.as_ref())
+    };
+    if engine == EngineKind::Onnxruntime {
+        report.engine = engine;
+        report.onnxruntime = Some(ort_verdict(&args, &bytes, package.as_ref()));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -123,7 +155,57 @@ fn elem_bytes(dt: i32) -> u64 {
     }
 }
 
+/// onnxruntime's verdict: a session of the bare file, or the package
+/// loaded as the daemon would (smoke test included).
+fn ort_verdict(args: &InspectArgs, bytes: &[u8], package: Option<&ModelPackage>) -> OrtVerdict {
+    let choice = args.engine.choice();
+    let mut verdict = OrtVerdict {
+        ok: false,
+        error: None,
+        version: None,
+        library: None,
+        providers: Vec::new(),
+        provider: None,
+        warnings: Vec::new(),
+    };
+    let runtime = match easel_engine::onnxruntime::open(&choice.onnxruntime) {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            verdict.error = Some(e.to_string());
+            return verdict;
+        }
+    };
+    verdict.version = Some(runtime.version.clone());
+    verdict.library = Some(runtime.library.display().to_string());
+    verdict.providers = runtime.providers().iter().map(|p| p.to_string()).collect();
+    let result = match package {
+        Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1)
+            .map(|m| {
+                verdict.provider = Some(m.info().provider.to_string());
+                verdict.warnings = m.info().warnings.clone();
+            })
+            .map_err(|e| e.to_string()),
+        None => easel_engine::onnxruntime::model::try_session(runtime, bytes),
+    };
+    match result {
+        Ok(()) => verdict.ok = true,
+        Err(e) => verdict.error = Some(e),
+    }
+    verdict
+}
+
 pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackage>) -> Report {
+    inspect_as(path, proto, package, true)
+}
+
+/// The report; `try_tract`: whether tract loads and optimizes the model
+/// (skipped when onnxruntime is asked instead).
+fn inspect_as(
+    path: &Path,
+    proto: &pb::ModelProto,
+    package: Option<&ModelPackage>,
+    try_tract: bool,
+) -> Report {
     let graph = proto.graph.as_ref().expect("decode checked the graph");
     let mut ops = BTreeMap::new();
     for n in &graph.node {
@@ -159,11 +241,11 @@ pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackag
         .collect();
     let opset = load::opset(proto);
     let mut advice = Vec::new();
-    let unsupported = load::unsupported_ops(proto);
+    let unsupported = tract_load::unsupported_ops(proto);
     for (op, node) in &unsupported {
         advice.push(format!(
             "tract has no {op} (node {node:?}){}",
-            load::op_hint(op)
+            tract_load::op_hint(op)
         ));
     }
     if unsupported.iter().any(|(op, _)| op == "Upsample") {
@@ -204,10 +286,19 @@ pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackag
     }
     let (mut tract_ok, mut tract_error, mut macs, mut macs_by_op) =
         (false, None, None, BTreeMap::new());
-    if unsupported.is_empty() && symbolic.is_empty() {
+    if !try_tract {
+        // Only the MACs: shapes typed by tract, its verdict not asked.
+        if unsupported.is_empty()
+            && symbolic.is_empty()
+            && let Ok((m, by_op)) = tract_verdict(proto, &fixed, false)
+        {
+            macs = m;
+            macs_by_op = by_op;
+        }
+    } else if unsupported.is_empty() && symbolic.is_empty() {
         let spinner = ProgressBar::new_spinner().with_message("tract: load and optimize");
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        match tract_verdict(proto, &fixed) {
+        match tract_verdict(proto, &fixed, true) {
             Ok((m, by_op)) => {
                 tract_ok = true;
                 macs = m;
@@ -225,7 +316,8 @@ pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackag
         tract_error = Some("free input dimensions".into());
     }
     if let Some(p) = package
-        && let Err(e) = load::check(path, proto, &p.manifest)
+        && try_tract
+        && let Err(e) = tract_load::check(path, proto, &p.manifest)
         && tract_error.is_none()
     {
         tract_error = Some(e.to_string());
@@ -253,6 +345,8 @@ pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackag
         macs_by_op,
         tract_ok,
         tract_error,
+        engine: EngineKind::Tract,
+        onnxruntime: None,
         advice,
     }
 }
@@ -260,9 +354,13 @@ pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackag
 /// Total MACs (when every shape is known) and MACs per operator type.
 type Macs = (Option<u64>, BTreeMap<String, u64>);
 
-/// Loads, types and optimizes the model with fixed input shapes; returns
-/// MACs per image computed from the typed shapes.
-fn tract_verdict(proto: &pb::ModelProto, fixed: &[(String, Vec<usize>)]) -> TractResult<Macs> {
+/// Loads, types and (with `optimize`) optimizes the model with fixed
+/// input shapes; returns MACs per image computed from the typed shapes.
+fn tract_verdict(
+    proto: &pb::ModelProto,
+    fixed: &[(String, Vec<usize>)],
+    optimize: bool,
+) -> TractResult<Macs> {
     let mut model = tract_onnx::onnx().model_for_proto_model(proto)?;
     let names: Vec<String> = model
         .input_outlets()?
@@ -298,7 +396,9 @@ fn tract_verdict(proto: &pb::ModelProto, fixed: &[(String, Vec<usize>)]) -> Trac
         shapes.insert(t.name.clone(), t.dims.iter().map(|&d| d as usize).collect());
     }
     let (macs, by_op) = count_macs(graph, &shapes);
-    typed.into_optimized()?.into_runnable()?;
+    if optimize {
+        typed.into_optimized()?.into_runnable()?;
+    }
     Ok((macs, by_op))
 }
 
@@ -461,6 +561,20 @@ fn print_text(r: &Report) {
         None if r.tract_ok => println!("  tract     loads and optimizes"),
         Some(e) => println!("  tract     FAILS: {e}"),
         None => println!("  tract     not tried"),
+    }
+    if let Some(o) = &r.onnxruntime {
+        match (&o.error, &o.version) {
+            (None, Some(v)) => println!(
+                "  onnxruntime {v} runs it (on {}; library has {})",
+                o.provider.as_deref().unwrap_or("cpu"),
+                o.providers.join(", ")
+            ),
+            (Some(e), _) => println!("  onnxruntime FAILS: {e}"),
+            (None, None) => println!("  onnxruntime not tried"),
+        }
+        for w in &o.warnings {
+            println!("  warning   {w}");
+        }
     }
     for a in &r.advice {
         println!("  advice    {a}");

@@ -15,6 +15,7 @@ pub mod bench_sign;
 pub mod credentials;
 pub mod ctl;
 pub mod deploy;
+pub mod engine_args;
 pub mod firmware;
 pub mod generate;
 pub mod inspect;

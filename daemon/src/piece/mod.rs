@@ -486,7 +486,11 @@ impl Studio {
         };
         self.metrics
             .inference_seconds
-            .with_label_values(&[rendered.model.name.as_str()])
+            .with_label_values(&[
+                rendered.model.name.as_str(),
+                rendered.model.engine.as_str(),
+                rendered.model.provider.as_str(),
+            ])
             .observe(rendered.inference.as_secs_f64());
         let mut params = params.unwrap_or_else(|| serde_json::json!({}));
         params["size"] = serde_json::json!([rendered.image.width, rendered.image.height]);
@@ -596,7 +600,10 @@ impl Studio {
                     .lock()
                     .expect("infos lock")
                     .insert(name.clone(), info.clone());
-                tracing::info!(model = %name, kind = %info.kind, ms = info.load_time.as_millis() as u64, "model loaded");
+                tracing::info!(model = %name, kind = %info.kind, engine = %info.engine, provider = %info.provider, ms = info.load_time.as_millis() as u64, "model loaded");
+                for warning in &info.warnings {
+                    tracing::warn!(model = %name, "{warning}");
+                }
                 self.state.send_modify(|s| {
                     s.models.retain(|m| m.name != name);
                     s.models.push(state::summary(info.as_ref()));

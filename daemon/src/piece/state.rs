@@ -21,5 +21,8 @@ pub fn summary(info: &ModelInfo) -> ModelSummary {
         sha256: info.sha256.clone(),
         width: info.width,
         height: info.height,
+        engine: Some(info.engine.to_string()),
+        provider: Some(info.provider.to_string()),
+        warnings: info.warnings.clone(),
     }
 }

@@ -38,6 +38,9 @@ mod tests {
             sha256: String::new(),
             width: 64,
             height: 64,
+            engine: None,
+            provider: None,
+            warnings: Vec::new(),
         }
     }
 

@@ -8,7 +8,10 @@
 //! piece keeps working. The body says why (`warnings`, `source`). So is
 //! a signing credential that cannot be used (pictures are still made,
 //! with their text provenance but without Content Credentials) and board
-//! trouble (low disk, heat, throttling: `crate::board`).
+//! trouble (low disk, heat, throttling: `crate::board`). So is
+//! a model that runs on tract because onnxruntime could not take it (no
+//! library, a missing provider): the piece shows pictures, and the
+//! warning, which names onnxruntime, says what to fix.
 
 use super::Web;
 use crate::piece::state::State as PieceState;
@@ -44,6 +47,11 @@ impl Health {
             .filter_map(|s| s.warning.clone())
             .chain(state.credentials.iter().filter_map(|c| c.warning.clone()))
             .chain(state.board.iter().flat_map(|b| b.warnings.iter().cloned()))
+            .chain(state.models.iter().flat_map(|m| {
+                m.warnings
+                    .iter()
+                    .map(move |w| format!("model {}: {w}", m.name))
+            }))
             .collect();
         Health {
             ok: reasons.is_empty(),
@@ -137,6 +145,28 @@ mod tests {
         let h = Health::of(&state, false);
         assert!(!h.ok);
         assert_eq!(h.reasons, vec!["MQTT broker not connected"]);
+    }
+
+    #[test]
+    fn an_engine_fallback_warns_but_stays_healthy() {
+        let mut state = crate::piece::state::initial("n");
+        state.model = Some("dcgan-64".into());
+        state.models.push(crate::piece::state::ModelSummary {
+            name: "dcgan-64".into(),
+            kind: "latent".into(),
+            sha256: "ab".into(),
+            width: 64,
+            height: 64,
+            engine: Some("tract".into()),
+            provider: Some("cpu".into()),
+            warnings: vec!["onnxruntime: no library; it runs on tract instead".into()],
+        });
+        let h = Health::of(&state, true);
+        assert!(h.ok);
+        assert_eq!(
+            h.warnings,
+            vec!["model dcgan-64: onnxruntime: no library; it runs on tract instead"]
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The tract side of the engine: what reads an ONNX file into tract's
-//! graph and runs it. Kept apart so a second inference engine can sit
-//! beside it behind the same `Model` surface.
+//! The tract side of the engine: what prepares an ONNX graph for tract
+//! and runs it. onnxruntime sits beside it (`crate::onnxruntime`) behind
+//! the same `crate::Model` surface; the checks both need are shared
+//! (`crate::load`).
 //!
-//! - `load`: read and check an ONNX graph against its manifest; fix shapes.
-//! - `model`: a loaded model's plans; seed/latent/picture in, pixels out.
+//! - `load`: tract's checks (operators, knobs), weight folding, fixed
+//!   shapes, optimizing.
+//! - `model`: a loaded model's plans, lanes and runs.
 
 pub mod load;
 pub mod model;

@@ -64,6 +64,7 @@ pub fn write_package(dir: &Path, name: &str, built: Built) -> anyhow::Result<Man
         cppn: built.cppn,
         variant: None,
         tract: None,
+        engine: None,
     };
     manifest
         .validate()

@@ -11,6 +11,7 @@ use anyhow::{Context, ensure};
 use easel_engine::package::{ModelKind, ModelPackage};
 use easel_engine::picture::RgbImage;
 use easel_engine::seed::{Latent, SplitMix64};
+use easel_engine::tract::load as tract_load;
 use easel_engine::{load, pixels};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
@@ -66,8 +67,8 @@ pub fn prepared_proto(package: &ModelPackage) -> anyhow::Result<pb::ModelProto> 
     let path = package.onnx_path();
     let bytes = package.read_onnx()?;
     let mut proto = load::decode(&path, &bytes)?;
-    load::fold_constant_weights(&mut proto);
-    load::check(&path, &proto, &package.manifest)?;
+    tract_load::fold_constant_weights(&mut proto);
+    tract_load::check(&path, &proto, &package.manifest)?;
     Ok(proto)
 }
 
@@ -86,7 +87,7 @@ pub fn plan(
         (Some(c), ModelKind::Cppn) => Some((c.size[0] as usize, c.size[1] as usize)),
         _ => None,
     };
-    let model = load::fixed_model(&path, proto, &package.manifest, size)?;
+    let model = tract_load::fixed_model(&path, proto, &package.manifest, size)?;
     scope.enter(|| {
         let optimized = model
             .into_optimized()

@@ -7,10 +7,16 @@
 //! around the whole walk, so a node's time includes its parallel work).
 //! The sum over nodes is compared with the plain `run` time, so the
 //! profiler's overhead is visible.
+//!
+//! `--engine onnxruntime` profiles the same model on onnxruntime instead,
+//! with onnxruntime's own profiler (`easel_engine::onnxruntime::profile`),
+//! on the same sample input; its node names and operators are
+//! onnxruntime's (after its graph fusions), not tract's.
 
 use super::plan::{self, Plan};
 use anyhow::{Context, ensure};
-use easel_engine::package::ModelPackage;
+use easel_engine::package::{ModelKind, ModelPackage};
+use easel_engine::{EngineKind, Source};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,6 +46,8 @@ pub struct ProfileArgs {
     /// Print markdown tables (for docs) instead of aligned text.
     #[arg(long)]
     pub markdown: bool,
+    #[command(flatten)]
+    pub engine: crate::engine_args::EngineArgs,
 }
 
 /// One node's share of a run.
@@ -90,6 +98,9 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         "--threads must list positive counts"
     );
     let cli_knobs = plan::parse_knobs(&args.knobs)?;
+    if args.engine.engine == Some(EngineKind::Onnxruntime) {
+        return run_onnxruntime(&args);
+    }
     for dir in &args.models {
         let package = ModelPackage::open(dir)
             .with_context(|| format!("opening model package {}", dir.display()))?;
@@ -100,6 +111,62 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
             let plan = plan::plan(&package, &proto, threads, &knobs)?;
             let p = profile(&package, &plan, threads, &knobs, args.runs, args.warmup)?;
             print(&p, args.top, args.markdown);
+        }
+    }
+    Ok(())
+}
+
+/// `easel profile --engine onnxruntime`: onnxruntime's profile of each
+/// model at each thread count, printed like tract's.
+fn run_onnxruntime(args: &ProfileArgs) -> anyhow::Result<()> {
+    let runtime = easel_engine::onnxruntime::open(&args.engine.choice().onnxruntime)?;
+    eprintln!(
+        "onnxruntime {} from {}",
+        runtime.version,
+        runtime.library.display()
+    );
+    let scratch = tempfile::tempdir().context("a scratch folder for onnxruntime's trace")?;
+    for dir in &args.models {
+        let package = ModelPackage::open(dir)
+            .with_context(|| format!("opening model package {}", dir.display()))?;
+        let m = &package.manifest;
+        let source = match m.kind {
+            ModelKind::Image => Source::Image(std::sync::Arc::new(plan::test_picture(
+                0,
+                m.input.shape[3],
+                m.input.shape[2],
+            ))),
+            _ => Source::Seed(0),
+        };
+        for &threads in &args.threads {
+            let p = easel_engine::onnxruntime::profile::profile(
+                &package,
+                runtime,
+                &source,
+                threads,
+                args.runs,
+                args.warmup,
+                scratch.path(),
+            )
+            .map_err(|e| anyhow::anyhow!("profiling {} on onnxruntime: {e}", dir.display()))?;
+            let profile = Profile {
+                model: format!("{} (onnxruntime)", m.name),
+                threads,
+                knobs: Vec::new(),
+                run_ms: p.run_ms,
+                profiled_ms: p.profiled_ms,
+                nodes: p
+                    .nodes
+                    .into_iter()
+                    .map(|n| NodeTime {
+                        node: n.node,
+                        op: n.op,
+                        shape: n.shape,
+                        ms: n.ms,
+                    })
+                    .collect(),
+            };
+            print(&profile, args.top, args.markdown);
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use anyhow::{Context, bail, ensure};
 use calib::{CalibSet, Method};
 use easel_engine::package::{MANIFEST, Manifest, ModelKind, ModelPackage, VariantSpec, sha256_hex};
 use easel_engine::picture::{Provenance, RgbImage, encode_png};
+use easel_engine::tract::load as tract_load;
 use easel_engine::{Model, Source, load};
 use indicatif::ProgressBar;
 use prost::Message;
@@ -120,7 +121,7 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     let onnx_path = source.onnx_path();
     let bytes = source.read_onnx()?;
     let mut proto = load::decode(&onnx_path, &bytes)?;
-    load::check(&onnx_path, &proto, &source.manifest)?;
+    tract_load::check(&onnx_path, &proto, &source.manifest)?;
     let out = &args.output;
     if out.exists() {
         let empty = out.is_dir() && std::fs::read_dir(out)?.next().is_none();
