@@ -12,6 +12,10 @@ command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux
 command -v readelf >/dev/null 2>&1 || need_apt+=(binutils)
 # systemd-analyze: scripts/verify-units.sh checks the units in packaging/systemd.
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# qemu-user: the aarch64 build runs under emulation (scripts/aarch64-check.py).
+command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
+# dpkg-deb: the package step reads the .deb it built (scripts/package-deb.sh).
+command -v dpkg-deb >/dev/null 2>&1 || need_apt+=(dpkg)
 # libclang: the `v4l` feature (camera support) generates its kernel bindings at build time.
 dpkg -s libclang-dev >/dev/null 2>&1 || need_apt+=(libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -31,9 +35,9 @@ rustup target add aarch64-unknown-linux-gnu thumbv6m-none-eabi riscv32imc-unknow
 # onnxruntime: the numerics fixtures, `easel quantize` tests (every variant
 # must run there too), the bench comparison scripts, and easel's own
 # onnxruntime engine, whose tests load the wheel's library (>= 1.17).
-python3 -c 'import onnxruntime, onnx, numpy' >/dev/null 2>&1 \
-  || python3 -m pip install --quiet onnxruntime onnx numpy \
-  || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy
+python3 -c 'import onnxruntime, onnx, numpy, PIL' >/dev/null 2>&1 \
+  || python3 -m pip install --quiet onnxruntime onnx numpy pillow \
+  || python3 -m pip install --quiet --break-system-packages onnxruntime onnx numpy pillow
 # c2pa-python: the CAI's own C2PA SDK (its wheel bundles a build of
 # c2pa-rs), the independent reader the Content Credentials tests check
 # easel's signed pictures with (tests/c2pa_check.py).

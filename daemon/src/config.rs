@@ -16,6 +16,7 @@ use std::time::Duration;
 pub mod camera;
 pub mod engine;
 pub mod health;
+pub mod schedule;
 pub mod venue;
 
 /// The default model of a fresh checkout.
@@ -57,6 +58,7 @@ pub struct RawConfig {
     pub osc: venue::RawOsc,
     #[serde(default)]
     pub onnxruntime: engine::RawOnnxruntime,
+    pub schedule: Option<schedule::RawSchedule>,
 }
 
 /// `[credentials]`: the studio's C2PA signing certificate (docs/provenance.md).
@@ -142,6 +144,8 @@ pub struct Config {
     pub credentials: crate::credentials::CredentialsConfig,
     /// `[health]`: board warnings (low disk, heat).
     pub health: crate::board::health::Thresholds,
+    /// `[schedule]`: opening hours; `None`: always open.
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
     /// `[homeassistant]`; `None` when not enabled.
     pub homeassistant: Option<crate::homeassistant::HaConfig>,
     /// `[osc]`; `None` without `listen`.
@@ -389,6 +393,12 @@ impl Config {
             }
             Default::default()
         });
+        let schedule = schedule::schedule(raw.schedule.as_ref()).unwrap_or_else(|problems| {
+            for (key, message) in problems {
+                issue(key, message);
+            }
+            None
+        });
         let engine =
             engine::choice(raw.engine.as_deref(), &raw.onnxruntime).unwrap_or_else(|problems| {
                 for (key, message) in problems {
@@ -460,6 +470,7 @@ impl Config {
             camera,
             credentials: crate::credentials::CredentialsConfig { files: credentials },
             health,
+            schedule,
             engine,
         };
         if issues.is_empty() {

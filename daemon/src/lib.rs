@@ -15,6 +15,7 @@ pub mod osc;
 pub mod palette;
 pub mod piece;
 pub mod public_url;
+pub mod schedule;
 pub mod service;
 pub mod source;
 pub mod web;
@@ -71,6 +72,17 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         credentials,
         cancel.clone(),
     );
+    // Opening hours: known before the page is up, so a kiosk started at
+    // night never shows a picture.
+    if let Some(schedule) = config.schedule.clone() {
+        let status = schedule.schedule.at(jiff::Timestamp::now());
+        piece.set_schedule(piece::state::ScheduleStatus {
+            open: status.open,
+            next_change: status.next_change.map(|t| t.to_string()),
+            timezone: schedule.zone_name.clone(),
+        });
+        tokio::spawn(schedule::task::run(schedule, piece.clone(), cancel.clone()));
+    }
     // The page is up before any model is: a kiosk shows the glow (or the
     // archive's newest picture) instead of a browser error while models load.
     let board = board::sampler::start(

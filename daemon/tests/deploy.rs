@@ -435,8 +435,22 @@ fn kill_9_while_installing_leaves_a_complete_current_model() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Different moments in the write/rename/pointer cycle each round.
-        std::thread::sleep(std::time::Duration::from_millis(200 + 137 * round));
+        // The child has installed something of its own (on a loaded
+        // machine it can take seconds to start), then a different moment
+        // in the write/rename/pointer cycle each round.
+        let started = std::time::Instant::now();
+        while store::pointer(data.path(), "dcgan-64")
+            .ok()
+            .flatten()
+            .is_none_or(|p| p.current == last)
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "round {round}: the child installed nothing in 120 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(37 * round));
         child.kill().unwrap(); // SIGKILL on Unix: no destructor, no cleanup
         child.wait().unwrap();
 

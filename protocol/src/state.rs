@@ -49,6 +49,26 @@ pub struct State {
     /// until the daemon has read it once.
     #[serde(default)]
     pub board: Option<BoardStatus>,
+    /// Opening hours (`[schedule]`): `None` without a schedule (always open).
+    #[serde(default)]
+    pub schedule: Option<ScheduleStatus>,
+}
+
+impl State {
+    /// Outside opening hours: the screen black, the engine idle.
+    pub fn closed(&self) -> bool {
+        self.schedule.as_ref().is_some_and(|s| !s.open)
+    }
+}
+
+/// Whether the piece is open, and when that next changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleStatus {
+    pub open: bool,
+    /// RFC 3339 in UTC; `None` when it never changes.
+    pub next_change: Option<String>,
+    /// The zone the hours are kept in (`Europe/Vienna`).
+    pub timezone: String,
 }
 
 /// Live parameters a technician or a knob can change.
@@ -192,6 +212,7 @@ impl State {
             source: None,
             credentials: None,
             board: None,
+            schedule: None,
         }
     }
 
@@ -261,6 +282,11 @@ mod tests {
                 throttled: Some("0x50005".into()),
                 warnings: vec!["CPU temperature 81.5 °C".into()],
             }),
+            schedule: Some(ScheduleStatus {
+                open: false,
+                next_change: Some("2026-12-02T09:00:00Z".into()),
+                timezone: "Europe/Vienna".into(),
+            }),
             ..State::new("g1", "0.1.0")
         }
     }
@@ -269,7 +295,7 @@ mod tests {
     fn a_new_state_on_the_wire() {
         assert_eq!(
             State::new("n1", "0.1.0").to_json(),
-            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null,"board":null}"#
+            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null,"board":null,"schedule":null}"#
         );
     }
 
@@ -287,7 +313,8 @@ mod tests {
                 r#""installed":[{"name":"dcgan-64","current":"dcgan-64-db208809","previous":null}],"#,
                 r#""source":{"uri":"v4l:///dev/nonexistent","ok":false,"showing":"test://pattern","warning":"source failing"},"#,
                 r#""credentials":{"signing":true,"signer":"CN=g1","origin":"installation","warning":null},"#,
-                r#""board":{"disk_free_bytes":1073741824,"disk_total_bytes":17179869184,"memory_available_bytes":null,"memory_total_bytes":null,"temperature_c":81.5,"throttled":"0x50005","warnings":["CPU temperature 81.5 °C"]}}"#
+                r#""board":{"disk_free_bytes":1073741824,"disk_total_bytes":17179869184,"memory_available_bytes":null,"memory_total_bytes":null,"temperature_c":81.5,"throttled":"0x50005","warnings":["CPU temperature 81.5 °C"]},"#,
+                r#""schedule":{"open":false,"next_change":"2026-12-02T09:00:00Z","timezone":"Europe/Vienna"}}"#
             )
         );
     }

@@ -173,6 +173,7 @@ pub async fn run(
                         }
                         continue;
                     }
+                    inbound.set_closed(piece.state.borrow().closed());
                     for request in inbound.handle_publish(&topic, &p.payload, p.retain) {
                         if piece
                             .commands
@@ -214,6 +215,8 @@ pub async fn run(
         let mut events = piece.events.subscribe();
         let mut state = piece.state.clone();
         let mut palette = piece.palette.clone();
+        // Its own copy: it follows the opening hours (a black palette).
+        let mut outbound = session.clone();
         let filters = || {
             session.subscriptions().into_iter().map(|topic| {
                 let mut f = Filter::new(topic, QoS::AtLeastOnce);
@@ -230,32 +233,42 @@ pub async fn run(
                         if let Err(e) = client.subscribe_many(filters()).await {
                             tracing::warn!("MQTT subscribe not queued: {e}");
                         }
-                        let messages = session.on_connect(&state.borrow_and_update(), &palette.borrow_and_update());
+                        let now = state.borrow_and_update().clone();
+                        outbound.set_closed(now.closed());
+                        let messages = outbound.on_connect(&now, &palette.borrow_and_update());
                         for out in messages {
                             send(&client, out).await;
                         }
                     }
                 }
                 event = events.recv() => match event {
-                    Ok(event) => send(&client, session.event(&event)).await,
+                    Ok(event) => send(&client, outbound.event(&event)).await,
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Ok(()) = state.changed() => {
-                    let out = session.state(&state.borrow_and_update());
-                    if link.borrow().1 { send(&client, out).await }
+                    let now = state.borrow_and_update().clone();
+                    let opened_or_closed = outbound.closed() != now.closed();
+                    outbound.set_closed(now.closed());
+                    let mut out = vec![outbound.state(&now)];
+                    if opened_or_closed {
+                        out.push(outbound.palette(&palette.borrow()));
+                    }
+                    if link.borrow().1 {
+                        for o in out { send(&client, o).await }
+                    }
                 }
                 Ok(()) = palette.changed() => {
-                    let out = session.palette(&palette.borrow_and_update());
+                    let out = outbound.palette(&palette.borrow_and_update());
                     if link.borrow().1 { send(&client, out).await }
                 }
             }
         }
         // Events of the last pictures, then the goodbye.
         while let Ok(event) = events.try_recv() {
-            send(&client, session.event(&event)).await;
+            send(&client, outbound.event(&event)).await;
         }
-        send(&client, session.stopped()).await;
+        send(&client, outbound.stopped()).await;
         let _ = client.disconnect().await;
         // The poller flushes the queue and stops after DISCONNECT; a dead
         // broker must not hold the exit up.

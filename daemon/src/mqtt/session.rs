@@ -20,6 +20,9 @@ pub struct Outgoing {
     pub retain: bool,
 }
 
+/// The palette of a closed piece's black screen.
+const CLOSED_PALETTE: &str = "#000000";
+
 /// The topics and the decisions of one daemon's session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -29,6 +32,8 @@ pub struct Session {
     bindings: Bindings,
     /// Controllers' repeats filtered out: only changes are visitors.
     activity: Activity,
+    /// Outside opening hours (`[schedule]`): controller input does nothing.
+    closed: bool,
 }
 
 impl Session {
@@ -39,7 +44,18 @@ impl Session {
             max_payload,
             bindings,
             activity: Activity::new(),
+            closed: false,
         }
+    }
+
+    /// Follows the piece's opening hours: while closed, controllers'
+    /// input is read (so their last values stay known) but asks nothing.
+    pub fn set_closed(&mut self, closed: bool) {
+        self.closed = closed;
+    }
+
+    pub fn closed(&self) -> bool {
+        self.closed
     }
 
     /// Subscribed on every connect: this node's commands, the fleet's, and
@@ -119,7 +135,7 @@ impl Session {
     /// every retained message, so all of them are sent again.
     pub fn on_connect(&self, state: &State, palette: &str) -> Vec<Outgoing> {
         let mut out = vec![self.status(Availability::Online), self.state(state)];
-        if !palette.is_empty() {
+        if !palette.is_empty() || self.closed {
             out.push(self.palette(palette));
         }
         out
@@ -137,7 +153,10 @@ impl Session {
         }
     }
 
+    /// The palette controllers light their strips with: black while the
+    /// piece is closed, as its screen is.
     pub fn palette(&self, palette: &str) -> Outgoing {
+        let palette = if self.closed { CLOSED_PALETTE } else { palette };
         Outgoing {
             topic: Topic::Palette {
                 prefix: &self.prefix,
@@ -191,7 +210,7 @@ impl Session {
                     return Vec::new();
                 }
                 match serde_json::from_slice::<InputMessage>(payload) {
-                    Ok(input) if self.activity.handle_report(id, &input) => {
+                    Ok(input) if self.activity.handle_report(id, &input) && !self.closed => {
                         self.bindings.handle(&input)
                     }
                     Ok(_) => Vec::new(),

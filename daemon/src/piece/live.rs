@@ -155,7 +155,7 @@ pub(super) fn next_model(studio: &Studio, request_id: Option<String>) {
 
 /// The model live mode paints with now, if live mode is on.
 fn painting(studio: &Studio, state: &State) -> Option<Arc<ModelInfo>> {
-    if state.mode != Mode::Live {
+    if state.mode != Mode::Live || state.closed() {
         return None;
     }
     let name = state.model.as_ref()?;

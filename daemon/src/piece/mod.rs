@@ -86,6 +86,20 @@ impl Piece {
     }
 }
 
+impl Piece {
+    /// Opening hours (`crate::schedule`): open or closed, and until when.
+    /// Closed, morph, live and attract modes pause (they look at
+    /// `state.closed()`), the page shows black, and the MQTT edge ignores
+    /// controller input and publishes a black palette.
+    pub fn set_schedule(&self, status: state::ScheduleStatus) {
+        self.state_writer.send_if_modified(|s| {
+            let changed = s.schedule.as_ref() != Some(&status);
+            s.schedule = Some(status);
+            changed
+        });
+    }
+}
+
 /// The piece's own side of the channels.
 struct Studio {
     engine: Engine,

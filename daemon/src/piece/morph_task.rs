@@ -20,11 +20,15 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut pending: Option<Batch> = None;
     loop {
         let now = Instant::now();
-        let (still, attracting) = {
+        let (still, attracting, closed) = {
             let s = studio.state.borrow();
-            (s.mode == Mode::Still, s.attract)
+            (s.mode == Mode::Still, s.attract, s.closed())
         };
-        if still && !attracting && studio.attract.lock().expect("attract lock").is_idle(now) {
+        if still
+            && !attracting
+            && !closed
+            && studio.attract.lock().expect("attract lock").is_idle(now)
+        {
             tracing::info!("nobody around: attract mode");
             studio.state.send_modify(|s| s.attract = true);
         }
@@ -40,6 +44,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             .as_ref()
             .and_then(|m| studio.infos.lock().expect("infos lock").get(m).cloned());
         let active = (s.mode == Mode::Morph || attract)
+            && !s.closed()
             && info
                 .as_ref()
                 .is_some_and(|i| i.kind != easel_engine::package::ModelKind::Image);

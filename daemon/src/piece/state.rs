@@ -5,7 +5,8 @@
 
 use easel_engine::ModelInfo;
 pub use easel_protocol::state::{
-    BoardStatus, CredentialsStatus, Installed, Latest, ModelSummary, Params, SourceStatus, State,
+    BoardStatus, CredentialsStatus, Installed, Latest, ModelSummary, Params, ScheduleStatus,
+    SourceStatus, State,
 };
 
 /// The state of a piece that has loaded nothing yet.
