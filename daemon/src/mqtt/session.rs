@@ -356,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn closed_controller_input_asks_nothing_and_the_palette_is_black() {
+        let mut s = session();
+        let click = br#"{"input":"button1","event":"click"}"#;
+        s.set_closed(true);
+        assert!(
+            s.handle_publish("easel/ctl/a/input", click, false)
+                .is_empty()
+        );
+        assert_eq!(s.palette("#ff0000").payload, b"#000000");
+        assert_eq!(
+            s.on_connect(&State::new("n1", "0"), "").len(),
+            3,
+            "black even before a picture"
+        );
+        s.set_closed(false);
+        assert_eq!(s.handle_publish("easel/ctl/b/input", click, false).len(), 1);
+        assert_eq!(s.palette("#ff0000").payload, b"#ff0000");
+    }
+
+    #[test]
     fn controller_input_goes_through_bindings() {
         let mut s = session();
         let out = codes(s.handle_publish(
