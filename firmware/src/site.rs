@@ -30,6 +30,8 @@ const MAGIC: [u8; 5] = *b"EASL\x01";
 /// Where the controller connects, as set on site (or at build time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteSettings {
+    /// Empty only for a controller built without a network, until setup
+    /// gives it one ([`SiteSettings::without_wifi`]).
     ssid: String<MAX_SSID>,
     /// Empty: an open network.
     passphrase: String<MAX_PASSPHRASE>,
@@ -119,6 +121,23 @@ impl SiteSettings {
             username: text(username, SiteError::Login)?,
             password: text(password, SiteError::Login)?,
         })
+    }
+
+    /// Settings without a network yet: a controller built for no venue in
+    /// particular, which joins nothing until setup gives it a network.
+    pub fn without_wifi(
+        broker: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<SiteSettings, SiteError> {
+        let mut site = SiteSettings::new("-", "", broker, username, password)?;
+        site.ssid.clear();
+        Ok(site)
+    }
+
+    /// Whether there is a network to join.
+    pub fn has_wifi(&self) -> bool {
+        !self.ssid.is_empty()
     }
 
     /// The same settings on another WiFi network.
@@ -334,6 +353,19 @@ mod tests {
             s.with_broker("h:1883", &"u".repeat(65), ""),
             Err(SiteError::Login)
         );
+    }
+
+    #[test]
+    fn a_controller_without_a_network_gets_one_from_setup() {
+        let bare = SiteSettings::without_wifi("broker.gallery", "", "").unwrap();
+        assert!(!bare.has_wifi());
+        assert_eq!(bare.ssid(), "");
+        let joined = bare.with_wifi("gallery", "the-passphrase").unwrap();
+        assert!(joined.has_wifi());
+        assert_eq!(joined.broker_text(), "broker.gallery");
+        assert!(gallery().has_wifi());
+        // A broker is still required and checked.
+        assert!(SiteSettings::without_wifi("mqtts://x", "", "").is_err());
     }
 
     #[test]

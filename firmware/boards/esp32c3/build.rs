@@ -1,6 +1,6 @@
 //! Turns the controller's build-time settings into constants, failing the
-//! build on a missing or bad value rather than shipping a controller that
-//! cannot join the network.
+//! build on a bad value rather than shipping a controller that cannot
+//! connect.
 //!
 //! Settings come from the environment or from `easel.env` in this folder
 //! (`KEY=value` lines, gitignored: WiFi credentials are per installation
@@ -11,8 +11,8 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `EASEL_WIFI_SSID` | required | network name, 1–32 bytes |
-//! | `EASEL_WIFI_PASSWORD` | required | WPA2 passphrase, 8–63 characters; empty = open network |
+//! | `EASEL_WIFI_SSID` | none | network name, 1–32 bytes; none: join nothing until set up over USB |
+//! | `EASEL_WIFI_PASSWORD` | required with a name | WPA2 passphrase, 8–63 characters; empty = open network |
 //! | `EASEL_BROKER` | `192.168.1.10:1883` | broker: `host:port` or `mqtt://host:port`, host a DNS name or an IP |
 //! | `EASEL_MQTT_USERNAME` | empty | broker login (a locked broker wants one) |
 //! | `EASEL_MQTT_PASSWORD` | empty | its password |
@@ -66,17 +66,33 @@ fn main() {
         file: fs::read_to_string("easel.env").unwrap_or_default(),
     };
 
-    let ssid = settings.required("EASEL_WIFI_SSID", "WiFi network name");
-    let password = settings.required(
-        "EASEL_WIFI_PASSWORD",
-        "WiFi passphrase (set it empty for an open network)",
-    );
+    // Without a network the controller joins nothing until it is set up
+    // over USB: one image for any venue. Said loudly, since a forgotten
+    // easel.env gives the same.
+    let ssid = settings.get("EASEL_WIFI_SSID").unwrap_or_default();
+    let password = if ssid.is_empty() {
+        println!(
+            "cargo:warning=EASEL_WIFI_SSID not set: this controller joins no network until it is \
+             set up over USB (firmware/README.md, on-site setup)"
+        );
+        String::new()
+    } else {
+        settings.required(
+            "EASEL_WIFI_PASSWORD",
+            "WiFi passphrase (set it empty for an open network)",
+        )
+    };
     let broker = settings
         .get("EASEL_BROKER")
         .unwrap_or_else(|| "192.168.1.10:1883".into());
     let username = settings.get("EASEL_MQTT_USERNAME").unwrap_or_default();
     let mqtt_password = settings.get("EASEL_MQTT_PASSWORD").unwrap_or_default();
-    if let Err(e) = SiteSettings::new(&ssid, &password, &broker, &username, &mqtt_password) {
+    let site = if ssid.is_empty() {
+        SiteSettings::without_wifi(&broker, &username, &mqtt_password)
+    } else {
+        SiteSettings::new(&ssid, &password, &broker, &username, &mqtt_password)
+    };
+    if let Err(e) = site {
         panic!("EASEL_WIFI_SSID / EASEL_WIFI_PASSWORD / EASEL_BROKER / EASEL_MQTT_*: {e}");
     }
     let id = settings.name("EASEL_CONTROLLER_ID", "ctl-1", 32);

@@ -116,13 +116,19 @@ fn set_site(site: SiteSettings) {
 
 /// The build-time settings (build.rs validated them with the same code).
 fn build_time_site() -> SiteSettings {
-    let Ok(site) = SiteSettings::new(
-        config::WIFI_SSID,
-        config::WIFI_PASSWORD,
-        config::BROKER,
-        config::MQTT_USERNAME,
-        config::MQTT_PASSWORD,
-    ) else {
+    let site = match config::WIFI_SSID {
+        "" => {
+            SiteSettings::without_wifi(config::BROKER, config::MQTT_USERNAME, config::MQTT_PASSWORD)
+        }
+        ssid => SiteSettings::new(
+            ssid,
+            config::WIFI_PASSWORD,
+            config::BROKER,
+            config::MQTT_USERNAME,
+            config::MQTT_PASSWORD,
+        ),
+    };
+    let Ok(site) = site else {
         panic!("build-time settings rejected");
     };
     site
@@ -150,6 +156,9 @@ async fn wifi_task(mut controller: WifiController<'static>) -> ! {
                 }
                 Either::Second(candidate) => Some(candidate),
             }
+        } else if !current_site().has_wifi() {
+            // Built without a network and not set up yet: wait for setup.
+            Some(JOIN.wait().await)
         } else {
             match select(controller.connect_async(), JOIN.wait()).await {
                 Either::First(Ok(_)) => {
