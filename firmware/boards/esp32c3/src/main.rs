@@ -190,7 +190,8 @@ async fn wifi_task(mut controller: WifiController<'static>) -> ! {
 
 /// Leaves the current network and joins `site`'s.
 async fn try_network(controller: &mut WifiController<'static>, site: &SiteSettings) -> bool {
-    let _ = controller.disconnect_async().await;
+    // Bounded: a disconnect whose event never comes must not stall setup.
+    let _ = with_timeout(Duration::from_secs(5), controller.disconnect_async()).await;
     if controller.set_config(&station_config(site)).is_err() {
         return false;
     }
