@@ -57,7 +57,8 @@ declare -A IRAM=(
   [esp32c3]=0x4037c000-0x403e0000
 )
 
-# Build-time settings a board cannot be built without (WiFi credentials).
+# Build-time settings the measured image should have (WiFi credentials:
+# the ESP32-C3 builds without them too, as an image to set up on site).
 # When neither the environment nor the board's easel.env gives one, the
 # build gets a placeholder that only proves it builds; a technician's own
 # settings are never replaced, so the ELF left in target/ stays theirs.

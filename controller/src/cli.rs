@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "easel-controller", version)]
 pub struct Cli {
-    /// Broker address, host:port (MQTT 5).
+    /// Broker address: mqtt://host:port or host:port, host a DNS name or
+    /// an IP ([v6] in brackets); port 1883 when left out (MQTT 5).
     #[arg(long, default_value = "127.0.0.1:1883")]
     pub broker: String,
     /// This controller's id, [a-z0-9_-]{1,32}.

@@ -41,11 +41,32 @@ impl Settings {
         let session = SessionConfig::new(leak(prefix), leak(id), leak(node));
         Session::new(session, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Settings {
-            broker: broker.to_owned(),
+            broker: connect_address(broker)?,
             session,
             login: None,
         })
     }
+}
+
+/// The `host:port` to connect to for a broker address in any form the
+/// tools accept (`mqtt://host:port`, `host:port`, a DNS name or an IP;
+/// `easel_protocol::broker`). The name is resolved at every connection
+/// attempt, so a broker that moves to another address is found again.
+pub fn connect_address(broker: &str) -> anyhow::Result<String> {
+    let addr = easel_protocol::broker::parse(broker).map_err(|e| {
+        anyhow::anyhow!(
+            "--broker {broker:?} is not a broker address (mqtt://host:port or host:port): {e}"
+        )
+    })?;
+    anyhow::ensure!(
+        !addr.tls,
+        "--broker {broker:?}: the controller speaks plain MQTT (mqtt://), not TLS"
+    );
+    Ok(if addr.host.contains(':') {
+        format!("[{}]:{}", addr.host, addr.port)
+    } else {
+        format!("{}:{}", addr.host, addr.port)
+    })
 }
 
 /// Connects a fresh TCP stream per attempt (Nagle off: an input event is
@@ -185,5 +206,33 @@ pub async fn signals() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::connect_address;
+
+    #[test]
+    fn the_tools_broker_forms_are_accepted() {
+        for (given, connect) in [
+            ("127.0.0.1:1884", "127.0.0.1:1884"),
+            ("mqtt://127.0.0.1:1884", "127.0.0.1:1884"),
+            ("mqtt://broker.gallery", "broker.gallery:1883"),
+            ("broker.gallery", "broker.gallery:1883"),
+            ("mqtt://[::1]:1884/", "[::1]:1884"),
+        ] {
+            assert_eq!(connect_address(given).unwrap(), connect, "{given}");
+        }
+    }
+
+    #[test]
+    fn tls_and_nonsense_are_refused_with_the_reason() {
+        let e = connect_address("mqtts://broker.gallery").unwrap_err();
+        assert!(e.to_string().contains("plain MQTT"), "{e}");
+        let e = connect_address("http://broker.gallery:1883").unwrap_err();
+        assert!(e.to_string().contains("mqtt:// or mqtts://"), "{e}");
+        let e = connect_address("broker.gallery:port").unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
     }
 }

@@ -193,14 +193,13 @@ struct Controller {
 
 impl Controller {
     fn start(port: u16, id: &str) -> Controller {
+        Controller::start_at(&format!("127.0.0.1:{port}"), id)
+    }
+
+    /// With `--broker` exactly as given.
+    fn start_at(broker: &str, id: &str) -> Controller {
         let mut child = Command::new(env!("CARGO_BIN_EXE_easel-controller"))
-            .args([
-                "--simulate",
-                "--broker",
-                &format!("127.0.0.1:{port}"),
-                "--id",
-                id,
-            ])
+            .args(["--simulate", "--broker", broker, "--id", id])
             .args(["--node", "gallery-1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -313,6 +312,19 @@ fn reconnects_after_a_broker_restart<B: Broker>() {
     );
 }
 
+/// The tools' URL form and a DNS name (resolved at connect) reach the
+/// broker too: `--broker` takes what `easel ctl --broker` takes.
+fn reaches_the_broker_by_url_and_name<B: Broker>() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = B::start(dir.path());
+    let port = broker.port();
+    let obs = Observer::start(port, "easel/ctl/+/status");
+    let _url = Controller::start_at(&format!("mqtt://127.0.0.1:{port}"), "t-url");
+    obs.lines.expect("easel/ctl/t-url/status online", WAIT);
+    let _name = Controller::start_at(&format!("mqtt://localhost:{port}/"), "t-name");
+    obs.lines.expect("easel/ctl/t-name/status online", WAIT);
+}
+
 macro_rules! broker_tests {
     ($($module:ident => $broker:ty),* $(,)?) => {$(
         mod $module {
@@ -324,6 +336,10 @@ macro_rules! broker_tests {
             #[test]
             fn last_will_appears_when_killed() {
                 super::last_will_appears_when_killed::<$broker>();
+            }
+            #[test]
+            fn reaches_the_broker_by_url_and_name() {
+                super::reaches_the_broker_by_url_and_name::<$broker>();
             }
             #[test]
             fn reconnects_after_a_broker_restart() {

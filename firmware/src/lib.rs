@@ -16,18 +16,21 @@
 //! that connects [`session::Session`] to minimq and a byte stream.
 //!
 //! Nothing a visitor can do with the inputs is destructive: gestures only
-//! become input events for the daemon. Configuration (broker, id, WiFi) is
-//! fixed at build time and no gesture changes it.
+//! become input events for the daemon. Id, node and prefix are fixed at
+//! build time; WiFi and broker ([`site`]) start as build-time values and
+//! change only over the USB serial port ([`improv`]), never by a gesture.
 
 pub mod button;
 pub mod encoder;
 pub mod event;
+pub mod improv;
 pub mod knob;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod pins;
 pub mod presence;
 pub mod session;
+pub mod site;
 pub mod status_led;
 pub mod strip;
 pub mod ws2812;
@@ -38,5 +41,6 @@ pub use event::InputEvent;
 pub use knob::{Knob, KnobConfig};
 pub use presence::{Distance, DistanceConfig, Pir, PirConfig};
 pub use session::{Session, SessionConfig};
+pub use site::SiteSettings;
 pub use status_led::{StatusLed, StatusPattern};
 pub use strip::{Strip, StripConfig};

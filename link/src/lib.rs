@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{0:?} is not mqtt://host:port or mqtts://host:port")]
+    /// The address as given, and why it was refused.
+    #[error("{0}")]
     BadUrl(String),
     #[error("reading CA certificates {path}: {message}")]
     Ca { path: PathBuf, message: String },
@@ -17,24 +18,18 @@ pub enum SetupError {
     Tls(#[from] rustls::Error),
 }
 
-/// Splits `mqtt://host:port` / `mqtts://host[:port]` (ports default 1883 / 8883).
+/// Splits a broker address into host, port and TLS: `mqtt://host:port`,
+/// `mqtts://host[:port]` or a bare `host[:port]` (plain MQTT; ports
+/// default to 1883 / 8883). The grammar is `easel_protocol::broker`'s, the
+/// one the controllers use too.
 pub fn parse_url(url: &str) -> Result<(String, u16, bool), SetupError> {
-    let bad = || SetupError::BadUrl(url.into());
-    let (rest, tls) = match url.split_once("://") {
-        Some(("mqtt", rest)) => (rest, false),
-        Some(("mqtts", rest)) => (rest, true),
-        _ => return Err(bad()),
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().map_err(|_| bad())?),
-        None => (rest, if tls { 8883 } else { 1883 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || host.contains(['/', '@']) {
-        return Err(bad());
-    }
-    Ok((host.into(), port, tls))
+    let addr = easel_protocol::broker::parse(url).map_err(|reason| {
+        SetupError::BadUrl(format!(
+            "{url:?} is not a broker address (mqtt://host:port, mqtts://host:port or \
+             host:port): {reason}"
+        ))
+    })?;
+    Ok((addr.host.into(), addr.port, addr.tls))
 }
 
 /// The rustls client configuration for `mqtts://`: the CA file's
@@ -86,8 +81,14 @@ mod tests {
             parse_url("mqtt://[::1]:1884/").unwrap(),
             ("::1".into(), 1884, false)
         );
+        // The controllers' form, accepted by the tools too.
+        assert_eq!(
+            parse_url("broker.gallery:1884").unwrap(),
+            ("broker.gallery".into(), 1884, false)
+        );
         for bad in [
             "http://x:1",
+            "fd00::5:1883",
             "mqtt://:1883",
             "mqtt://h:port",
             "mqtt://u@h:1",

@@ -15,6 +15,7 @@
 //! and `package`) and their `to_json`/`parse` helpers (serde_json).
 #![cfg_attr(not(feature = "std"), no_std)]
 
+pub mod broker;
 pub mod command;
 pub mod deploy;
 #[cfg(feature = "std")]
@@ -27,6 +28,7 @@ pub mod state;
 pub mod status;
 pub mod topic;
 
+pub use broker::{BrokerAddr, BrokerAddrError};
 pub use command::{Mode, SceneAction};
 pub use deploy::{Part as DeployPart, PartError as DeployPartError};
 #[cfg(feature = "std")]

@@ -1,21 +1,27 @@
 //! Turns the controller's build-time settings into constants, failing the
-//! build on a missing or bad value rather than shipping a controller that
-//! cannot join the network.
+//! build on a bad value rather than shipping a controller that cannot
+//! connect.
 //!
 //! Settings come from the environment or from `easel.env` in this folder
 //! (`KEY=value` lines, gitignored: WiFi credentials are per installation
-//! and never committed); the environment wins.
+//! and never committed); the environment wins. WiFi, broker and login are
+//! only the defaults: they can be changed on site over the USB serial port
+//! (Improv, see main.rs), and are validated here by the same code that
+//! validates them then (`easel_firmware::site`).
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `EASEL_WIFI_SSID` | required | network name, 1–32 bytes |
-//! | `EASEL_WIFI_PASSWORD` | required | WPA2 passphrase, 8–63 characters; empty = open network |
-//! | `EASEL_BROKER` | `192.168.1.10:1883` | broker IPv4 address and port |
+//! | `EASEL_WIFI_SSID` | none | network name, 1–32 bytes; none: join nothing until set up over USB |
+//! | `EASEL_WIFI_PASSWORD` | required with a name | WPA2 passphrase, 8–63 characters; empty = open network |
+//! | `EASEL_BROKER` | `192.168.1.10:1883` | broker: `host:port` or `mqtt://host:port`, host a DNS name or an IP |
+//! | `EASEL_MQTT_USERNAME` | empty | broker login (a locked broker wants one) |
+//! | `EASEL_MQTT_PASSWORD` | empty | its password |
 //! | `EASEL_CONTROLLER_ID` | `ctl-1` | `[a-z0-9_-]{1,32}`, unique per controller |
 //! | `EASEL_NODE` | `gallery-1` | the daemon node to follow |
 //! | `EASEL_PREFIX` | `easel` | topic prefix |
 
-use std::{env, fs, net::SocketAddrV4, path::PathBuf};
+use easel_firmware::site::SiteSettings;
+use std::{env, fs, path::PathBuf};
 
 /// The settings file and the environment, environment first.
 struct Settings {
@@ -60,36 +66,45 @@ fn main() {
         file: fs::read_to_string("easel.env").unwrap_or_default(),
     };
 
-    let ssid = settings.required("EASEL_WIFI_SSID", "WiFi network name");
-    assert!(
-        (1..=32).contains(&ssid.len()),
-        "EASEL_WIFI_SSID must be 1 to 32 bytes, not {}",
-        ssid.len()
-    );
-    let password = settings.required(
-        "EASEL_WIFI_PASSWORD",
-        "WiFi passphrase (set it empty for an open network)",
-    );
-    assert!(
-        password.is_empty() || ((8..=63).contains(&password.len()) && password.is_ascii()),
-        "EASEL_WIFI_PASSWORD must be empty (open network) or 8 to 63 ASCII characters (WPA2)"
-    );
-    let broker: SocketAddrV4 = settings
+    // Without a network the controller joins nothing until it is set up
+    // over USB: one image for any venue. Said loudly, since a forgotten
+    // easel.env gives the same.
+    let ssid = settings.get("EASEL_WIFI_SSID").unwrap_or_default();
+    let password = if ssid.is_empty() {
+        println!(
+            "cargo:warning=EASEL_WIFI_SSID not set: this controller joins no network until it is \
+             set up over USB (firmware/README.md, on-site setup)"
+        );
+        String::new()
+    } else {
+        settings.required(
+            "EASEL_WIFI_PASSWORD",
+            "WiFi passphrase (set it empty for an open network)",
+        )
+    };
+    let broker = settings
         .get("EASEL_BROKER")
-        .unwrap_or_else(|| "192.168.1.10:1883".into())
-        .parse()
-        .unwrap_or_else(|e| panic!("EASEL_BROKER must be IPv4:port: {e}"));
+        .unwrap_or_else(|| "192.168.1.10:1883".into());
+    let username = settings.get("EASEL_MQTT_USERNAME").unwrap_or_default();
+    let mqtt_password = settings.get("EASEL_MQTT_PASSWORD").unwrap_or_default();
+    let site = if ssid.is_empty() {
+        SiteSettings::without_wifi(&broker, &username, &mqtt_password)
+    } else {
+        SiteSettings::new(&ssid, &password, &broker, &username, &mqtt_password)
+    };
+    if let Err(e) = site {
+        panic!("EASEL_WIFI_SSID / EASEL_WIFI_PASSWORD / EASEL_BROKER / EASEL_MQTT_*: {e}");
+    }
     let id = settings.name("EASEL_CONTROLLER_ID", "ctl-1", 32);
     let node = settings.name("EASEL_NODE", "gallery-1", 32);
     let prefix = settings.name("EASEL_PREFIX", "easel", 24);
 
-    let [a, b, c, d] = broker.ip().octets();
-    let port = broker.port();
     let config = format!(
         "pub const WIFI_SSID: &str = {ssid:?};\n\
          pub const WIFI_PASSWORD: &str = {password:?};\n\
-         pub const BROKER_IP: [u8; 4] = [{a}, {b}, {c}, {d}];\n\
-         pub const BROKER_PORT: u16 = {port};\n\
+         pub const BROKER: &str = {broker:?};\n\
+         pub const MQTT_USERNAME: &str = {username:?};\n\
+         pub const MQTT_PASSWORD: &str = {mqtt_password:?};\n\
          pub const CONTROLLER_ID: &str = {id:?};\n\
          pub const NODE: &str = {node:?};\n\
          pub const PREFIX: &str = {prefix:?};\n"

@@ -8,12 +8,14 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `EASEL_BROKER` | `192.168.1.10:1883` | broker IPv4 address and port |
+//! | `EASEL_BROKER` | `192.168.1.10:1883` | broker: `host:port` or `mqtt://host:port`, host a DNS name or an IPv4 address |
+//! | `EASEL_MQTT_USERNAME` | empty | broker login (a locked broker wants one) |
+//! | `EASEL_MQTT_PASSWORD` | empty | its password |
 //! | `EASEL_CONTROLLER_ID` | `ctl-1` | `[a-z0-9_-]{1,32}`, unique per controller |
 //! | `EASEL_NODE` | `gallery-1` | the daemon node to follow |
 //! | `EASEL_PREFIX` | `easel` | topic prefix |
 
-use std::{env, fs, net::SocketAddrV4, path::PathBuf};
+use std::{env, fs, path::PathBuf};
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap());
@@ -33,9 +35,23 @@ fn main() {
                 .unwrap_or_else(|| default.to_string())
         })
     };
-    let broker: SocketAddrV4 = get("EASEL_BROKER", "192.168.1.10:1883")
-        .parse()
-        .unwrap_or_else(|e| panic!("EASEL_BROKER must be IPv4:port: {e}"));
+    // The grammar every easel client accepts (easel-protocol's).
+    let broker_text = get("EASEL_BROKER", "192.168.1.10:1883");
+    let broker = easel_protocol::broker::parse(&broker_text).unwrap_or_else(|e| {
+        panic!("EASEL_BROKER={broker_text:?} must be host:port or mqtt://host:port: {e}")
+    });
+    assert!(
+        !broker.tls,
+        "EASEL_BROKER={broker_text:?}: the controller speaks plain MQTT (mqtt://), not TLS"
+    );
+    let username = get("EASEL_MQTT_USERNAME", "");
+    let password = get("EASEL_MQTT_PASSWORD", "");
+    assert!(
+        username.len() <= 64
+            && password.len() <= 64
+            && (!username.is_empty() || password.is_empty()),
+        "EASEL_MQTT_USERNAME/EASEL_MQTT_PASSWORD: at most 64 bytes each, a password needs a username"
+    );
     let slug = |key: &str, default: &str, max: usize| {
         let v = get(key, default);
         let ok = !v.is_empty()
@@ -48,18 +64,15 @@ fn main() {
     let id = slug("EASEL_CONTROLLER_ID", "ctl-1", 32);
     let node = slug("EASEL_NODE", "gallery-1", 32);
     let prefix = slug("EASEL_PREFIX", "easel", 24);
-    let o = broker.ip().octets();
+    let (host, port) = (broker.host, broker.port);
     let config = format!(
-        "pub const BROKER_IP: [u8; 4] = [{}, {}, {}, {}];\n\
-         pub const BROKER_PORT: u16 = {};\n\
+        "pub const BROKER_HOST: &str = {host:?};\n\
+         pub const BROKER_PORT: u16 = {port};\n\
+         pub const MQTT_USERNAME: &str = {username:?};\n\
+         pub const MQTT_PASSWORD: &str = {password:?};\n\
          pub const CONTROLLER_ID: &str = {id:?};\n\
          pub const NODE: &str = {node:?};\n\
-         pub const PREFIX: &str = {prefix:?};\n",
-        o[0],
-        o[1],
-        o[2],
-        o[3],
-        broker.port()
+         pub const PREFIX: &str = {prefix:?};\n"
     );
     fs::write(out.join("config.rs"), config).unwrap();
 }

@@ -3,10 +3,14 @@
 //! a controller by whatever means this machine has (boot drive, probe-rs,
 //! espflash) and says exactly what to do when it has none.
 //!
-//! The work lives in [`uf2`] and [`flash`]; this file holds the command
-//! line and dispatch only.
+//! `easel firmware setup` gives an ESP32-C3 controller its WiFi and
+//! broker over USB serial (Improv, [`setup`]).
+//!
+//! The work lives in [`uf2`], [`flash`] and [`setup`]; this file holds the
+//! command line and dispatch only.
 
 pub mod flash;
+pub mod setup;
 pub mod uf2;
 
 use anyhow::Context;
@@ -24,6 +28,32 @@ pub struct FirmwareArgs {
 pub enum FirmwareCommand {
     /// Convert a board ELF into a UF2 image (RP2040 boot drive format).
     Uf2(Uf2Args),
+    /// Give an ESP32-C3 controller its WiFi network and broker over its
+    /// USB serial port (Improv serial); kept in its flash. Without
+    /// --ssid/--broker: print who it is and which broker it uses.
+    Setup(SetupArgs),
+}
+
+/// `easel firmware setup`
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The controller's USB serial port (Linux: /dev/ttyACM0).
+    #[arg(long)]
+    pub port: PathBuf,
+    /// WiFi network to join; the passphrase comes from
+    /// EASEL_WIFI_PASSWORD (empty for an open network).
+    #[arg(long)]
+    pub ssid: Option<String>,
+    /// Broker: host:port or mqtt://host:port (a DNS name or IPv4).
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// Broker login (a locked broker: the controller id); the password
+    /// comes from EASEL_MQTT_PASSWORD. Needs --broker.
+    #[arg(long, requires = "broker")]
+    pub username: Option<String>,
+    /// Seconds to wait for each answer (joining a network takes a few).
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +95,31 @@ pub struct FlashArgs {
 /// Runs `easel firmware …`.
 pub fn run_firmware(args: &FirmwareArgs) -> anyhow::Result<()> {
     match &args.command {
+        FirmwareCommand::Setup(a) => {
+            let wifi = match &a.ssid {
+                Some(ssid) => {
+                    let passphrase = std::env::var("EASEL_WIFI_PASSWORD").context(
+                        "--ssid needs the passphrase in EASEL_WIFI_PASSWORD (set it empty for an open network)",
+                    )?;
+                    Some((ssid.clone(), passphrase))
+                }
+                None => None,
+            };
+            let login = a.username.as_ref().map(|u| {
+                (
+                    u.clone(),
+                    std::env::var(crate::link::PASSWORD_ENV).unwrap_or_default(),
+                )
+            });
+            let plan = setup::Plan {
+                wifi,
+                broker: a.broker.clone(),
+                login,
+            };
+            let port = setup::open_port(&a.port)?;
+            let mut client = setup::Client::new(port, std::time::Duration::from_secs(a.timeout));
+            setup::run(&mut client, &plan)
+        }
         FirmwareCommand::Uf2(a) => {
             let out = a
                 .output

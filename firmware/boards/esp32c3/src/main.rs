@@ -5,9 +5,13 @@
 //! - `input_task` samples buttons, the encoder and the PIR every
 //!   millisecond and the knob every 10 ms, and sends events to a channel;
 //! - `led_task` plays the status LED pattern and the palette on the strip;
-//! - `wifi_task` joins the network and rejoins after every drop;
-//!   `net_task` runs the IP stack (DHCP);
-//! - `main` runs the MQTT session.
+//! - `wifi_task` joins the network, rejoins after every drop, and tries
+//!   the networks that on-site setup asks for; `net_task` runs the IP
+//!   stack (DHCP, DNS);
+//! - `setup::setup_task` serves Improv serial on the USB port (on-site
+//!   setup of WiFi and broker) and keeps the settings in flash;
+//! - `main` runs the MQTT session, afresh whenever setup changes the
+//!   broker.
 //!
 //! Pin map (see firmware/README.md): button1 GPIO4, button2 GPIO5, enc1
 //! A/B GPIO6/GPIO7 (to ground, internal pull-ups); PIR GPIO10; knob1 on
@@ -18,9 +22,11 @@
 //! (GPIO20/21) stay free, so the board still boots and flashes with
 //! everything wired.
 //!
-//! WiFi credentials, broker, controller id, node and prefix are fixed at
-//! build time (see build.rs). On panic the chip resets: an unattended piece
-//! should come back on its own.
+//! Controller id, node and prefix are fixed at build time (see build.rs);
+//! WiFi, broker and broker login start as the build-time values and are
+//! replaced by what on-site setup stored in flash. The broker is found by
+//! name (DNS) or IPv4 address at every connection attempt. On panic the
+//! chip resets: an unattended piece should come back on its own.
 
 #![no_std]
 #![no_main]
@@ -28,24 +34,32 @@
 mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
+mod setup;
 mod strip;
 
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicU8, Ordering};
+use easel_firmware::improv::{DeviceInfo, Failure, Provisioner};
 use easel_firmware::mqtt::{self, Connector, Hooks, Inputs};
 use easel_firmware::pins::{ButtonInput, EncoderInput, PirInput};
 use easel_firmware::session::Update;
+use easel_firmware::site::SiteSettings;
 use easel_firmware::{
     ButtonTimings, EncoderConfig, InputEvent, Knob, KnobConfig, PirConfig, Session, SessionConfig,
     StatusLed, StatusPattern, Strip, StripConfig,
 };
 use easel_protocol::{Palette, Rgb, Signal as Sig};
 use embassy_executor::Spawner;
+use embassy_futures::select::{Either, select};
+use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{ConnectError, TcpSocket};
-use embassy_net::{Ipv4Address, Stack, StackResources};
+use embassy_net::{IpAddress, Stack, StackResources};
+use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::{Channel, Receiver};
 use embassy_sync::signal::Signal;
-use embassy_time::{Duration, Ticker, Timer};
+use embassy_time::{Duration, Ticker, Timer, with_timeout};
+use esp_bootloader_esp_idf::partitions::FlashStorage;
 use esp_hal::analog::adc::{Adc, AdcConfig, AdcPin, Attenuation};
 use esp_hal::gpio::{Input, InputConfig, Level, Output, OutputConfig, Pull};
 use esp_hal::peripherals::{ADC1, GPIO3};
@@ -56,6 +70,7 @@ use esp_hal::spi::{
 };
 use esp_hal::time::Rate;
 use esp_hal::timer::timg::TimerGroup;
+use esp_hal::usb::usb_serial_jtag::UsbSerialJtag;
 use esp_hal::{Async, dma_rx_buffer, dma_tx_buffer};
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
@@ -70,10 +85,54 @@ const STRIP_LEN: usize = 30;
 const STRIP_FRAME: usize = frame_len(STRIP_LEN);
 /// Time between attempts to rejoin the network after a failed join.
 const WIFI_RETRY: Duration = Duration::from_secs(5);
+/// How long a network given during setup gets to accept us.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 static EVENTS: Channel<CriticalSectionRawMutex, InputEvent, 16> = Channel::new();
 static PALETTE: Signal<CriticalSectionRawMutex, Palette> = Signal::new();
 static PATTERN: AtomicU8 = AtomicU8::new(0);
+/// The WiFi, broker and login in use (`None` only before `main` sets it).
+static SITE: Mutex<CriticalSectionRawMutex, RefCell<Option<SiteSettings>>> =
+    Mutex::new(RefCell::new(None));
+/// Setup asks the WiFi task to try these settings' network.
+static JOIN: Signal<CriticalSectionRawMutex, SiteSettings> = Signal::new();
+/// The WiFi task's answer: joined with these settings, or why not.
+static JOINED: Signal<CriticalSectionRawMutex, Result<SiteSettings, Failure>> = Signal::new();
+/// The WiFi link came up (`true`) or went down.
+static LINK: Signal<CriticalSectionRawMutex, bool> = Signal::new();
+/// Setup kept another broker or login: reconnect with it.
+static BROKER_CHANGED: Signal<CriticalSectionRawMutex, ()> = Signal::new();
+
+/// The settings in use.
+fn current_site() -> SiteSettings {
+    SITE.lock(|s| s.borrow().clone())
+        .unwrap_or_else(build_time_site)
+}
+
+/// Makes `site` the settings in use (setup kept it).
+fn set_site(site: SiteSettings) {
+    SITE.lock(|s| *s.borrow_mut() = Some(site));
+}
+
+/// The build-time settings (build.rs validated them with the same code).
+fn build_time_site() -> SiteSettings {
+    let site = match config::WIFI_SSID {
+        "" => {
+            SiteSettings::without_wifi(config::BROKER, config::MQTT_USERNAME, config::MQTT_PASSWORD)
+        }
+        ssid => SiteSettings::new(
+            ssid,
+            config::WIFI_PASSWORD,
+            config::BROKER,
+            config::MQTT_USERNAME,
+            config::MQTT_PASSWORD,
+        ),
+    };
+    let Ok(site) = site else {
+        panic!("build-time settings rejected");
+    };
+    site
+}
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
@@ -82,15 +141,64 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 #[embassy_executor::task]
 async fn wifi_task(mut controller: WifiController<'static>) -> ! {
+    let mut connected = false;
     loop {
         // A failed join (wrong password, AP out of reach) and a dropped
-        // link both end here; the MQTT session meanwhile reports the broker
-        // as unreachable and retries on its own schedule.
-        if controller.connect_async().await.is_ok() {
-            let _ = controller.wait_for_disconnect_async().await;
+        // link both end up retrying here; the MQTT session meanwhile
+        // reports the broker as unreachable and retries on its own
+        // schedule. Setup's requests are taken at any point.
+        let request = if connected {
+            match select(controller.wait_for_disconnect_async(), JOIN.wait()).await {
+                Either::First(_) => {
+                    connected = false;
+                    LINK.signal(false);
+                    None
+                }
+                Either::Second(candidate) => Some(candidate),
+            }
+        } else if !current_site().has_wifi() {
+            // Built without a network and not set up yet: wait for setup.
+            Some(JOIN.wait().await)
+        } else {
+            match select(controller.connect_async(), JOIN.wait()).await {
+                Either::First(Ok(_)) => {
+                    connected = true;
+                    LINK.signal(true);
+                    None
+                }
+                Either::First(Err(_)) => {
+                    match select(Timer::after(WIFI_RETRY), JOIN.wait()).await {
+                        Either::First(()) => None,
+                        Either::Second(candidate) => Some(candidate),
+                    }
+                }
+                Either::Second(candidate) => Some(candidate),
+            }
+        };
+        if let Some(candidate) = request {
+            connected = try_network(&mut controller, &candidate).await;
+            if connected {
+                JOINED.signal(Ok(candidate));
+            } else {
+                // Back to the network that worked before; nothing was kept.
+                let _ = controller.set_config(&station_config(&current_site()));
+                JOINED.signal(Err(Failure::Join));
+            }
         }
-        Timer::after(WIFI_RETRY).await;
     }
+}
+
+/// Leaves the current network and joins `site`'s.
+async fn try_network(controller: &mut WifiController<'static>, site: &SiteSettings) -> bool {
+    // Bounded: a disconnect whose event never comes must not stall setup.
+    let _ = with_timeout(Duration::from_secs(5), controller.disconnect_async()).await;
+    if controller.set_config(&station_config(site)).is_err() {
+        return false;
+    }
+    matches!(
+        with_timeout(JOIN_TIMEOUT, controller.connect_async()).await,
+        Ok(Ok(_))
+    )
 }
 
 #[embassy_executor::task]
@@ -207,25 +315,46 @@ impl Inputs for Events {
     }
 }
 
-/// A fresh TCP socket to the broker per attempt, once WiFi and DHCP are up.
+/// A fresh TCP socket to the broker per attempt, once WiFi and DHCP are
+/// up; the broker's name is looked up each time (DNS from DHCP), so a
+/// broker that moves is found again.
 struct Wifi {
     stack: Stack<'static>,
     rx: [u8; 1024],
     tx: [u8; 1024],
 }
 
+#[derive(Debug)]
+enum NetError {
+    /// The name did not resolve to an IPv4 address.
+    Dns,
+    /// TCP connect failed (refused, unreachable, timed out).
+    Connect,
+}
+
 impl Connector for Wifi {
     type Io<'a> = TcpSocket<'a>;
-    type Error = ConnectError;
+    type Error = NetError;
 
-    async fn connect(&mut self) -> Result<TcpSocket<'_>, ConnectError> {
+    async fn connect(&mut self) -> Result<TcpSocket<'_>, NetError> {
         self.stack.wait_config_up().await;
+        let site = current_site();
+        let broker = site.broker();
+        // An IPv4 literal is answered without a query.
+        let ip = self
+            .stack
+            .dns_query(broker.host, DnsQueryType::A)
+            .await
+            .ok()
+            .and_then(|ips| ips.first().copied())
+            .ok_or(NetError::Dns)?;
+        let IpAddress::Ipv4(ip) = ip;
         let mut socket = TcpSocket::new(self.stack, &mut self.rx, &mut self.tx);
         socket.set_timeout(Some(Duration::from_secs(30)));
-        let [a, b, c, d] = config::BROKER_IP;
         socket
-            .connect((Ipv4Address::new(a, b, c, d), config::BROKER_PORT))
-            .await?;
+            .connect((ip, broker.port))
+            .await
+            .map_err(|_: ConnectError| NetError::Connect)?;
         Ok(socket)
     }
 }
@@ -238,17 +367,13 @@ fn id_hash() -> u32 {
     })
 }
 
-fn station_config() -> WifiConfig {
-    let Ok(ssid) = config::WIFI_SSID.try_into() else {
-        panic!("EASEL_WIFI_SSID rejected by the WiFi driver");
-    };
-    let auth = if config::WIFI_PASSWORD.is_empty() {
-        AuthenticationMethodConfig::Open
-    } else {
-        let Ok(password) = config::WIFI_PASSWORD.try_into() else {
-            panic!("EASEL_WIFI_PASSWORD rejected by the WiFi driver");
-        };
-        AuthenticationMethodConfig::Wpa2Personal(password)
+fn station_config(site: &SiteSettings) -> WifiConfig {
+    // SiteSettings holds only what the driver accepts (1-32 byte name,
+    // 8-63 character passphrase): these conversions cannot fail.
+    let ssid = site.ssid().try_into().unwrap_or_default();
+    let auth = match site.passphrase() {
+        "" => AuthenticationMethodConfig::Open,
+        p => AuthenticationMethodConfig::Wpa2Personal(p.try_into().unwrap_or_default()),
     };
     WifiConfig::Station(
         StationConfig::default()
@@ -269,10 +394,27 @@ async fn main(spawner: Spawner) {
     let timg0 = TimerGroup::new(p.TIMG0);
     esp_rtos::start(timg0.timer0, p.FROM_CPU_INTR0);
 
+    // The settings kept by on-site setup, else the build-time ones.
+    let mut store = setup::Store::open(FlashStorage::new(p.FLASH));
+    let site = store
+        .as_mut()
+        .and_then(|s| s.load().ok())
+        .unwrap_or_else(build_time_site);
+    let station = station_config(&site);
+    set_site(site);
+    let (usb_rx, usb_tx) = UsbSerialJtag::new(p.USB_DEVICE).into_async().split();
+    let improv = Provisioner::new(DeviceInfo {
+        firmware: env!("CARGO_PKG_NAME"),
+        version: env!("CARGO_PKG_VERSION"),
+        chip: "ESP32-C3",
+        name: config::CONTROLLER_ID,
+    });
+    spawner.spawn(setup::setup_task(usb_rx, usb_tx, store, improv).unwrap());
+
     let interface = Interface::station();
     let Ok(controller) = WifiController::new(
         p.WIFI,
-        ControllerConfig::default().with_initial_config(station_config()),
+        ControllerConfig::default().with_initial_config(station),
     ) else {
         panic!("WiFi driver did not start");
     };
@@ -333,15 +475,8 @@ async fn main(spawner: Spawner) {
     spawner.spawn(led_task(status, DmaStrip::new(strip_spi)).unwrap());
 
     let config = SessionConfig::new(config::PREFIX, config::CONTROLLER_ID, config::NODE);
-    let Ok(mut session) = Session::new(config, id_hash() ^ rng.random()) else {
-        panic!("invalid controller config");
-    };
     static BUFFERS: StaticCell<([u8; 512], [u8; 1024])> = StaticCell::new();
     let (rx, tx) = BUFFERS.init(([0; 512], [0; 1024]));
-    let Ok(client_config) = mqtt::client_config(&session, minimq::Buffers::new(rx, tx)) else {
-        panic!("invalid MQTT config");
-    };
-    let mut client = minimq::Session::new(client_config);
     static NET: StaticCell<Wifi> = StaticCell::new();
     let net = NET.init(Wifi {
         stack,
@@ -349,13 +484,36 @@ async fn main(spawner: Spawner) {
         tx: [0; 1024],
     });
     let mut events = Events(EVENTS.receiver());
-    mqtt::run(
-        &mut session,
-        &mut client,
-        net,
-        &mut events,
-        &mut Board,
-        core::future::pending(),
-    )
-    .await;
+    loop {
+        // One MQTT session per broker setting: when setup keeps another
+        // broker or login, this one says `offline`, disconnects, and the
+        // next starts with the new settings. (Reset before reading them:
+        // a change in between is then not lost.)
+        BROKER_CHANGED.reset();
+        let site = current_site();
+        let Ok(mut session) = Session::new(config, id_hash() ^ rng.random()) else {
+            panic!("invalid controller config");
+        };
+        let Ok(mut client_config) =
+            mqtt::client_config(&session, minimq::Buffers::new(&mut rx[..], &mut tx[..]))
+        else {
+            panic!("invalid MQTT config");
+        };
+        if let Some((user, password)) = site.login() {
+            let Ok(with_login) = client_config.auth(user, password.as_bytes()) else {
+                panic!("MQTT login rejected by the client");
+            };
+            client_config = with_login;
+        }
+        let mut client = minimq::Session::new(client_config);
+        mqtt::run(
+            &mut session,
+            &mut client,
+            net,
+            &mut events,
+            &mut Board,
+            BROKER_CHANGED.wait(),
+        )
+        .await;
+    }
 }

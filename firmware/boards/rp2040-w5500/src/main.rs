@@ -4,7 +4,7 @@
 //! - `input_task` samples buttons, the encoder and the PIR every
 //!   millisecond and the knob every 10 ms, and sends events to a channel;
 //! - `led_task` plays the status LED pattern and the palette on the strip;
-//! - `ethernet_task`/`net_task` run the W5500 and the IP stack (DHCP);
+//! - `ethernet_task`/`net_task` run the W5500 and the IP stack (DHCP, DNS);
 //! - `main` runs the MQTT session.
 //!
 //! Pin map (see firmware/README.md): W5500 on SPI0 (GP16-19, INT GP21,
@@ -12,8 +12,9 @@
 //! internal pull-ups); PIR GP6; knob1 on GP26 (ADC0); status LED GP25;
 //! WS2812 data GP11 (SPI1 TX).
 //!
-//! Broker, controller id, node and prefix are fixed at build time (see
-//! build.rs). On panic the chip resets: an unattended piece should come
+//! Broker (a DNS name, looked up at every connection attempt, or an IPv4
+//! address), broker login, controller id, node and prefix are fixed at
+//! build time (see build.rs). On panic the chip resets: an unattended piece should come
 //! back on its own.
 
 #![no_std]
@@ -33,8 +34,9 @@ use easel_firmware::{
 };
 use easel_protocol::{Palette, Rgb, Signal as Sig};
 use embassy_executor::Spawner;
+use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{ConnectError, TcpSocket};
-use embassy_net::{Ipv4Address, Stack, StackResources};
+use embassy_net::{IpAddress, Stack, StackResources};
 use embassy_net_wiznet::chip::W5500;
 use embassy_net_wiznet::{Device, Runner, State};
 use embassy_rp::adc::{self, Adc};
@@ -105,7 +107,7 @@ async fn input_task(
             let _ = EVENTS.try_send(e);
         }
         n = n.wrapping_add(1);
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             let level = match adc.read(&mut knob_pin).await {
                 Ok(raw) => knob.update(raw, now),
                 Err(_) => knob.tick(now),
@@ -198,18 +200,35 @@ struct Ethernet {
     tx: [u8; 1024],
 }
 
+#[derive(Debug)]
+enum NetError {
+    /// The broker's name did not resolve to an IPv4 address.
+    Dns,
+    /// TCP connect failed (refused, unreachable, timed out).
+    Connect,
+}
+
 impl Connector for Ethernet {
     type Io<'a> = TcpSocket<'a>;
-    type Error = ConnectError;
+    type Error = NetError;
 
-    async fn connect(&mut self) -> Result<TcpSocket<'_>, ConnectError> {
+    async fn connect(&mut self) -> Result<TcpSocket<'_>, NetError> {
         self.stack.wait_config_up().await;
+        // DNS servers come from DHCP; an IPv4 literal needs no query.
+        let ip = self
+            .stack
+            .dns_query(config::BROKER_HOST, DnsQueryType::A)
+            .await
+            .ok()
+            .and_then(|ips| ips.first().copied())
+            .ok_or(NetError::Dns)?;
+        let IpAddress::Ipv4(ip) = ip;
         let mut socket = TcpSocket::new(self.stack, &mut self.rx, &mut self.tx);
         socket.set_timeout(Some(Duration::from_secs(30)));
-        let [a, b, c, d] = config::BROKER_IP;
         socket
-            .connect((Ipv4Address::new(a, b, c, d), config::BROKER_PORT))
-            .await?;
+            .connect((ip, config::BROKER_PORT))
+            .await
+            .map_err(|_: ConnectError| NetError::Connect)?;
         Ok(socket)
     }
 }
@@ -286,9 +305,17 @@ async fn main(spawner: Spawner) {
     };
     static BUFFERS: StaticCell<([u8; 512], [u8; 1024])> = StaticCell::new();
     let (rx, tx) = BUFFERS.init(([0; 512], [0; 1024]));
-    let Ok(client_config) = mqtt::client_config(&session, minimq::Buffers::new(rx, tx)) else {
+    let Ok(mut client_config) = mqtt::client_config(&session, minimq::Buffers::new(rx, tx)) else {
         panic!("invalid MQTT config");
     };
+    if !config::MQTT_USERNAME.is_empty() {
+        let Ok(with_login) =
+            client_config.auth(config::MQTT_USERNAME, config::MQTT_PASSWORD.as_bytes())
+        else {
+            panic!("MQTT login rejected by the client");
+        };
+        client_config = with_login;
+    }
     let mut client = minimq::Session::new(client_config);
     static NET: StaticCell<Ethernet> = StaticCell::new();
     let net = NET.init(Ethernet {
