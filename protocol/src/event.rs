@@ -402,7 +402,10 @@ mod tests {
             .filter(|(e, _)| e.is_final())
             .map(|(e, _)| e.kind())
             .collect();
-        assert_eq!(finals, ["generated", "error", "done", "rolled_back"]);
+        assert_eq!(
+            finals,
+            ["generated", "error", "done", "activated", "rolled_back"]
+        );
         assert!(is_final_type("done"));
         assert!(!is_final_type("deploy_progress"));
         assert!(!is_final_type("something_new"));

@@ -672,7 +672,11 @@ mod tests {
             "# gallery\nnode = \"g1\"\ndefault_model = \"dcgan-64-int8w\"  # the screen's model\n\n[mqtt]\nprefix = \"easel\"\n"
         );
         // Absent: added with the top-level keys, before the first table.
-        let out = set_top_level("node = \"g1\"\n[http]\nlisten = \"x\"\n", &[("default_model", "m")]).unwrap();
+        let out = set_top_level(
+            "node = \"g1\"\n[http]\nlisten = \"x\"\n",
+            &[("default_model", "m")],
+        )
+        .unwrap();
         assert_eq!(
             out,
             "node = \"g1\"\ndefault_model = \"m\"\n[http]\nlisten = \"x\"\n"

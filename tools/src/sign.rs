@@ -96,7 +96,15 @@ fn renamed(manifest: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
     );
     let text = std::str::from_utf8(manifest).context("easel.toml is not UTF-8")?;
     let mut doc: toml_edit::DocumentMut = text.parse()?;
-    doc["name"] = toml_edit::value(name);
+    match doc.get_mut("name").and_then(|item| item.as_value_mut()) {
+        // The value's decor holds the line's trailing comment: kept.
+        Some(old) => {
+            let decor = old.decor().clone();
+            *old = toml_edit::Value::from(name);
+            *old.decor_mut() = decor;
+        }
+        None => doc["name"] = toml_edit::value(name),
+    }
     let text = doc.to_string();
     Manifest::parse(&text)
         .and_then(|m| m.validate().map(|()| m))

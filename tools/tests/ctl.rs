@@ -464,7 +464,10 @@ fn watch_reconnects_when_the_broker_restarts_and_says_so() {
         .unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
     for (is_err, pipe) in [
-        (false, Box::new(watch.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>),
+        (
+            false,
+            Box::new(watch.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
         (true, Box::new(watch.stderr.take().unwrap())),
     ] {
         let tx = tx.clone();
@@ -485,7 +488,10 @@ fn watch_reconnects_when_the_broker_restarts_and_says_so() {
                 Err(_) => break,
             }
         }
-        panic!("no {what:?} on {}; saw {seen:?}", if err { "stderr" } else { "stdout" });
+        panic!(
+            "no {what:?} on {}; saw {seen:?}",
+            if err { "stderr" } else { "stdout" }
+        );
     };
     expect(false, "easel/w1/status online");
     // Regression: watch exited when the broker restarted.

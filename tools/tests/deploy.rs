@@ -91,8 +91,14 @@ fn a_gallery_deploy_goes_past_a_failing_node_then_activate_and_list() {
     assert!(!out.status.success(), "one node did not take it");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].starts_with("gal-a: installed gallery-test-"), "{stdout}");
-    assert!(lines[1].starts_with("gal-b: installed gallery-test-"), "{stdout}");
+    assert!(
+        lines[0].starts_with("gal-a: installed gallery-test-"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("gal-b: installed gallery-test-"),
+        "{stdout}"
+    );
     assert!(
         lines[2].starts_with("gal-missing: rejected: no_answer: "),
         "{stdout}"
@@ -110,7 +116,11 @@ fn a_gallery_deploy_goes_past_a_failing_node_then_activate_and_list() {
         assert!(table[0].contains(h), "{stderr}");
     }
     let column = table[0].find("version").unwrap();
-    assert_eq!(&table[1][column..column + version.len()], version, "{stderr}");
+    assert_eq!(
+        &table[1][column..column + version.len()],
+        version,
+        "{stderr}"
+    );
     assert!(table[3].starts_with("gal-missing"), "{stderr}");
     assert!(table[3].contains("rejected: no_answer"), "{stderr}");
     assert!(
@@ -119,11 +129,21 @@ fn a_gallery_deploy_goes_past_a_failing_node_then_activate_and_list() {
             .any(|l| l.contains("gal-missing") && l.contains("MB/s")),
         "{stderr}"
     );
-    assert!(stderr.contains("1 of 3 nodes did not take the package"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 nodes did not take the package"),
+        "{stderr}"
+    );
 
     // Installed, not current: `easel activate` makes it current on both.
     let out = easel(&[
-        "activate", &version, "--broker", &url, "--to", "all", "--timeout", "60",
+        "activate",
+        &version,
+        "--broker",
+        &url,
+        "--to",
+        "all",
+        "--timeout",
+        "60",
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");

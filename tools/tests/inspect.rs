@@ -181,10 +181,10 @@ fn a_package_file_is_listed_and_verified_offline() {
     let onnx = std::fs::read(cppn().join("model.onnx")).unwrap();
     let sha = easel_engine::package::sha256_hex(&onnx);
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.contains("model.onnx") && l.contains(&onnx.len().to_string())
-                && l.contains(&sha) && l.ends_with("ok")),
+        stdout.lines().any(|l| l.contains("model.onnx")
+            && l.contains(&onnx.len().to_string())
+            && l.contains(&sha)
+            && l.ends_with("ok")),
         "{stdout}"
     );
     assert!(stdout.contains("verify    ok"), "{stdout}");
@@ -212,7 +212,10 @@ fn a_package_file_is_listed_and_verified_offline() {
     let out = easel(&["inspect", s(&bad), "--json"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("does not verify: hash_mismatch"), "{stderr}");
+    assert!(
+        stderr.contains("does not verify: hash_mismatch"),
+        "{stderr}"
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let entries = report["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2);

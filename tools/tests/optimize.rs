@@ -221,9 +221,16 @@ fn a_model_no_rewrite_applies_to_is_not_copied() {
     assert!(ok, "{err}");
     assert!(err.contains("no rewrite applies"), "{err}");
     assert!(err.contains("nothing written"), "{err}");
-    assert!(!err.contains("x)"), "no speed ratio for an identical graph: {err}");
+    assert!(
+        !err.contains("x)"),
+        "no speed ratio for an identical graph: {err}"
+    );
     assert!(!out.exists());
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging left");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no staging left"
+    );
     // --size is for CPPNs only.
     let (ok, err) = optimize(&model("dcgan-64"), &out, &["--size", "32x32"]);
     assert!(!ok);
@@ -321,8 +328,14 @@ fn profile_lists_nodes_and_operators_with_their_share() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("dcgan-64 at 1 thread:"), "{text}");
     // The profiler's own cost is stated, and node times say they include it.
-    assert!(text.contains("profiler overhead: a profiled run takes"), "{text}");
-    assert!(text.contains("| op | nodes | ms (inclusive) | % |"), "{text}");
+    assert!(
+        text.contains("profiler overhead: a profiled run takes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| op | nodes | ms (inclusive) | % |"),
+        "{text}"
+    );
     // The per-op table: shares add up to about 100 %.
     let ops: Vec<&str> = text
         .lines()

@@ -430,7 +430,15 @@ fn png_size(path: &Path) -> (u32, u32) {
 fn static_tries_both_calibrations_and_keeps_the_better() {
     let tmp = tempfile::tempdir().unwrap();
     let common = [
-        "--mode", "static", "--samples", "6", "--calib", "4", "--force", "--size", "32x32",
+        "--mode",
+        "static",
+        "--samples",
+        "6",
+        "--calib",
+        "4",
+        "--force",
+        "--size",
+        "32x32",
     ];
     let run = |name: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
@@ -446,8 +454,7 @@ fn static_tries_both_calibrations_and_keeps_the_better() {
     let best = percentile.psnr_worst_db.max(minmax.psnr_worst_db);
     assert_eq!(chosen.psnr_worst_db, best, "{chosen:?}");
     assert!(
-        chosen.calibration.contains("tried percentile")
-            && chosen.calibration.contains("min-max:"),
+        chosen.calibration.contains("tried percentile") && chosen.calibration.contains("min-max:"),
         "{}",
         chosen.calibration
     );
@@ -470,8 +477,18 @@ fn a_refusal_says_which_calibration_to_try() {
         &model("cppn-aurora"),
         &out,
         &[
-            "--mode", "static", "--method", "percentile", "--samples", "2", "--calib", "2",
-            "--size", "32x32", "--floor", "99",
+            "--mode",
+            "static",
+            "--method",
+            "percentile",
+            "--samples",
+            "2",
+            "--calib",
+            "2",
+            "--size",
+            "32x32",
+            "--floor",
+            "99",
         ],
     );
     assert!(!ok);

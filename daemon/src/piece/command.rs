@@ -160,7 +160,10 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
                 return Err(fail(
                     request_id,
                     "bad_request",
-                    format!("activate: {:?} is not a version (<name>-<8 hex digits>)", p.version),
+                    format!(
+                        "activate: {:?} is not a version (<name>-<8 hex digits>)",
+                        p.version
+                    ),
                 ));
             }
             (p.request_id, Command::Activate { version: p.version })

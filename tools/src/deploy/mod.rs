@@ -35,7 +35,12 @@ pub struct DeployArgs {
     pub broker: BrokerArgs,
     /// Node names, comma separated, or `all`: every node whose retained
     /// status is online.
-    #[arg(long, value_name = "NODE[,NODE…]|all", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_name = "NODE[,NODE…]|all",
+        value_delimiter = ',',
+        required = true
+    )]
     pub to: Vec<String>,
     /// Make the new version current once it is installed.
     #[arg(long)]

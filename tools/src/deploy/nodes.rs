@@ -88,7 +88,12 @@ pub struct ListArgs {
     pub broker: BrokerArgs,
     /// Node names, comma separated, or `all` (every node that ever said
     /// its state on this broker, online or not).
-    #[arg(long, value_name = "NODE[,NODE…]|all", value_delimiter = ',', default_value = "all")]
+    #[arg(
+        long,
+        value_name = "NODE[,NODE…]|all",
+        value_delimiter = ',',
+        default_value = "all"
+    )]
     pub to: Vec<String>,
     /// Print each node's `state` fields as one JSON object per line.
     #[arg(long)]

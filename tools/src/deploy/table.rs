@@ -27,10 +27,7 @@ impl Row {
 
     /// Whether the node took the package.
     pub fn ok(&self) -> bool {
-        matches!(
-            self.outcome,
-            Outcome::Installed(_) | Outcome::Activated(_)
-        )
+        matches!(self.outcome, Outcome::Installed(_) | Outcome::Activated(_))
     }
 
     /// The stdout line.
@@ -95,8 +92,17 @@ mod tests {
         assert!(rows[0].ok() && !rows[1].ok());
         let text = render(&rows);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "node        result              version              time");
-        assert_eq!(lines[1], "gallery-1   activated           dcgan-64-db208809  2.31 s");
-        assert_eq!(lines[2], "gallery-10  rejected: no_answer  -                 60.00 s");
+        assert_eq!(
+            lines[0],
+            "node        result               version               time"
+        );
+        assert_eq!(
+            lines[1],
+            "gallery-1   activated            dcgan-64-db208809   2.31 s"
+        );
+        assert_eq!(
+            lines[2],
+            "gallery-10  rejected: no_answer  -                  60.00 s"
+        );
     }
 }

@@ -25,7 +25,10 @@ pub enum Outcome {
     Installed(String),
     Activated(String),
     /// The node refused, with its own error code (or `no_answer`).
-    Rejected { code: String, message: String },
+    Rejected {
+        code: String,
+        message: String,
+    },
     /// This side gave up: the broker unreachable, the connection lost
     /// more often than it is resumed.
     Failed(String),

@@ -678,10 +678,7 @@ fn print_text(r: &Report) {
                 .map(|[lo, hi]| format!(" in [{lo:.3}, {hi:.3}]"))
                 .unwrap_or_default()
         ),
-        Some(run) => println!(
-            "  run       FAILS: {}",
-            run.error.as_deref().unwrap_or("?")
-        ),
+        Some(run) => println!("  run       FAILS: {}", run.error.as_deref().unwrap_or("?")),
         None => println!("  run       not run"),
     }
     if let Some(o) = &r.onnxruntime {

@@ -99,16 +99,17 @@ pub fn inspect(
             path.display()
         )
     })?;
-    let signer = sections.is_signed().then(|| keys::fingerprint(sections.key));
+    let signer = sections
+        .is_signed()
+        .then(|| keys::fingerprint(sections.key));
     let mut entries = Vec::new();
     if let Ok(index) = serde_json::from_slice::<Index>(sections.index) {
         let mut at = 0usize;
         for e in index.entries {
             let end = at.saturating_add(e.size as usize);
-            let ok = sections
-                .entries
-                .get(at..end)
-                .is_some_and(|data| hex::encode(Sha256::digest(data)).eq_ignore_ascii_case(&e.sha256));
+            let ok = sections.entries.get(at..end).is_some_and(|data| {
+                hex::encode(Sha256::digest(data)).eq_ignore_ascii_case(&e.sha256)
+            });
             at = end;
             entries.push(Entry {
                 name: e.name,

@@ -107,7 +107,10 @@ pub fn run_model(model: &mut Model) -> RunVerdict {
                 let [_, _, h, w] = manifest.input.shape[..] else {
                     return RunVerdict::failed("image models take [1, 3, H, W]".into());
                 };
-                (Source::Image(Arc::new(noise(seed, w as u32, h as u32))), None)
+                (
+                    Source::Image(Arc::new(noise(seed, w as u32, h as u32))),
+                    None,
+                )
             }
             ModelKind::Cppn => (Source::Seed(seed), Some(CPPN_SIZE)),
             ModelKind::Latent => (Source::Seed(seed), None),

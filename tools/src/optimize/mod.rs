@@ -272,8 +272,8 @@ pub fn optimize(args: &OptimizeArgs) -> anyhow::Result<Report> {
     let spinner = ProgressBar::new_spinner().with_message("preparing both models in tract");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let reference = plan_at(&original, 1, &manifest_knobs)?;
-    let rewritten = plan_at(&proto, 1, &manifest_knobs)
-        .context("tract cannot prepare the rewritten model")?;
+    let rewritten =
+        plan_at(&proto, 1, &manifest_knobs).context("tract cannot prepare the rewritten model")?;
     spinner.finish_and_clear();
     let progress = crate::progress::steps(args.samples as u64, "verifying");
     let agreement = verify::agreement(&source, &reference, &rewritten, args.samples, || {
@@ -317,7 +317,11 @@ pub fn optimize(args: &OptimizeArgs) -> anyhow::Result<Report> {
         let runs = args.runs.max(5);
         let settings: Vec<Vec<(String, String)>> = TUNE_CANDIDATES
             .iter()
-            .map(|c| c.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
             .collect();
         let plans: Vec<_> = settings
             .iter()
@@ -519,11 +523,20 @@ mod tests {
     fn a_knob_is_kept_only_beyond_the_noise() {
         // Regression: 0.21 ms against 0.35 ms on a 0.1 ms model was kept
         // from one measurement each; rounds that overlap are noise.
-        assert_eq!(kept_setting(&[t(0.35, 0.12, 0.40), t(0.21, 0.11, 0.30)]), None);
+        assert_eq!(
+            kept_setting(&[t(0.35, 0.12, 0.40), t(0.21, 0.11, 0.30)]),
+            None
+        );
         // Clearly apart: kept.
-        assert_eq!(kept_setting(&[t(10.0, 9.8, 10.3), t(8.0, 7.9, 8.2)]), Some(1));
+        assert_eq!(
+            kept_setting(&[t(10.0, 9.8, 10.3), t(8.0, 7.9, 8.2)]),
+            Some(1)
+        );
         // Apart but under the margin: not kept.
-        assert_eq!(kept_setting(&[t(10.0, 9.99, 10.01), t(9.9, 9.89, 9.91)]), None);
+        assert_eq!(
+            kept_setting(&[t(10.0, 9.99, 10.01), t(9.9, 9.89, 9.91)]),
+            None
+        );
         assert_eq!(kept_setting(&[t(1.0, 1.0, 1.0)]), None);
     }
 }

@@ -73,9 +73,9 @@ impl Canvas {
 
 /// The grid of `rows` (all pictures the size of the first).
 pub fn grid(rows: &[Row<'_>]) -> RgbImage {
-    let (w, h) = rows.first().map_or((1, 1), |r| {
-        (r.f32.width as usize, r.f32.height as usize)
-    });
+    let (w, h) = rows
+        .first()
+        .map_or((1, 1), |r| (r.f32.width as usize, r.f32.height as usize));
     let scale = scale_for(w, h);
     let (cw, ch) = (w * scale, h * scale);
     let width = (3 * cw + 4 * GAP).max(2 * GAP + 8 * 24);
