@@ -331,7 +331,7 @@ fn holds_model(models_dir: &Path, name: &str) -> bool {
     };
     entries
         .flatten()
-        .filter_map(|e| ModelPackage::open(&e.path()).ok())
+        .filter_map(|e| ModelPackage::open(e.path()).ok())
         .any(|p| p.manifest.name == name)
 }
 

@@ -121,7 +121,7 @@ pub fn inspect(
     }
     // The full check, with the signer itself trusted: everything but trust.
     let own = VerifyingKey::from_bytes(sections.key).ok();
-    let verified = easel_pack::verify(&bytes[..], &TrustedKeys::new(own.into_iter().collect()));
+    let verified = easel_pack::verify(bytes, &TrustedKeys::new(own.into_iter().collect()));
     let mut report = PackageReport {
         path: path.display().to_string(),
         bytes: bytes.len() as u64,
