@@ -144,7 +144,7 @@ pub fn verify_with(
         return Err(PackError::Unsigned);
     }
     let key_bytes: [u8; 32] = *sections.key;
-    let untrusted = || PackError::UntrustedKey(hex::encode(key_bytes));
+    let untrusted = || PackError::UntrustedKey(crate::keys::fingerprint(&key_bytes));
     let signer = VerifyingKey::from_bytes(&key_bytes).map_err(|_| untrusted())?;
     if !trusted.contains(&signer) {
         return Err(untrusted());

@@ -42,6 +42,14 @@ pub fn public_to_text(key: &VerifyingKey) -> String {
     format!("{PUBLIC_LABEL} {}\n", STANDARD.encode(key.to_bytes()))
 }
 
+/// A public key's bytes as its `.pub` file writes them, without the
+/// newline: `easel-ed25519-public <base64>`. Every message naming a key
+/// uses this form, so an operator finds the file with `grep -r`. Takes raw
+/// bytes: a package may carry bytes that are no valid key.
+pub fn fingerprint(key: &[u8; 32]) -> String {
+    format!("{PUBLIC_LABEL} {}", STANDARD.encode(key))
+}
+
 /// Parses a secret key file's text.
 pub fn secret_from_text(text: &str) -> Result<SigningKey, String> {
     let bytes = labelled_bytes(text, SECRET_LABEL)?;
@@ -136,6 +144,9 @@ mod tests {
         assert_eq!(secret_from_text(&text).unwrap().to_bytes(), [7; 32]);
         let public = public_to_text(&secret.verifying_key());
         assert_eq!(public_from_text(&public).unwrap(), secret.verifying_key());
+        // A fingerprint is the .pub file's line.
+        let bytes = secret.verifying_key().to_bytes();
+        assert_eq!(fingerprint(&bytes) + "\n", public);
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub use keys::TrustedKeys;
 pub enum PackError {
     #[error("the package is not signed")]
     Unsigned,
-    #[error("the package is signed by key {0}, which is not in [deploy] trusted_keys")]
+    /// The signer's key as its `.pub` file writes it
+    /// (`easel-ed25519-public <base64>`), so it can be found with grep.
+    #[error("the package is signed by `{0}`, which is not in [deploy] trusted_keys")]
     UntrustedKey(String),
     #[error("the package's signature does not match its content")]
     BadSignature,

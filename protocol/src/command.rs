@@ -7,6 +7,7 @@
 //! | `generate` | `GeneratePayload` `{"seed"?, "model"?}` |
 //! | `capture` | `CapturePayload` `{"model"?}` |
 //! | `model`, `rollback` | `ModelPayload` `{"name"}` |
+//! | `activate` | `VersionPayload` `{"version"}` |
 //! | `mode` | `ModePayload` `{"mode", "seconds"?, "fps"?}` |
 //! | `params` | `ParamsPayload` `{"seconds"?, "fps"?}` |
 //! | `next_model`, `toggle_mode`, `wake` | `BarePayload` `{}` (or empty) |
@@ -25,6 +26,7 @@ pub const GENERATE: &str = "generate";
 pub const CAPTURE: &str = "capture";
 pub const MODEL: &str = "model";
 pub const ROLLBACK: &str = "rollback";
+pub const ACTIVATE: &str = "activate";
 pub const MODE: &str = "mode";
 pub const PARAMS: &str = "params";
 pub const NEXT_MODEL: &str = "next_model";
@@ -33,11 +35,12 @@ pub const WAKE: &str = "wake";
 pub const SCENE: &str = "scene";
 
 /// Every command name the daemon knows.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     GENERATE,
     CAPTURE,
     MODEL,
     ROLLBACK,
+    ACTIVATE,
     MODE,
     PARAMS,
     NEXT_MODEL,
@@ -92,7 +95,7 @@ impl SceneAction {
 #[cfg(feature = "std")]
 pub use payload::{
     BarePayload, CapturePayload, GeneratePayload, ModePayload, ModelPayload, ParamsPayload,
-    ScenePayload,
+    ScenePayload, VersionPayload,
 };
 
 /// Optional fields are left out when `None` (the daemon reads a missing
@@ -135,6 +138,16 @@ mod payload {
         #[serde(skip_serializing_if = "Option::is_none")]
         pub request_id: Option<String>,
         pub name: String,
+    }
+
+    /// `activate`: a deployed version (`<name>-<8 hex digits>`, staged by
+    /// a deploy without activation, or installed) becomes current.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct VersionPayload {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub request_id: Option<String>,
+        pub version: String,
     }
 
     /// `mode`, with the live parameters to change at the same time.

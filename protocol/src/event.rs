@@ -44,11 +44,12 @@ pub const TYPES: [&str; 7] = [
 ];
 
 /// Event types that end a command's request (`easel ctl`): a picture, a
-/// `done`, a refusal, or `rolled_back` (the answer to `rollback`). Any
+/// `done`, a refusal, `activated` (the answer to `activate`) or
+/// `rolled_back` (the answer to `rollback`). Any
 /// other type echoing the request id (progress of a long job) is not the
 /// answer yet. A model transfer, whose request id is the transfer id, ends
 /// differently (at `deployed` or `activated`, docs/deploy.md).
-pub const FINAL_TYPES: [&str; 4] = ["generated", "done", "error", "rolled_back"];
+pub const FINAL_TYPES: [&str; 5] = ["generated", "done", "error", "activated", "rolled_back"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Done {
@@ -401,7 +402,10 @@ mod tests {
             .filter(|(e, _)| e.is_final())
             .map(|(e, _)| e.kind())
             .collect();
-        assert_eq!(finals, ["generated", "error", "done", "rolled_back"]);
+        assert_eq!(
+            finals,
+            ["generated", "error", "done", "activated", "rolled_back"]
+        );
         assert!(is_final_type("done"));
         assert!(!is_final_type("deploy_progress"));
         assert!(!is_final_type("something_new"));

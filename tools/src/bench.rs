@@ -96,6 +96,10 @@ pub struct Measurement {
     pub median_ms: f64,
     pub p99_ms: f64,
     pub mean_ms: f64,
+    /// Sample standard deviation of the runs: the noise a difference in
+    /// mean must beat (`--pick`).
+    #[serde(default)]
+    pub stddev_ms: f64,
     /// Sequential throughput: runs / total render time.
     pub images_per_s: f64,
     /// Peak resident memory of the measuring process (Linux: VmHWM).
@@ -139,8 +143,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     let mut all = Vec::new();
+    let columns = Columns::new(&args);
     if !args.json {
-        print_header(&args);
+        print_header(&args, &columns);
     }
     let mut settings: Vec<Option<&str>> = vec![None];
     settings.extend(args.knobs.iter().map(|k| Some(k.as_str())));
@@ -183,12 +188,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 if args.json {
                     progress.suspend(|| {
                         eprintln!(
-                            "  {} on {} at {threads} threads: {:.2} ms",
-                            m.model, m.engine, m.median_ms
+                            "  {} on {} at {}: {:.2} ms",
+                            m.model,
+                            m.engine,
+                            crate::table::count(threads, "thread"),
+                            m.median_ms
                         )
                     });
                 } else {
-                    progress.suspend(|| print_row(&m));
+                    progress.suspend(|| print_row(&m, &columns));
                 }
                 rows.push((dir.clone(), m.clone()));
                 all.push(m);
@@ -214,27 +222,42 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
         rows.iter().filter(|(_, m)| m.threads == threads).collect();
     let mut candidates = Vec::new();
     for (dir, m) in &rows {
-        let variant = ModelPackage::open(dir)?.manifest.variant;
+        let package = ModelPackage::open(dir)?;
+        let bytes = std::fs::metadata(package.onnx_path()).map_or(0, |m| m.len());
+        let variant = package.manifest.variant;
         candidates.push(pick::Candidate {
             label: format!("{} on {}", m.model, m.engine),
             mean_ms: m.mean_ms,
             p99_ms: m.p99_ms,
             psnr_db: variant.as_ref().map(|v| v.psnr_db),
             psnr_worst_db: variant.as_ref().map(|v| v.psnr_worst_db),
+            sem_ms: m.stddev_ms / (m.runs.max(1) as f64).sqrt(),
+            bytes,
+            tract: m.engine == EngineKind::Tract.to_string(),
         });
     }
     let floors = pick::Floors {
         mean_db: args.floor,
         worst_db: args.worst_floor.unwrap_or(args.floor - 5.0),
     };
+    eprintln!(
+        "pick: quality floors against the f32 source: mean PSNR >= {:.1} dB (--floor), worst sample >= {:.1} dB (--worst-floor); a faster row must beat the simplest by {:.0} % or {} standard errors",
+        floors.mean_db,
+        floors.worst_db,
+        pick::MIN_MARGIN * 100.0,
+        pick::SIGMAS
+    );
     let (winner, why) = pick::choose(&candidates, floors);
     for reason in why {
-        eprintln!("pick: skipping {reason}");
+        eprintln!("pick: not {reason}");
     }
     let ix = winner.context("no measured model meets the quality floors")?;
     let (dir, best) = rows[ix];
     let quality = match (&candidates[ix].psnr_db, &candidates[ix].psnr_worst_db) {
-        (Some(mean), Some(worst)) => format!("{mean:.1} dB PSNR vs f32 ({worst:.1} dB worst)"),
+        (Some(mean), Some(worst)) => format!(
+            "{mean:.1} dB mean PSNR vs f32 (floor {:.1}), {worst:.1} dB on its worst sample (floor {:.1})",
+            floors.mean_db, floors.worst_db
+        ),
         _ => "f32 source".into(),
     };
     let knobs = if best.knobs.is_empty() {
@@ -243,72 +266,92 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
         format!(", with {} in easeld's environment", best.knobs.join(" "))
     };
     println!(
-        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {threads} threads on this machine, {quality}{knobs}",
+        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {} on this machine, {quality}{knobs}",
         best.model,
         dir.display(),
         best.engine,
         best.mean_ms,
-        best.p99_ms
+        best.p99_ms,
+        crate::table::count(threads, "thread")
     );
     if let Some(config) = &args.config {
         let text = std::fs::read_to_string(config)
             .with_context(|| format!("reading {}", config.display()))?;
-        let updated = set_top_level(
-            &set_default_model(&text, &best.model),
-            "engine",
-            &best.engine,
+        let models_dir = models_dir_of(&text, config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        ensure!(
+            holds_model(&models_dir, &best.model),
+            "{}: not written: its models_dir ({}) holds no package named {:?}; copy {} there first (a default_model the piece cannot load would leave it on its fallback)",
+            config.display(),
+            models_dir.display(),
+            best.model,
+            dir.display()
         );
+        let updated = set_top_level(
+            &text,
+            &[("default_model", &best.model), ("engine", &best.engine)],
+        )
+        .with_context(|| format!("editing {}", config.display()))?;
         let tmp = config.with_extension("toml.easel-tmp");
         std::fs::write(&tmp, updated).with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, config).with_context(|| format!("replacing {}", config.display()))?;
         println!(
-            "pick: {} now has default_model = {:?} and engine = {:?} (its models_dir must hold that package)",
+            "pick: {} now has default_model = {:?} and engine = {:?} (in {})",
             config.display(),
             best.model,
-            best.engine
+            best.engine,
+            models_dir.display()
         );
     }
     Ok(())
 }
 
-/// `text` with its top-level `default_model` set to `name`; comments and
-/// every other line are kept as they are.
-fn set_default_model(text: &str, name: &str) -> String {
-    set_top_level(text, "default_model", name)
+/// The config's `models_dir` (default `models`). easeld reads a relative
+/// one from its working directory; here it is taken from the current
+/// directory when it exists there, else beside the config file.
+fn models_dir_of(text: &str, config: &Path) -> anyhow::Result<PathBuf> {
+    let doc: toml_edit::DocumentMut = text.parse()?;
+    let dir = PathBuf::from(
+        doc.get("models_dir")
+            .and_then(|v| v.as_str())
+            .unwrap_or("models"),
+    );
+    if dir.is_absolute() || dir.is_dir() {
+        return Ok(dir);
+    }
+    let beside = config.parent().unwrap_or(Path::new(".")).join(&dir);
+    Ok(if beside.is_dir() { beside } else { dir })
 }
 
-/// `text` with the top-level string `key` set to `value` (added before
-/// the first table when absent); every other line is kept.
-fn set_top_level(text: &str, key: &str, value: &str) -> String {
-    let line = format!("{key} = {value:?}");
-    let mut out = Vec::new();
-    let mut done = false;
-    let mut in_table = false;
-    for l in text.lines() {
-        let t = l.trim_start();
-        if t.starts_with('[') {
-            if !done {
-                out.push(line.clone());
-                done = true;
+/// Whether a package named `name` (its manifest's name, as easeld finds
+/// it) is in `models_dir`.
+fn holds_model(models_dir: &Path, name: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(models_dir) else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| ModelPackage::open(e.path()).ok())
+        .any(|p| p.manifest.name == name)
+}
+
+/// `text` with the top-level string keys set, through `toml_edit`: every
+/// comment (a trailing one on the replaced line included), blank line and
+/// table stays as written; an absent key goes with the other top-level
+/// keys, before the first table.
+fn set_top_level(text: &str, pairs: &[(&str, &str)]) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse()?;
+    for (key, value) in pairs {
+        match doc.get_mut(key).and_then(|item| item.as_value_mut()) {
+            Some(old) => {
+                let decor = old.decor().clone();
+                *old = toml_edit::Value::from(*value);
+                *old.decor_mut() = decor;
             }
-            in_table = true;
+            None => doc[key] = toml_edit::value(*value),
         }
-        let is_key = t
-            .strip_prefix(key)
-            .is_some_and(|r| r.trim_start().starts_with('='));
-        if !in_table && is_key {
-            if !done {
-                out.push(line.clone());
-                done = true;
-            }
-            continue;
-        }
-        out.push(l.to_string());
     }
-    if !done {
-        out.push(line);
-    }
-    out.join("\n") + "\n"
+    Ok(doc.to_string())
 }
 
 /// Re-executes this binary to measure one model at one thread count.
@@ -416,6 +459,7 @@ fn measure(dir: &Path, threads: usize, args: &BenchArgs) -> anyhow::Result<Measu
         median_ms: stats.median,
         p99_ms: stats.p99,
         mean_ms: stats.mean,
+        stddev_ms: stats.stddev,
         images_per_s: 1e3 / stats.mean,
         peak_rss_mb: peak_rss_kb().map(|kb| kb as f64 / 1024.0),
         knobs: std::env::vars()
@@ -455,6 +499,8 @@ pub(crate) struct Stats {
     /// Nearest-rank 99th percentile: with fewer than 100 runs, the slowest.
     pub(crate) p99: f64,
     pub(crate) mean: f64,
+    /// Sample standard deviation (0 for one run): the run-to-run noise.
+    pub(crate) stddev: f64,
 }
 
 impl Stats {
@@ -468,10 +514,17 @@ impl Stats {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
         let rank = (0.99 * n as f64).ceil() as usize;
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let stddev = if n > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
         Stats {
             median,
             p99: v[rank.clamp(1, n) - 1],
-            mean: v.iter().sum::<f64>() / n as f64,
+            mean,
+            stddev,
         }
     }
 }
@@ -492,17 +545,58 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
         .ok()
 }
 
-fn print_header(args: &BenchArgs) {
+/// The widths of the two text columns, fixed before the first row (rows
+/// are printed as they are measured): the longest model name and the
+/// longest `engine (provider)` this run can print.
+struct Columns {
+    model: usize,
+    engine: usize,
+}
+
+impl Columns {
+    fn new(args: &BenchArgs) -> Columns {
+        let model = args
+            .models
+            .iter()
+            .map(|dir| match ModelPackage::open(dir) {
+                Ok(p) => p.manifest.name.chars().count(),
+                Err(_) => dir.display().to_string().chars().count(),
+            })
+            .chain([5])
+            .max()
+            .unwrap_or(5);
+        let engines: Vec<EngineKind> = if args.engines.is_empty() {
+            EngineKind::ALL.to_vec()
+        } else {
+            args.engines.clone()
+        };
+        let engine = engines
+            .iter()
+            .flat_map(|e| {
+                args.providers
+                    .iter()
+                    .chain([&Provider::Cpu])
+                    .map(move |p| format!("{e} ({p})").chars().count())
+            })
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        Columns { model, engine }
+    }
+}
+
+fn print_header(args: &BenchArgs, c: &Columns) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "easel bench: through the easel engine (worker, model code), {} {}, {cores} cores; latency = render (inference + pixels), {} runs after {} warm-up",
+        "easel bench: through the easel engine (worker, model code), {} {}, {}; latency = render (inference + pixels), {} after {}",
         std::env::consts::OS,
         std::env::consts::ARCH,
-        args.runs,
-        args.warmup
+        crate::table::count(cores, "core"),
+        crate::table::count(args.runs, "run"),
+        crate::table::count(args.warmup, "warm-up run")
     );
     println!(
-        "{:<16} {:<16} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "{:<mw$}  {:<ew$} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9} {:>9}",
         "model",
         "engine",
         "size",
@@ -511,16 +605,18 @@ fn print_header(args: &BenchArgs) {
         "median ms",
         "p99 ms",
         "images/s",
-        "peak MB"
+        "peak MB",
+        mw = c.model,
+        ew = c.engine,
     );
 }
 
-fn print_row(m: &Measurement) {
+fn print_row(m: &Measurement, c: &Columns) {
     let rss = m
         .peak_rss_mb
         .map_or_else(|| "-".into(), |mb| format!("{mb:.0}"));
     println!(
-        "{:<16} {:<16} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
+        "{:<mw$}  {:<ew$} {:>9} {:>7} {:>10.1} {:>10.2} {:>10.2} {:>9.1} {:>9}{}",
         m.model,
         format!("{} ({})", m.engine, m.provider),
         format!("{}x{}", m.width, m.height),
@@ -534,7 +630,9 @@ fn print_row(m: &Measurement) {
             String::new()
         } else {
             format!("  ({})", m.knobs.join(" "))
-        }
+        },
+        mw = c.model,
+        ew = c.engine,
     );
 }
 
@@ -549,6 +647,8 @@ mod tests {
         assert_eq!(s.median, 10.5);
         assert_eq!(s.p99, 20.0);
         assert_eq!(s.mean, 10.5);
+        // 1..=20 ms: sample variance 35.
+        assert!((s.stddev - 35f64.sqrt()).abs() < 1e-9, "{}", s.stddev);
         let hundred: Vec<Duration> = (1..=200).map(Duration::from_millis).collect();
         assert_eq!(Stats::of(&hundred).p99, 198.0);
         assert_eq!(
@@ -556,37 +656,46 @@ mod tests {
             Stats {
                 median: 3.0,
                 p99: 3.0,
-                mean: 3.0
+                mean: 3.0,
+                stddev: 0.0
             }
         );
     }
 
     #[test]
     fn pick_sets_the_top_level_default_model_only() {
-        let text = "# gallery\nnode = \"g1\"\ndefault_model = \"cppn-aurora\"\n\n[mqtt]\nprefix = \"easel\"\n";
-        let out = set_default_model(text, "dcgan-64-int8w");
+        let text = "# gallery\nnode = \"g1\"\ndefault_model = \"cppn-aurora\"  # the screen's model\n\n[mqtt]\nprefix = \"easel\"\n";
+        let out = set_top_level(text, &[("default_model", "dcgan-64-int8w")]).unwrap();
+        // Regression: the trailing comment on the replaced line was eaten.
         assert_eq!(
             out,
-            "# gallery\nnode = \"g1\"\ndefault_model = \"dcgan-64-int8w\"\n\n[mqtt]\nprefix = \"easel\"\n"
+            "# gallery\nnode = \"g1\"\ndefault_model = \"dcgan-64-int8w\"  # the screen's model\n\n[mqtt]\nprefix = \"easel\"\n"
         );
-        // Absent: added before the first table.
-        let out = set_default_model("node = \"g1\"\n[http]\nlisten = \"x\"\n", "m");
+        // Absent: added with the top-level keys, before the first table.
+        let out = set_top_level(
+            "node = \"g1\"\n[http]\nlisten = \"x\"\n",
+            &[("default_model", "m")],
+        )
+        .unwrap();
         assert_eq!(
             out,
             "node = \"g1\"\ndefault_model = \"m\"\n[http]\nlisten = \"x\"\n"
         );
-        assert_eq!(set_default_model("", "m"), "default_model = \"m\"\n");
-        let both = set_top_level(&out, "engine", "onnxruntime");
+        assert_eq!(
+            set_top_level("", &[("default_model", "m")]).unwrap(),
+            "default_model = \"m\"\n"
+        );
+        let both = set_top_level(&out, &[("engine", "onnxruntime")]).unwrap();
         assert_eq!(
             both,
             "node = \"g1\"\ndefault_model = \"m\"\nengine = \"onnxruntime\"\n[http]\nlisten = \"x\"\n"
         );
-        assert_eq!(
-            set_top_level(&both, "engine", "tract")
-                .matches("engine")
-                .count(),
-            1
-        );
+        let again = set_top_level(&both, &[("engine", "tract")]).unwrap();
+        assert_eq!(again.matches("engine").count(), 1);
+        // A [mqtt] key of the same name is not the top-level one.
+        let nested = set_top_level("[mqtt]\nengine = \"x\"\n", &[("engine", "tract")]).unwrap();
+        assert!(nested.starts_with("engine = \"tract\"\n"), "{nested}");
+        assert!(set_top_level("not = [toml", &[("engine", "tract")]).is_err());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod optimize;
 pub mod progress;
 pub mod quantize;
 pub mod sign;
+pub mod table;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -78,8 +79,15 @@ pub enum Command {
     Verify(credentials::VerifyArgs),
     /// Pack and sign a model folder into one `.easelpkg` file for deploy.
     Pack(sign::PackArgs),
-    /// Send a package to pieces over MQTT: `easel deploy m.easelpkg --to all --activate`.
+    /// Send a package to pieces over MQTT, several at once: `easel deploy
+    /// m.easelpkg --to all --activate` (or `--to gallery-1,gallery-2`).
     Deploy(deploy::DeployArgs),
+    /// Make an installed version current on pieces: `easel activate
+    /// dcgan-64-db208809 --to all`.
+    Activate(deploy::ActivateArgs),
+    /// What each piece holds: the model on screen and every deployed model
+    /// with its current and previous version (`easel list --to all`).
+    List(deploy::ListArgs),
     /// Talk to running pieces over MQTT: send a command and wait for its
     /// answer (`easel ctl generate --seed 7`), watch, measure.
     Ctl(ctl::CtlArgs),
@@ -122,6 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => credentials::verify(&args),
         Command::Pack(args) => sign::pack(&args),
         Command::Deploy(args) => deploy::run(args),
+        Command::Activate(args) => deploy::activate(args),
+        Command::List(args) => deploy::list(args),
         Command::Ctl(args) => ctl::run(args),
         Command::Model {
             architecture,

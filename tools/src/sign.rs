@@ -4,7 +4,8 @@
 //! `pack` verifies its own output the way a daemon will before writing it.
 
 use anyhow::{Context, bail};
-use easel_engine::package::{MANIFEST, ModelPackage};
+use easel_engine::Model;
+use easel_engine::package::{MANIFEST, Manifest, ModelPackage};
 use easel_pack::{TrustedKeys, format, keys};
 use ed25519_dalek::SigningKey;
 use std::ffi::OsString;
@@ -42,6 +43,15 @@ pub struct PackArgs {
     /// The package file to write (`<name>.easelpkg`).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Pack a variant (from `easel quantize` or `easel optimize`) as a new
+    /// version of the model it was made from (its `[variant] source`): a
+    /// node then replaces that model in place when it is activated.
+    #[arg(long, conflicts_with = "name")]
+    pub as_source: bool,
+    /// Pack under this model name instead of the manifest's (the packed
+    /// easel.toml says so; the folder is not changed).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// `<file>.pub` beside a private key file.
@@ -77,6 +87,31 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The manifest text with its `name` replaced, every other line (and
+/// comment) as written; checked to parse and validate.
+fn renamed(manifest: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(
+        easel_protocol::is_valid_model_name(name),
+        "{name:?} is not a model name ([a-z0-9_-]{{1,64}})"
+    );
+    let text = std::str::from_utf8(manifest).context("easel.toml is not UTF-8")?;
+    let mut doc: toml_edit::DocumentMut = text.parse()?;
+    match doc.get_mut("name").and_then(|item| item.as_value_mut()) {
+        // The value's decor holds the line's trailing comment: kept.
+        Some(old) => {
+            let decor = old.decor().clone();
+            *old = toml_edit::Value::from(name);
+            *old.decor_mut() = decor;
+        }
+        None => doc["name"] = toml_edit::value(name),
+    }
+    let text = doc.to_string();
+    Manifest::parse(&text)
+        .and_then(|m| m.validate().map(|()| m))
+        .map_err(anyhow::Error::msg)?;
+    Ok(text.into_bytes())
+}
+
 /// Creates a file that must not exist yet, with `mode` on Unix from the
 /// first byte on (no window in which a secret is world-readable).
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -97,9 +132,36 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<()> {
     let package = ModelPackage::open(&args.model)?;
     let onnx = package.read_onnx()?;
     let manifest_path = args.model.join(MANIFEST);
-    let manifest = std::fs::read(&manifest_path)
+    let mut manifest = std::fs::read(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
     let key = keys::read_secret(&args.key)?;
+    let rename = match (&args.name, args.as_source) {
+        (Some(name), _) => Some(name.clone()),
+        (None, true) => Some(
+            package
+                .manifest
+                .variant
+                .as_ref()
+                .map(|v| v.source.clone())
+                .with_context(|| {
+                    format!(
+                        "--as-source: {} is no variant (its easel.toml has no [variant] source)",
+                        manifest_path.display()
+                    )
+                })?,
+        ),
+        (None, false) => None,
+    };
+    if let Some(name) = &rename {
+        manifest = renamed(&manifest, name)
+            .with_context(|| format!("renaming {} to {name:?}", manifest_path.display()))?;
+    }
+    // The node's own smoke test (the engine's load: read, check, optimize,
+    // run once, finite output that makes a picture), so a package a node
+    // would refuse is never signed; its message is the node's.
+    Model::load_standalone(&package).map_err(|e| {
+        anyhow::anyhow!("{e} (a node would refuse this package: smoke_test_failed)")
+    })?;
     let entries = [
         (MANIFEST, manifest.as_slice()),
         (package.manifest.file.as_str(), onnx.as_slice()),

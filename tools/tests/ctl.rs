@@ -438,3 +438,73 @@ fn bench_control_plane() {
         "requests without exactly one answer: {failed:?}"
     );
 }
+
+/// `mosquitto_pub -r`: a retained message on the test's broker.
+fn retain(port: u16, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-p", &port.to_string(), "-t", topic, "-m", payload, "-r"])
+        .status()
+        .expect("mosquitto_pub (apt-get install mosquitto-clients)");
+    assert!(status.success());
+}
+
+#[test]
+fn watch_reconnects_when_the_broker_restarts_and_says_so() {
+    use std::io::BufRead;
+    let _s = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(dir.path());
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    retain(broker.port, "easel/w1/status", "online");
+    let mut watch = Command::new(easel_bin())
+        .args(["ctl", "watch", "--broker", &url, "--duration", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
+    for (is_err, pipe) in [
+        (
+            false,
+            Box::new(watch.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        ),
+        (true, Box::new(watch.stderr.take().unwrap())),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send((is_err, line));
+            }
+        });
+    }
+    // Waits for a line on stdout (false) or stderr (true); panics after 60 s.
+    let expect = |err: bool, what: &str| {
+        let end = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok((e, line)) if e == err && line.contains(what) => return,
+                Ok(other) => seen.push(other),
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no {what:?} on {}; saw {seen:?}",
+            if err { "stderr" } else { "stdout" }
+        );
+    };
+    expect(false, "easel/w1/status online");
+    // Regression: watch exited when the broker restarted.
+    broker.restart();
+    expect(true, "lost the connection");
+    expect(true, "reconnected to");
+    // A fresh broker forgot the retained status: a new one is shown.
+    retain(broker.port, "easel/w1/status", "stopped");
+    expect(false, "easel/w1/status stopped");
+    assert!(
+        watch.try_wait().unwrap().is_none(),
+        "watch is still running"
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+}

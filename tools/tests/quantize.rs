@@ -417,3 +417,82 @@ fn inspect_explains_upsample_and_the_fix_makes_it_load() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable ONNX"));
 }
+
+/// The sample grid's size, from the PNG header.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+#[test]
+fn static_tries_both_calibrations_and_keeps_the_better() {
+    let tmp = tempfile::tempdir().unwrap();
+    let common = [
+        "--mode",
+        "static",
+        "--samples",
+        "6",
+        "--calib",
+        "4",
+        "--force",
+        "--size",
+        "32x32",
+    ];
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let args: Vec<&str> = common.iter().chain(extra).copied().collect();
+        let (ok, err) = quantize(&model("cppn-aurora"), &out, &args);
+        assert!(ok, "{name}: {err}");
+        (variant(&out), out)
+    };
+    let (percentile, _) = run("cppn-p", &["--method", "percentile"]);
+    let (minmax, _) = run("cppn-m", &["--method", "minmax"]);
+    // Regression: the default used percentile only, whatever it cost.
+    let (chosen, out) = run("cppn-best", &[]);
+    let best = percentile.psnr_worst_db.max(minmax.psnr_worst_db);
+    assert_eq!(chosen.psnr_worst_db, best, "{chosen:?}");
+    assert!(
+        chosen.calibration.contains("tried percentile") && chosen.calibration.contains("min-max:"),
+        "{}",
+        chosen.calibration
+    );
+    // The grid of a 32x32 model is scaled up to 128 px cells (3 columns +
+    // gutters), one labelled row per shown sample under a title line.
+    let (w, h) = png_size(&out.join("samples.png"));
+    assert_eq!(w, 3 * 128 + 4 * 4, "{w}x{h}");
+    assert_eq!(h, 4 + 10 + 4 * (10 + 128 + 4), "{w}x{h}");
+    // The worst sample is always a row: quality.json names it.
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("quality.json")).unwrap()).unwrap();
+    assert!(q["summary"]["psnr_worst_sample"].as_str().is_some());
+}
+
+#[test]
+fn a_refusal_says_which_calibration_to_try() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("refused");
+    let (ok, err) = quantize(
+        &model("cppn-aurora"),
+        &out,
+        &[
+            "--mode",
+            "static",
+            "--method",
+            "percentile",
+            "--samples",
+            "2",
+            "--calib",
+            "2",
+            "--size",
+            "32x32",
+            "--floor",
+            "99",
+        ],
+    );
+    assert!(!ok);
+    // Regression: the refusal only suggested --force.
+    assert!(err.contains("Try --method minmax"), "{err}");
+    only(tmp.path(), &[]);
+}

@@ -6,7 +6,7 @@
 
 use easel_protocol::command::{
     self as names, BarePayload, CapturePayload, GeneratePayload, MAX_REQUEST_ID, ModePayload,
-    ModelPayload, ParamsPayload, ScenePayload,
+    ModelPayload, ParamsPayload, ScenePayload, VersionPayload,
 };
 pub use easel_protocol::command::{Mode, SceneAction};
 
@@ -42,6 +42,10 @@ pub enum Command {
     /// The deployed model's previous version becomes current again.
     Rollback {
         name: String,
+    },
+    /// A deployed version (staged or installed) becomes current.
+    Activate {
+        version: String,
     },
     /// One frame from the source, re-painted by an image model, archived
     /// and shown (`piece/capture.rs`).
@@ -149,6 +153,20 @@ pub fn parse(name: &str, payload: &[u8], max_payload: usize) -> Result<Request, 
         names::ROLLBACK => {
             let p: ModelPayload = serde_json::from_value(value.clone()).map_err(bad)?;
             (p.request_id, Command::Rollback { name: p.name })
+        }
+        names::ACTIVATE => {
+            let p: VersionPayload = serde_json::from_value(value.clone()).map_err(bad)?;
+            if crate::deploy::store::name_of(&p.version).is_none() {
+                return Err(fail(
+                    request_id,
+                    "bad_request",
+                    format!(
+                        "activate: {:?} is not a version (<name>-<8 hex digits>)",
+                        p.version
+                    ),
+                ));
+            }
+            (p.request_id, Command::Activate { version: p.version })
         }
         names::MODE => {
             let p: ModePayload = serde_json::from_value(value.clone()).map_err(bad)?;
@@ -296,6 +314,16 @@ mod tests {
             }
         );
         assert_eq!(code("rollback", br#"{"name":"../x"}"#).0, "unknown_model");
+        assert_eq!(
+            ok("activate", r#"{"version":"dcgan-64-db208809"}"#).command,
+            Command::Activate {
+                version: "dcgan-64-db208809".into()
+            }
+        );
+        assert_eq!(
+            code("activate", br#"{"version":"../x-db208809"}"#).0,
+            "bad_request"
+        );
         assert_eq!(ok("capture", "").command, Command::Capture { model: None });
         assert_eq!(
             ok("capture", r#"{"model":"style-256"}"#).command,

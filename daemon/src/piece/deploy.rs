@@ -34,6 +34,11 @@ pub enum Job {
         request_id: Option<String>,
         name: String,
     },
+    /// The `activate` command: a staged or installed version current.
+    Activate {
+        request_id: Option<String>,
+        version: String,
+    },
 }
 
 /// From the config: where, whom to trust, how much to take.
@@ -87,6 +92,23 @@ impl Studio {
         if let Err(e) = self.deploy.try_send(Job::Rollback { request_id, name }) {
             let Job::Rollback { request_id, .. } = e.into_inner() else {
                 unreachable!("sent a rollback")
+            };
+            self.publish_error(
+                request_id,
+                "busy",
+                "a deploy is in progress; try again".into(),
+            );
+        }
+    }
+
+    /// The `activate` command goes to the deploy task too.
+    pub(super) fn activate(&self, request_id: Option<String>, version: String) {
+        if let Err(e) = self.deploy.try_send(Job::Activate {
+            request_id,
+            version,
+        }) {
+            let Job::Activate { request_id, .. } = e.into_inner() else {
+                unreachable!("sent an activation")
             };
             self.publish_error(
                 request_id,
@@ -176,6 +198,7 @@ pub(super) async fn run(
                 }
                 Some(Job::Transfer(Err(r))) => desk.studio.publish_error(Some(r.id), r.code, r.message),
                 Some(Job::Rollback { request_id, name }) => desk.rollback(request_id, name).await,
+                Some(Job::Activate { request_id, version }) => desk.activate(request_id, version).await,
             },
         }
     }

@@ -412,6 +412,7 @@ impl Studio {
             }
             Command::Wake => self.done(request_id, "wake"),
             Command::Rollback { name } => self.rollback(request_id, name),
+            Command::Activate { version } => self.activate(request_id, version),
             Command::Scene { action, name } => {
                 self.handle_scene(request_id, action, name, incoming.arrived)
             }

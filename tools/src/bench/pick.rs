@@ -9,10 +9,22 @@
 //! - speed: among those, only rows whose p99 (with fewer than 100 runs,
 //!   the slowest run) is within [`TAIL_SLACK`] of the best p99 compete,
 //!   and the lowest mean latency wins: a row fast on average but with
-//!   long stalls does not win on its average.
+//!   long stalls does not win on its average;
+//! - margin: a faster mean wins only when it is faster by a measured
+//!   margin (the larger of [`MIN_MARGIN`] and [`SIGMAS`] standard errors
+//!   of the difference). Among the rows no slower than the fastest by that
+//!   margin, the simplest wins: the smallest file, then tract (built in,
+//!   no library to install) before onnxruntime. 0.13 ms against 0.13 ms
+//!   is no reason to ship a quantized variant.
 
 /// How much slower than the best worst-run a row's worst run may be.
 pub const TAIL_SLACK: f64 = 1.25;
+
+/// The smallest difference in mean that counts, as a share of the slower.
+pub const MIN_MARGIN: f64 = 0.03;
+
+/// How many standard errors of the difference a faster mean must beat.
+pub const SIGMAS: f64 = 3.0;
 
 /// One measured package on one engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +36,25 @@ pub struct Candidate {
     /// `[variant] psnr_db` and `psnr_worst_db`; `None` for an f32 source.
     pub psnr_db: Option<f64>,
     pub psnr_worst_db: Option<f64>,
+    /// Standard error of `mean_ms` (standard deviation / sqrt(runs)).
+    pub sem_ms: f64,
+    /// The ONNX file's size.
+    pub bytes: u64,
+    /// Runs on tract (nothing to install beside easel).
+    pub tract: bool,
+}
+
+impl Candidate {
+    /// Sorts simpler first: smaller file, then tract.
+    fn simplicity(&self) -> (u64, bool) {
+        (self.bytes, !self.tract)
+    }
+}
+
+/// How much faster than `b` a row must be to count as faster.
+pub fn margin(a: &Candidate, b: &Candidate) -> f64 {
+    let noise = SIGMAS * (a.sem_ms.powi(2) + b.sem_ms.powi(2)).sqrt();
+    (MIN_MARGIN * a.mean_ms.max(b.mean_ms)).max(noise)
 }
 
 /// The quality floors, dB.
@@ -79,10 +110,45 @@ pub fn choose(candidates: &[Candidate], floors: Floors) -> (Option<usize>, Vec<S
             ok
         })
         .collect();
-    let winner = steady
+    let Some(&fastest) = steady
+        .iter()
+        .min_by(|&&a, &&b| candidates[a].mean_ms.total_cmp(&candidates[b].mean_ms))
+    else {
+        return (None, why);
+    };
+    let fast = &candidates[fastest];
+    // Every row no slower than the fastest by a measured margin: the
+    // simplest of them wins.
+    let mut tied: Vec<usize> = steady
         .into_iter()
-        .min_by(|&a, &b| candidates[a].mean_ms.total_cmp(&candidates[b].mean_ms));
-    (winner, why)
+        .filter(|&i| candidates[i].mean_ms - fast.mean_ms <= margin(&candidates[i], fast))
+        .collect();
+    tied.sort_by(|&a, &b| {
+        candidates[a]
+            .simplicity()
+            .cmp(&candidates[b].simplicity())
+            .then(candidates[a].mean_ms.total_cmp(&candidates[b].mean_ms))
+    });
+    let winner = tied[0];
+    let w = &candidates[winner];
+    for &i in &tied[1..] {
+        let c = &candidates[i];
+        let simpler = if w.bytes < c.bytes {
+            format!("the smaller file ({} against {} bytes)", w.bytes, c.bytes)
+        } else {
+            "tract (nothing to install) at the same size".to_string()
+        };
+        why.push(format!(
+            "{}: {:.3} ms mean is within the {:.3} ms margin of the fastest ({:.3} ms, noise {:.3} ms); {} wins as {simpler}",
+            c.label,
+            c.mean_ms,
+            margin(c, fast),
+            fast.mean_ms,
+            c.sem_ms,
+            w.label
+        ));
+    }
+    (Some(winner), why)
 }
 
 #[cfg(test)]
@@ -96,6 +162,9 @@ mod tests {
             p99_ms: p99,
             psnr_db: psnr.map(|p| p.0),
             psnr_worst_db: psnr.map(|p| p.1),
+            sem_ms: 0.0,
+            bytes: if psnr.is_some() { 1000 } else { 4000 },
+            tract: !label.contains("onnxruntime"),
         }
     }
 
@@ -139,5 +208,29 @@ mod tests {
         // Within the slack, the mean decides.
         let close = [c("a", 110.0, 120.0, None), c("b", 100.0, 140.0, None)];
         assert_eq!(choose(&close, FLOORS).0, Some(1));
+    }
+
+    #[test]
+    fn a_difference_within_the_noise_goes_to_the_simplest() {
+        // 0.13 ms against 0.13 ms: no margin, the smaller file wins, and
+        // between files of one size, tract.
+        let mut f32 = c("f32 on tract", 0.131, 0.14, None);
+        let mut int8 = c("int8 on tract", 0.130, 0.14, Some((40.0, 35.0)));
+        f32.sem_ms = 0.002;
+        int8.sem_ms = 0.002;
+        let (winner, why) = choose(&[f32.clone(), int8.clone()], FLOORS);
+        assert_eq!(winner, Some(1), "{why:?}");
+        assert!(why[0].contains("margin"), "{why:?}");
+        let ort = c("f32 on onnxruntime", 0.129, 0.14, None);
+        assert_eq!(choose(&[ort.clone(), f32.clone()], FLOORS).0, Some(1));
+        // Noisy runs widen the margin: 10 % faster is not enough with a
+        // 0.01 ms standard error on 0.13 ms.
+        let mut fast = c("f32 on onnxruntime", 0.118, 0.14, None);
+        fast.sem_ms = 0.01;
+        assert_eq!(choose(&[fast.clone(), f32.clone()], FLOORS).0, Some(1));
+        // A measured margin wins.
+        fast.sem_ms = 0.001;
+        f32.sem_ms = 0.001;
+        assert_eq!(choose(&[fast, f32], FLOORS).0, Some(0));
     }
 }

@@ -5,7 +5,7 @@
 
 mod answers;
 mod bench;
-mod send;
+pub(crate) mod send;
 mod watch;
 
 use crate::link::BrokerArgs;
@@ -28,7 +28,8 @@ Forms:
   easel ctl bench --to NODE [--count 200] [--flood-clients 10 --flood-count 1000] [--http URL]
       Command-to-event latency and a flood (docs/mqtt.md).
 
-Commands: generate, model, mode, params, next_model, toggle_mode, wake, scene
+Commands: generate, model, mode, params, next_model, toggle_mode, wake, scene,
+rollback, activate
 (docs/mqtt.md). Exit status: 0 answered; 1 an error event, a timeout or no
 connection (one line on stderr). The password comes from EASEL_MQTT_PASSWORD.";
 

@@ -1,8 +1,14 @@
 //! `easel ctl watch`: everything the pieces and their controllers say,
 //! one line per message, retained messages first (that is the current
 //! status, state and palette of each node).
+//!
+//! A watch runs for hours beside a piece, so a lost connection (a broker
+//! restart, a pulled cable) is not the end: it says so on stderr, tries
+//! again with a growing pause (at most [`MAX_PAUSE`]), and once back says
+//! so and subscribes again (the retained messages then come again). Only
+//! the first connection failing is an error.
 
-use crate::link::{BrokerArgs, Link};
+use crate::link::{BrokerArgs, Link, LinkConfig, LinkError};
 use clap::Args;
 use easel_protocol::topic::Topic;
 use std::time::Duration;
@@ -58,13 +64,33 @@ pub fn line(topic: &str, payload: &[u8], retain: bool, json: bool) -> String {
     }
 }
 
+/// The longest pause between two reconnection attempts.
+pub const MAX_PAUSE: Duration = Duration::from_secs(4);
+
+/// The pause before reconnection attempt `n` (0-based): 0.5, 1, 2, 4, 4… s.
+pub fn pause(attempt: u32) -> Duration {
+    (Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(4))).min(MAX_PAUSE)
+}
+
+async fn connect(config: &LinkConfig, filters: &[String]) -> Result<Link, LinkError> {
+    let mut link = Link::connect(config).await?;
+    link.subscribe(filters, Duration::from_secs(10)).await?;
+    Ok(link)
+}
+
+/// What one turn of the watch loop saw.
+enum Turn {
+    Stop,
+    Line(String),
+    Lost(LinkError),
+    Back(Link),
+    StillDown(LinkError),
+}
+
 pub async fn run(broker: &BrokerArgs, args: WatchArgs) -> anyhow::Result<()> {
-    let mut link = Link::connect(&broker.link_config("watch")?).await?;
-    link.subscribe(
-        &filters(&broker.prefix, args.node.as_deref()),
-        Duration::from_secs(10),
-    )
-    .await?;
+    let config = broker.link_config("watch")?;
+    let filters = filters(&broker.prefix, args.node.as_deref());
+    let mut link = Some(connect(&config, &filters).await?);
     let end = match args.duration {
         Some(s) if s.is_finite() && s >= 0.0 => Instant::now() + Duration::from_secs_f64(s),
         Some(_) => anyhow::bail!("--duration must be a number of seconds"),
@@ -72,16 +98,66 @@ pub async fn run(broker: &BrokerArgs, args: WatchArgs) -> anyhow::Result<()> {
     };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut attempt = 0;
     loop {
-        tokio::select! {
-            _ = &mut ctrl_c => break,
-            m = link.recv_until(end) => match m? {
-                Some(m) => println!("{}", line(&m.topic, &m.payload, m.retain, args.json)),
-                None => break,
+        let turn = match link.as_mut() {
+            Some(l) => tokio::select! {
+                _ = &mut ctrl_c => Turn::Stop,
+                m = l.recv_until(end) => match m {
+                    Ok(Some(m)) => Turn::Line(line(&m.topic, &m.payload, m.retain, args.json)),
+                    Ok(None) => Turn::Stop,
+                    Err(e) => Turn::Lost(e),
+                },
             },
+            None => {
+                let wait = pause(attempt).min(end.saturating_duration_since(Instant::now()));
+                tokio::select! {
+                    _ = &mut ctrl_c => Turn::Stop,
+                    _ = tokio::time::sleep_until(end) => Turn::Stop,
+                    r = async {
+                        tokio::time::sleep(wait).await;
+                        connect(&config, &filters).await
+                    } => match r {
+                        Ok(l) => Turn::Back(l),
+                        Err(e) => Turn::StillDown(e),
+                    },
+                }
+            }
+        };
+        match turn {
+            Turn::Stop => break,
+            Turn::Line(text) => println!("{text}"),
+            Turn::Lost(e) => {
+                eprintln!(
+                    "easel ctl watch: lost the connection to {} ({e}); reconnecting",
+                    config.url
+                );
+                link = None;
+                attempt = 0;
+            }
+            Turn::Back(l) => {
+                eprintln!(
+                    "easel ctl watch: reconnected to {}; watching again (retained messages follow)",
+                    config.url
+                );
+                link = Some(l);
+            }
+            Turn::StillDown(e) => {
+                attempt += 1;
+                // Once at the start, then about once a minute.
+                if attempt == 1 || attempt % 15 == 0 {
+                    eprintln!(
+                        "easel ctl watch: {} still unreachable ({e}); retrying every {} s",
+                        config.url,
+                        MAX_PAUSE.as_secs()
+                    );
+                }
+            }
         }
     }
-    link.disconnect().await;
+    if let Some(link) = link {
+        link.disconnect().await;
+    }
     Ok(())
 }
 
@@ -106,5 +182,11 @@ mod tests {
         assert_eq!(j["payload"], "{\"x\":1}");
         assert_eq!(filters("easel", Some("n1"))[0], "easel/n1/status");
         assert_eq!(filters("easel", None)[5], "easel/ctl/+/status");
+    }
+
+    #[test]
+    fn pauses_grow_to_a_ceiling() {
+        let ms: Vec<u128> = (0..7).map(|a| pause(a).as_millis()).collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 4000, 4000, 4000]);
     }
 }

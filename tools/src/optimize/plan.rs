@@ -80,11 +80,25 @@ pub fn plan(
     threads: usize,
     knobs: &[(String, String)],
 ) -> anyhow::Result<Plan> {
+    plan_sized(package, proto, threads, knobs, None)
+}
+
+/// [`plan`] with a CPPN's picture size `(width, height)` instead of the
+/// manifest's (`None`: the manifest's; ignored for other kinds).
+pub fn plan_sized(
+    package: &ModelPackage,
+    proto: &pb::ModelProto,
+    threads: usize,
+    knobs: &[(String, String)],
+    cppn_size: Option<(usize, usize)>,
+) -> anyhow::Result<Plan> {
     let scope = KnobScope::new(knobs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .context("tract knobs")?;
     let path = package.onnx_path();
     let size = match (&package.manifest.cppn, package.manifest.kind) {
-        (Some(c), ModelKind::Cppn) => Some((c.size[0] as usize, c.size[1] as usize)),
+        (Some(c), ModelKind::Cppn) => {
+            Some(cppn_size.unwrap_or((c.size[0] as usize, c.size[1] as usize)))
+        }
         _ => None,
     };
     let model = tract_load::fixed_model(&path, proto, &package.manifest, size)?;

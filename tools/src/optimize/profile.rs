@@ -5,8 +5,11 @@
 //! `SimpleState::run_plan_with_eval` with tract's own `plan::eval` wrapped
 //! in a clock (the multithreaded executor's scope is entered by tract
 //! around the whole walk, so a node's time includes its parallel work).
-//! The sum over nodes is compared with the plain `run` time, so the
-//! profiler's overhead is visible.
+//! The profiled walk is slower than a plain `run` (the wrapped eval, the
+//! clock reads, tract's bookkeeping per node), by a lot on a tiny model:
+//! its own wall time is measured too, the overhead (walk minus run) is
+//! printed per model, and node times are labelled as inclusive of it —
+//! read them as shares of the walk, not as milliseconds a run would save.
 //!
 //! `--engine onnxruntime` profiles the same model on onnxruntime instead,
 //! with onnxruntime's own profiler (`easel_engine::onnxruntime::profile`),
@@ -69,6 +72,9 @@ pub struct Profile {
     pub run_ms: f64,
     /// Mean of the per-node times summed, per run.
     pub profiled_ms: f64,
+    /// Median wall time of a profiled walk (tract only): `walk_ms -
+    /// run_ms` is the profiler's overhead, included in the node times.
+    pub walk_ms: Option<f64>,
     /// Slowest first.
     pub nodes: Vec<NodeTime>,
 }
@@ -155,6 +161,7 @@ fn run_onnxruntime(args: &ProfileArgs) -> anyhow::Result<()> {
                 knobs: Vec::new(),
                 run_ms: p.run_ms,
                 profiled_ms: p.profiled_ms,
+                walk_ms: None,
                 nodes: p
                     .nodes
                     .into_iter()
@@ -195,14 +202,18 @@ pub fn profile(
     plain.sort();
     let model = plan.model();
     let mut per_node = vec![Duration::ZERO; model.nodes.len()];
+    let mut walks = Vec::with_capacity(runs);
     for _ in 0..runs {
+        let walk = Instant::now();
         state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, node_inputs| {
             let started = Instant::now();
             let out = eval(ctx, op_state, node, node_inputs);
             per_node[node.id] += started.elapsed();
             out
         })?;
+        walks.push(walk.elapsed());
     }
+    walks.sort();
     let per_run = |d: Duration| d.as_secs_f64() * 1e3 / runs as f64;
     let mut nodes: Vec<NodeTime> = model
         .nodes
@@ -226,6 +237,7 @@ pub fn profile(
         knobs: knobs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         run_ms: plain[plain.len() / 2].as_secs_f64() * 1e3,
         profiled_ms: nodes.iter().map(|n| n.ms).sum(),
+        walk_ms: Some(walks[walks.len() / 2].as_secs_f64() * 1e3),
         nodes,
     })
 }
@@ -237,21 +249,27 @@ fn print(p: &Profile, top: usize, markdown: bool) {
         format!(", {}", p.knobs.join(" "))
     };
     println!(
-        "\n{} at {} thread{}{knobs}: run {:.2} ms (median), nodes sum to {:.2} ms",
+        "\n{} at {}{knobs}: run {:.2} ms (median), nodes sum to {:.2} ms",
         p.model,
-        p.threads,
-        if p.threads == 1 { "" } else { "s" },
+        crate::table::count(p.threads, "thread"),
         p.run_ms,
         p.profiled_ms
     );
+    if let Some(walk) = p.walk_ms {
+        let overhead = walk - p.run_ms;
+        println!(
+            "  profiler overhead: a profiled run takes {walk:.2} ms, {overhead:.2} ms ({:.0} %) more than a plain run; node times are inclusive of it: read them as shares",
+            100.0 * overhead / p.run_ms.max(1e-9)
+        );
+    }
     let total = p.profiled_ms.max(1e-9);
     let ops = p.by_op();
     if markdown {
-        println!("\n| op | nodes | ms | % |\n|---|---:|---:|---:|");
+        println!("\n| op | nodes | ms (inclusive) | % |\n|---|---:|---:|---:|");
         for (op, ms, count) in &ops {
             println!("| {op} | {count} | {ms:.2} | {:.1} |", 100.0 * ms / total);
         }
-        println!("\n| node | op | output | ms | % |\n|---|---|---|---:|---:|");
+        println!("\n| node | op | output | ms (inclusive) | % |\n|---|---|---|---:|---:|");
         for n in p.nodes.iter().take(top) {
             println!(
                 "| {} | {} | {} | {:.2} | {:.1} |",

@@ -20,6 +20,16 @@ pub struct Agreement {
 }
 
 impl Agreement {
+    /// An unchanged graph: nothing compared, nothing differs.
+    pub fn identical() -> Agreement {
+        Agreement {
+            samples: 0,
+            max_abs_error: 0.0,
+            max_levels: 0,
+            differing_levels: 0,
+        }
+    }
+
     /// Within `tolerance` as floats and at most one 8-bit level apart.
     pub fn passes(&self, tolerance: f32) -> bool {
         self.max_abs_error <= tolerance && self.max_levels <= 1

@@ -15,6 +15,7 @@
 //! refused run leaves nothing behind.
 
 pub mod calib;
+pub mod grid;
 pub mod quality;
 pub mod rewrite;
 
@@ -30,9 +31,6 @@ use prost::Message;
 use quality::Score;
 use std::path::{Path, PathBuf};
 use tract_onnx::tract_core::runtime::RunOptions;
-
-/// One sample rendered by the f32 model and by the variant.
-type Pair = (RgbImage, RgbImage);
 
 /// Pictures in the sample grid.
 const GRID_ROWS: usize = 4;
@@ -65,9 +63,10 @@ pub struct QuantizeArgs {
     /// models). Quality is judged on other seeds (1..=N) or on the pictures.
     #[arg(long)]
     pub calib: Option<String>,
-    /// How `static` chooses activation ranges.
-    #[arg(long, value_enum, default_value = "percentile")]
-    pub method: Method,
+    /// How `static` chooses activation ranges (default: both are tried and
+    /// the one whose variant scores best on the quality check is kept).
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
     /// Percentile for `--method percentile`.
     #[arg(long, default_value_t = 99.99)]
     pub percentile: f32,
@@ -120,7 +119,7 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
         .with_context(|| format!("opening model package {}", args.model.display()))?;
     let onnx_path = source.onnx_path();
     let bytes = source.read_onnx()?;
-    let mut proto = load::decode(&onnx_path, &bytes)?;
+    let proto = load::decode(&onnx_path, &bytes)?;
     tract_load::check(&onnx_path, &proto, &source.manifest)?;
     let out = &args.output;
     if out.exists() {
@@ -141,39 +140,6 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     );
     let kind = source.manifest.kind;
     let cppn_size = (args.size.0 as usize, args.size.1 as usize);
-    let rewritten = match args.mode {
-        Mode::Weights => rewrite::int8_weights(&mut proto),
-        Mode::F16 => rewrite::f16_weights(&mut proto),
-        Mode::Static => {
-            let names = rewrite::static_candidates(&proto);
-            let ranges = if names.is_empty() {
-                Default::default()
-            } else {
-                let sources = calib.calibration_sources(kind);
-                let progress = crate::progress::steps(sources.len() as u64, "calibrating");
-                let ranges = calib::activation_ranges(
-                    &proto,
-                    &source.manifest,
-                    &names,
-                    &sources,
-                    cppn_size,
-                    (args.method, args.percentile),
-                    &progress,
-                )
-                .with_context(|| format!("calibrating {}", onnx_path.display()))?;
-                progress.finish_and_clear();
-                ranges
-            };
-            rewrite::static_int8(&mut proto, &ranges)
-        }
-    };
-    ensure!(
-        rewritten.tensors > 0,
-        "{}: no Conv, ConvTranspose, Gemm or MatMul weights to quantize",
-        onnx_path.display()
-    );
-    let onnx = proto.encode_to_vec();
-
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -188,7 +154,7 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     let mut manifest = Manifest {
         name: name.clone(),
         file: "model.onnx".into(),
-        sha256: sha256_hex(&onnx),
+        sha256: String::new(),
         description: format!(
             "{} ({} variant of {})",
             source.manifest.description,
@@ -198,26 +164,112 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
         variant: None,
         ..source.manifest.clone()
     };
+    let eval = calib::evaluation_sources(&calib, kind, args.samples);
+    let reference = render_reference(&source, &eval, kind, args.size)?;
+    // `static` without --method tries both ways of choosing activation
+    // ranges and keeps the better variant: which one wins depends on the
+    // model (percentile clips a CPPN's sin layers that min-max keeps).
+    let static_layers = rewrite::static_candidates(&proto);
+    let methods: Vec<Option<Method>> = match (args.mode, args.method) {
+        (Mode::Static, _) if static_layers.is_empty() => vec![None],
+        (Mode::Static, Some(m)) => vec![Some(m)],
+        (Mode::Static, None) => vec![Some(Method::Percentile), Some(Method::Minmax)],
+        _ => vec![None],
+    };
+    let describe = |m: Option<Method>| match m {
+        Some(Method::Minmax) => "min-max".to_string(),
+        Some(Method::Percentile) => format!("percentile {}", args.percentile),
+        None => "no activations to calibrate".into(),
+    };
+    let mut trials: Vec<Trial> = Vec::new();
+    for method in methods {
+        let mut proto = proto.clone();
+        let rewritten = match (args.mode, method) {
+            (Mode::Weights, _) => rewrite::int8_weights(&mut proto),
+            (Mode::F16, _) => rewrite::f16_weights(&mut proto),
+            (Mode::Static, None) => rewrite::static_int8(&mut proto, &Default::default()),
+            (Mode::Static, Some(method)) => {
+                let sources = calib.calibration_sources(kind);
+                let progress = crate::progress::steps(sources.len() as u64, "calibrating");
+                let ranges = calib::activation_ranges(
+                    &proto,
+                    &source.manifest,
+                    &static_layers,
+                    &sources,
+                    cppn_size,
+                    (method, args.percentile),
+                    &progress,
+                )
+                .with_context(|| format!("calibrating {}", onnx_path.display()))?;
+                progress.finish_and_clear();
+                rewrite::static_int8(&mut proto, &ranges)
+            }
+        };
+        ensure!(
+            rewritten.tensors > 0,
+            "{}: no Conv, ConvTranspose, Gemm or MatMul weights to quantize",
+            onnx_path.display()
+        );
+        let onnx = proto.encode_to_vec();
+        manifest.sha256 = sha256_hex(&onnx);
+        std::fs::write(staging.path().join(&manifest.file), &onnx)?;
+        std::fs::write(staging.path().join(MANIFEST), manifest.to_toml())?;
+        let variant_package = ModelPackage::open(staging.path())?;
+        let (scores, pictures) = compare(&reference, &variant_package, &eval, kind, args.size)?;
+        let summary = quality::summarize(&scores);
+        trials.push(Trial {
+            method,
+            onnx,
+            rewritten,
+            summary,
+            scores,
+            pictures,
+        });
+    }
+    // The better variant: its worst sample first (what some visitor
+    // sees), then its mean.
+    let tried: Vec<String> = trials
+        .iter()
+        .map(|t| {
+            format!(
+                "{}: {:.1} dB mean, {:.1} dB worst",
+                describe(t.method),
+                t.summary.psnr_db,
+                t.summary.psnr_worst_db
+            )
+        })
+        .collect();
+    let best = (0..trials.len())
+        .max_by(|&a, &b| {
+            let (x, y) = (&trials[a].summary, &trials[b].summary);
+            x.psnr_worst_db
+                .total_cmp(&y.psnr_worst_db)
+                .then(x.psnr_db.total_cmp(&y.psnr_db))
+        })
+        .expect("one trial at least");
+    let Trial {
+        method,
+        onnx,
+        rewritten,
+        summary,
+        scores,
+        pictures,
+    } = trials.swap_remove(best);
+    manifest.sha256 = sha256_hex(&onnx);
     std::fs::write(staging.path().join(&manifest.file), &onnx)?;
     std::fs::write(staging.path().join(MANIFEST), manifest.to_toml())?;
-
-    let variant_package = ModelPackage::open(staging.path())?;
-    let eval = calib::evaluation_sources(&calib, kind, args.samples);
-    let (scores, rows) = compare(&source, &variant_package, &eval, kind, args.size)?;
-    let summary = quality::summarize(&scores);
     let report = Report {
         source: source.manifest.name.clone(),
         variant: name.clone(),
         mode: args.mode.name(),
         calibration: match args.mode {
-            Mode::Static => format!(
-                "{}, {}",
+            Mode::Static if tried.len() > 1 => format!(
+                "{}, {} (kept; tried {})",
                 calib.describe(),
-                match args.method {
-                    Method::Minmax => "min-max".to_string(),
-                    Method::Percentile => format!("percentile {}", args.percentile),
-                }
+                describe(method),
+                tried.join("; ")
             ),
+            Mode::Static => format!("{}, {}", calib.describe(), describe(method)),
             _ => "none (weights only)".into(),
         },
         bytes_before: bytes.len() as u64,
@@ -231,11 +283,12 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     if report.summary.psnr_db < args.floor && !args.force {
         print_report(&report, out);
         bail!(
-            "{} variant of {}: mean PSNR {:.1} dB is below the {:.1} dB floor; nothing written (--force writes it anyway)",
+            "{} variant of {}: mean PSNR {:.1} dB is below the {:.1} dB floor; nothing written. {}",
             args.mode.name(),
             source.manifest.name,
             report.summary.psnr_db,
-            args.floor
+            args.floor,
+            advice(args, method)
         );
     }
     manifest.variant = Some(VariantSpec {
@@ -257,12 +310,32 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
         .map_err(anyhow::Error::msg)
         .context("variant manifest")?;
     std::fs::write(staging.path().join(MANIFEST), manifest.to_toml())?;
-    let grid = quality::grid(&rows);
+    let psnr: Vec<f64> = report.scores.iter().map(|s| s.psnr_db).collect();
+    let worst = grid::pick_rows(&psnr, 1).first().copied();
+    let rows: Vec<grid::Row<'_>> = grid::pick_rows(&psnr, GRID_ROWS)
+        .into_iter()
+        .map(|i| grid::Row {
+            label: format!(
+                "{}: {:.1} dB{}",
+                report.scores[i].sample,
+                report.scores[i].psnr_db,
+                if Some(i) == worst.filter(|_| psnr.len() > 1) {
+                    " (worst)"
+                } else {
+                    ""
+                }
+            ),
+            worst: Some(i) == worst && psnr.len() > 1,
+            f32: &reference[i],
+            variant: &pictures[i],
+        })
+        .collect();
+    let grid = grid::grid(&rows);
     let provenance = Provenance {
         model: name,
         model_sha256: manifest.sha256.clone(),
         seed: None,
-        params: serde_json::json!({"grid": "f32 | variant | difference x8", "source": report.source}),
+        params: serde_json::json!({"grid": "f32 | variant | difference x8, rows labelled with sample and PSNR, the worst included", "source": report.source}),
     };
     std::fs::write(
         staging.path().join("samples.png"),
@@ -283,30 +356,73 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Renders every source through both models and scores the pictures.
-fn compare(
+/// One way of making the variant, scored.
+struct Trial {
+    method: Option<Method>,
+    onnx: Vec<u8>,
+    rewritten: rewrite::Rewritten,
+    summary: quality::Summary,
+    scores: Vec<Score>,
+    /// The variant's picture of every sample.
+    pictures: Vec<RgbImage>,
+}
+
+/// What to try when the variant is below the floor: the other way of
+/// choosing ranges when only one was tried, else another mode.
+fn advice(args: &QuantizeArgs, kept: Option<Method>) -> String {
+    match (args.mode, args.method, kept) {
+        (Mode::Static, Some(Method::Percentile), _) => {
+            "Try --method minmax (or leave --method out: both are tried), --mode weights, or --force to write it anyway".into()
+        }
+        (Mode::Static, Some(Method::Minmax), _) => {
+            "Try --method percentile (or leave --method out: both are tried), --mode weights, or --force to write it anyway".into()
+        }
+        (Mode::Static, None, _) => {
+            "Both calibration methods were tried; --mode weights or f16 keep float compute (or --force writes it anyway)".into()
+        }
+        _ => "--mode f16 keeps more precision; --force writes it anyway".into(),
+    }
+}
+
+/// The f32 model's picture of every sample (rendered once, whatever the
+/// number of variants tried).
+fn render_reference(
     source: &ModelPackage,
+    eval: &[Source],
+    kind: ModelKind,
+    size: (u32, u32),
+) -> anyhow::Result<Vec<RgbImage>> {
+    let spinner = ProgressBar::new_spinner().with_message("loading the f32 model");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut model = Model::load(source, &RunOptions::default())
+        .with_context(|| format!("loading {}", source.dir.display()))?;
+    spinner.finish_and_clear();
+    let size = (kind == ModelKind::Cppn).then_some(size);
+    eval.iter()
+        .map(|s| {
+            model
+                .render(s, size)
+                .context("rendering with the f32 model")
+        })
+        .collect()
+}
+
+/// Renders every source through the variant and scores its pictures
+/// against the f32 ones.
+fn compare(
+    reference: &[RgbImage],
     variant: &ModelPackage,
     eval: &[Source],
     kind: ModelKind,
     size: (u32, u32),
-) -> anyhow::Result<(Vec<Score>, Vec<Pair>)> {
-    let options = RunOptions::default();
-    let spinner = ProgressBar::new_spinner().with_message("loading the f32 model and the variant");
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let mut f32_model = Model::load(source, &options)
-        .with_context(|| format!("loading {}", source.dir.display()))?;
-    let mut q_model =
-        Model::load(variant, &options).context("loading the variant in the engine")?;
-    spinner.finish_and_clear();
+) -> anyhow::Result<(Vec<Score>, Vec<RgbImage>)> {
+    let mut q_model = Model::load(variant, &RunOptions::default())
+        .context("loading the variant in the engine")?;
     let size = (kind == ModelKind::Cppn).then_some(size);
     let progress = crate::progress::steps(eval.len() as u64, "comparing");
     let mut scores = Vec::with_capacity(eval.len());
-    let mut rows = Vec::new();
-    for (i, s) in eval.iter().enumerate() {
-        let a = f32_model
-            .render(s, size)
-            .context("rendering with the f32 model")?;
+    let mut pictures = Vec::with_capacity(eval.len());
+    for (i, (s, a)) in eval.iter().zip(reference).enumerate() {
         let b = q_model
             .render(s, size)
             .context("rendering with the variant")?;
@@ -315,16 +431,14 @@ fn compare(
                 Source::Seed(seed) => format!("seed {seed}"),
                 _ => format!("picture {}", i + 1),
             },
-            psnr_db: quality::psnr(&a, &b),
-            ssim: quality::ssim(&a, &b),
+            psnr_db: quality::psnr(a, &b),
+            ssim: quality::ssim(a, &b),
         });
-        if rows.len() < GRID_ROWS {
-            rows.push((a, b));
-        }
+        pictures.push(b);
         progress.inc(1);
     }
     progress.finish_and_clear();
-    Ok((scores, rows))
+    Ok((scores, pictures))
 }
 
 /// The output folder's name when it is a valid model name, else

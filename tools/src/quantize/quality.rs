@@ -1,7 +1,6 @@
 //! Picture quality of a variant against its f32 source: PSNR and SSIM on
 //! 8-bit RGB pictures (what a visitor sees, after the output range is
-//! mapped to pixels), and the sample grid an artist looks at:
-//! f32 | variant | difference amplified.
+//! mapped to pixels). The sample grid an artist looks at is `grid.rs`.
 //!
 //! Pure arithmetic on pictures; no IO.
 
@@ -9,8 +8,6 @@ use easel_engine::picture::RgbImage;
 
 /// PSNR of identical pictures (infinite) is reported as this.
 pub const PSNR_CAP: f64 = 100.0;
-/// How much the grid's difference column is amplified.
-pub const DIFF_GAIN: u32 = 8;
 
 /// Peak signal-to-noise ratio in dB over all RGB values.
 pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
@@ -121,37 +118,6 @@ pub fn summarize(scores: &[Score]) -> Summary {
     }
 }
 
-/// Rows of `f32 | variant | |difference| x DIFF_GAIN`, separated by a
-/// 4-pixel dark gutter.
-pub fn grid(rows: &[(RgbImage, RgbImage)]) -> RgbImage {
-    const GAP: usize = 4;
-    let (w, h) = rows
-        .first()
-        .map_or((1, 1), |(a, _)| (a.width as usize, a.height as usize));
-    let width = 3 * w + 4 * GAP;
-    let height = rows.len() * h + (rows.len() + 1) * GAP;
-    let mut rgb = vec![24u8; 3 * width * height];
-    let mut put = |col: usize, row: usize, image: &[u8]| {
-        let (x0, y0) = (GAP + col * (w + GAP), GAP + row * (h + GAP));
-        for y in 0..h {
-            let dst = 3 * ((y0 + y) * width + x0);
-            rgb[dst..dst + 3 * w].copy_from_slice(&image[3 * y * w..3 * (y + 1) * w]);
-        }
-    };
-    for (r, (a, b)) in rows.iter().enumerate() {
-        let diff: Vec<u8> = a
-            .rgb
-            .iter()
-            .zip(&b.rgb)
-            .map(|(&x, &y)| (x.abs_diff(y) as u32 * DIFF_GAIN).min(255) as u8)
-            .collect();
-        put(0, r, &a.rgb);
-        put(1, r, &b.rgb);
-        put(2, r, &diff);
-    }
-    RgbImage::new(width as u32, height as u32, rgb)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,15 +153,5 @@ mod tests {
         );
         let s = ssim(&a, &noisy);
         assert!(s < 0.99 && s > 0.0, "{s}");
-    }
-
-    #[test]
-    fn grid_has_three_columns_per_row() {
-        let a = ramp(8, 6, 0);
-        let g = grid(&[(a.clone(), a.clone()), (a.clone(), ramp(8, 6, 2))]);
-        assert_eq!((g.width, g.height), (3 * 8 + 16, 2 * 6 + 12));
-        // The difference of the second row, amplified: 2 * 8 = 16.
-        let (x, y) = (4 + 2 * 12, 4 + 10);
-        assert_eq!(g.rgb[3 * (y * g.width as usize + x)], 16);
     }
 }

@@ -5,6 +5,15 @@
 //! `Upsample` nodes to `Resize`, which tract supports. `--engine
 //! onnxruntime` asks onnxruntime instead of tract whether it runs the
 //! model (and for a package, loads it as the daemon would).
+//!
+//! A verdict, not only a listing: the model is run on seeded inputs
+//! (`run.rs`), and the exit status is non-zero when the engine refuses it
+//! or the run draws no picture (non-finite, flat, or blind to its input).
+//! `inspect PKG.easelpkg` lists and verifies a signed package offline
+//! (`package.rs`).
+
+pub mod package;
+pub mod run;
 
 use anyhow::{Context, ensure};
 use easel_engine::load;
@@ -32,6 +41,10 @@ pub struct InspectArgs {
     /// Where --fix-upsample writes the rewritten .onnx file.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// For a `.easelpkg`: public key files (`easel keygen`'s `.pub`) the
+    /// signer must be one of, as a node's `[deploy] trusted_keys`.
+    #[arg(long = "trusted", value_name = "KEY.pub")]
+    pub trusted: Vec<PathBuf>,
     #[command(flatten)]
     pub engine: crate::engine_args::EngineArgs,
 }
@@ -66,7 +79,32 @@ pub struct Report {
     /// With `--engine onnxruntime`: whether onnxruntime runs the model,
     /// its version and the providers its library has.
     pub onnxruntime: Option<OrtVerdict>,
+    /// The run on seeded inputs (`None`: not run, the engine refused).
+    pub run: Option<run::RunVerdict>,
     pub advice: Vec<String>,
+}
+
+impl Report {
+    /// Why the model cannot go on a piece as it is, if it cannot: the
+    /// asked engine refuses it, or its run on seeded inputs draws nothing.
+    pub fn refusal(&self) -> Option<String> {
+        let engine_error = match (&self.engine, &self.onnxruntime) {
+            (EngineKind::Onnxruntime, Some(o)) => o
+                .error
+                .as_ref()
+                .map(|e| format!("onnxruntime refuses the model: {e}")),
+            _ => self
+                .tract_error
+                .as_ref()
+                .map(|e| format!("tract refuses the model: {e}")),
+        };
+        engine_error.or_else(|| {
+            self.run
+                .as_ref()
+                .and_then(|r| r.error.as_ref())
+                .map(|e| format!("the run on seeded inputs fails: {e}"))
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +120,9 @@ pub struct OrtVerdict {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
+    if package::is_package_file(&args.model) {
+        return package::run(&args.model, &args.trusted, args.json);
+    }
     let (onnx_path, package) = if args.model.is_dir() {
         let p = ModelPackage::open(&args.model)?;
         (p.onnx_path(), Some(p))
@@ -102,7 +143,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         std::fs::write(out, proto.encode_to_vec())
             .with_context(|| format!("writing {}", out.display()))?;
         eprintln!(
-            "rewrote {n} Upsample node(s) to Resize (opset {}): {}",
+            "rewrote {} to Resize (opset {}): {}",
+            crate::table::count(n, "Upsample node"),
             load::opset(&proto),
             out.display()
         );
@@ -116,14 +158,19 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     };
     if engine == EngineKind::Onnxruntime {
         report.engine = engine;
-        report.onnxruntime = Some(ort_verdict(&args, &bytes, package.as_ref()));
+        let (verdict, ran) = ort_verdict(&args, &bytes, package.as_ref());
+        report.onnxruntime = Some(verdict);
+        report.run = ran;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report);
     }
-    Ok(())
+    match report.refusal() {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => Ok(()),
+    }
 }
 
 fn shape_of(v: &pb::ValueInfoProto) -> Vec<String> {
@@ -156,8 +203,13 @@ fn elem_bytes(dt: i32) -> u64 {
 }
 
 /// onnxruntime's verdict: a session of the bare file, or the package
-/// loaded as the daemon would (smoke test included).
-fn ort_verdict(args: &InspectArgs, bytes: &[u8], package: Option<&ModelPackage>) -> OrtVerdict {
+/// loaded as the daemon would (smoke test included) and then run on
+/// seeded inputs.
+fn ort_verdict(
+    args: &InspectArgs,
+    bytes: &[u8],
+    package: Option<&ModelPackage>,
+) -> (OrtVerdict, Option<run::RunVerdict>) {
     let choice = args.engine.choice();
     let mut verdict = OrtVerdict {
         ok: false,
@@ -172,17 +224,19 @@ fn ort_verdict(args: &InspectArgs, bytes: &[u8], package: Option<&ModelPackage>)
         Ok(runtime) => runtime,
         Err(e) => {
             verdict.error = Some(e.to_string());
-            return verdict;
+            return (verdict, None);
         }
     };
     verdict.version = Some(runtime.version.clone());
     verdict.library = Some(runtime.library.display().to_string());
     verdict.providers = runtime.providers().iter().map(|p| p.to_string()).collect();
+    let mut ran = None;
     let result = match package {
         Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1)
-            .map(|m| {
+            .map(|mut m| {
                 verdict.provider = Some(m.info().provider.to_string());
                 verdict.warnings = m.info().warnings.clone();
+                ran = Some(run::run_model(&mut m));
             })
             .map_err(|e| e.to_string()),
         None => easel_engine::onnxruntime::model::try_session(runtime, bytes),
@@ -191,7 +245,7 @@ fn ort_verdict(args: &InspectArgs, bytes: &[u8], package: Option<&ModelPackage>)
         Ok(()) => verdict.ok = true,
         Err(e) => verdict.error = Some(e),
     }
-    verdict
+    (verdict, ran)
 }
 
 pub fn inspect(path: &Path, proto: &pb::ModelProto, package: Option<&ModelPackage>) -> Report {
@@ -271,6 +325,17 @@ fn inspect_as(
         let declared: Option<Vec<usize>> = i.shape.iter().map(|d| d.parse().ok()).collect();
         match from_manifest.or(declared) {
             Some(s) if !i.shape.is_empty() || package.is_some() => fixed.push((i.name.clone(), s)),
+            _ if package.is_none() && coords_like(i, inputs.len()) => {
+                // A CPPN's grid: free height and width are its nature (the
+                // picture size is chosen per render), not a missing shape.
+                let channels = i.shape[1].parse().expect("coords_like checked");
+                let (w, h) = run::CPPN_SIZE;
+                fixed.push((i.name.clone(), vec![1, channels, h as usize, w as usize]));
+                advice.push(format!(
+                    "input {:?} looks like a CPPN's coordinate grid ([1, {channels}, H, W]): its free height and width are right, the picture size is chosen per render; package it with kind = \"cppn\" and [cppn] coords = {:?}, size = [W, H] (the default picture size), the other input as [input]; checked here at {w}x{h}",
+                    i.name, i.name
+                ));
+            }
             _ => symbolic.push(i.name.clone()),
         }
     }
@@ -286,11 +351,12 @@ fn inspect_as(
     }
     let (mut tract_ok, mut tract_error, mut macs, mut macs_by_op) =
         (false, None, None, BTreeMap::new());
+    let mut plan = None;
     if !try_tract {
         // Only the MACs: shapes typed by tract, its verdict not asked.
         if unsupported.is_empty()
             && symbolic.is_empty()
-            && let Ok((m, by_op)) = tract_verdict(proto, &fixed, false)
+            && let Ok(((m, by_op), _)) = tract_verdict(proto, &fixed, false)
         {
             macs = m;
             macs_by_op = by_op;
@@ -299,10 +365,11 @@ fn inspect_as(
         let spinner = ProgressBar::new_spinner().with_message("tract: load and optimize");
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         match tract_verdict(proto, &fixed, true) {
-            Ok((m, by_op)) => {
+            Ok(((m, by_op), runnable)) => {
                 tract_ok = true;
                 macs = m;
                 macs_by_op = by_op;
+                plan = runnable;
             }
             Err(e) => {
                 tract_error = Some(format!("{e:#}"));
@@ -323,6 +390,23 @@ fn inspect_as(
         tract_error = Some(e.to_string());
         tract_ok = false;
     }
+    // The run: a package exactly as a node loads it (its smoke test's
+    // message on failure), a bare file on tract's plan.
+    let ran = match (tract_ok, package, plan) {
+        (false, _, _) => None,
+        (true, Some(p), _) => {
+            let spinner = ProgressBar::new_spinner().with_message("running on seeded inputs");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let verdict = match Model::load_standalone(p) {
+                Ok(mut model) => run::run_model(&mut model),
+                Err(e) => run::RunVerdict::failed(e.to_string()),
+            };
+            spinner.finish_and_clear();
+            Some(verdict)
+        }
+        (true, None, Some((plan, shapes))) => Some(run::run_plan(&plan, &shapes)),
+        (true, None, None) => None,
+    };
     if ops.contains_key("ConvTranspose") {
         advice.push("ConvTranspose has no int8 kernel in tract: `easel quantize --mode weights` shrinks the file; `static` leaves these layers in float".into());
     }
@@ -347,20 +431,38 @@ fn inspect_as(
         tract_error,
         engine: EngineKind::Tract,
         onnxruntime: None,
+        run: ran,
         advice,
     }
+}
+
+/// Whether a bare model's input looks like a CPPN's coordinate grid:
+/// `[1, C, H, W]` with C fixed and small, H and W free, beside another
+/// input (the latent), or named so.
+fn coords_like(input: &Value, inputs: usize) -> bool {
+    let s = &input.shape;
+    let grid = s.len() == 4
+        && s[0] == "1"
+        && s[1].parse::<usize>().is_ok_and(|c| (1..=8).contains(&c))
+        && s[2].parse::<usize>().is_err()
+        && s[3].parse::<usize>().is_err();
+    grid && (inputs > 1 || input.name.to_ascii_lowercase().contains("coord"))
 }
 
 /// Total MACs (when every shape is known) and MACs per operator type.
 type Macs = (Option<u64>, BTreeMap<String, u64>);
 
+/// tract's plan and the shape of each of its inputs, in input order.
+type Plan = (Arc<TypedRunnableModel>, Vec<Vec<usize>>);
+
 /// Loads, types and (with `optimize`) optimizes the model with fixed
-/// input shapes; returns MACs per image computed from the typed shapes.
+/// input shapes; returns MACs per image computed from the typed shapes,
+/// and the runnable plan when optimized and every input shape is fixed.
 fn tract_verdict(
     proto: &pb::ModelProto,
     fixed: &[(String, Vec<usize>)],
     optimize: bool,
-) -> TractResult<Macs> {
+) -> TractResult<(Macs, Option<Plan>)> {
     let mut model = tract_onnx::onnx().model_for_proto_model(proto)?;
     let names: Vec<String> = model
         .input_outlets()?
@@ -396,10 +498,16 @@ fn tract_verdict(
         shapes.insert(t.name.clone(), t.dims.iter().map(|&d| d as usize).collect());
     }
     let (macs, by_op) = count_macs(graph, &shapes);
+    let input_shapes: Option<Vec<Vec<usize>>> = names
+        .iter()
+        .map(|n| fixed.iter().find(|(f, _)| f == n).map(|(_, s)| s.clone()))
+        .collect();
+    let mut plan = None;
     if optimize {
-        typed.into_optimized()?.into_runnable()?;
+        let runnable = typed.into_optimized()?.into_runnable()?;
+        plan = input_shapes.map(|s| (runnable, s));
     }
-    Ok((macs, by_op))
+    Ok(((macs, by_op), plan))
 }
 
 /// MACs of Conv, ConvTranspose, Gemm and MatMul; `None` if a shape is missing.
@@ -561,6 +669,17 @@ fn print_text(r: &Report) {
         None if r.tract_ok => println!("  tract     loads and optimizes"),
         Some(e) => println!("  tract     FAILS: {e}"),
         None => println!("  tract     not tried"),
+    }
+    match &r.run {
+        Some(run) if run.ok => println!(
+            "  run       seeds {:?}: finite, varied output{}",
+            run.seeds,
+            run.range
+                .map(|[lo, hi]| format!(" in [{lo:.3}, {hi:.3}]"))
+                .unwrap_or_default()
+        ),
+        Some(run) => println!("  run       FAILS: {}", run.error.as_deref().unwrap_or("?")),
+        None => println!("  run       not run"),
     }
     if let Some(o) = &r.onnxruntime {
         match (&o.error, &o.version) {

@@ -1,58 +1,41 @@
-//! `easel deploy <file.easelpkg> --broker <url> --to <node|all> [--activate]`:
-//! sends a signed package to pieces over MQTT (docs/deploy.md, "Transfer
-//! over MQTT") and reports each node's outcome: installed, activated, or
-//! rejected with the node's reason.
-//!
-//! The sender is the simple side of the protocol: `begin`, the chunks the
-//! node says it is missing (all of them the first time), `commit`; a commit
-//! answered with missing ranges sends those again. A lost connection is
-//! reconnected and the transfer resumed from what the node already holds,
-//! since the transfer id is derived from the file's hash. The node checks
-//! everything; this tool checks nothing it could get wrong in the node's
-//! place (a package the node refuses is reported with the node's code).
+//! One node's transfer (docs/deploy.md, "Transfer over MQTT"): `begin`,
+//! the chunks the node says it is missing (all of them the first time),
+//! `commit`; a commit answered with missing ranges sends those again. A
+//! lost connection is reconnected and the transfer resumed from what the
+//! node already holds, since the transfer id is derived from the file's
+//! hash. The node checks everything; this side checks nothing it could get
+//! wrong in the node's place (a package the node refuses is reported with
+//! the node's code).
 
-use crate::link::{BrokerArgs, Link, LinkConfig, LinkError};
+use crate::link::{Link, LinkConfig, LinkError};
 use anyhow::{Context, bail};
 use easel_protocol::deploy::{CHUNK_HASH, Commit, Offer, Part};
 use easel_protocol::event::Event;
 use easel_protocol::package::{Index, Sections};
 use easel_protocol::topic::Topic;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 use tokio::time::Instant;
 
-#[derive(clap::Args, Debug)]
-pub struct DeployArgs {
-    /// The package (from `easel pack`).
-    pub file: PathBuf,
-    #[command(flatten)]
-    pub broker: BrokerArgs,
-    /// A node name, or `all`: every node whose retained status is online.
-    #[arg(long, value_name = "NODE|all")]
-    pub to: String,
-    /// Make the new version current once it is installed.
-    #[arg(long)]
-    pub activate: bool,
-    /// Chunk size in KiB (4..=256).
-    #[arg(long, default_value_t = 256, value_name = "KIB")]
-    pub chunk_kib: u32,
-    /// Seconds to wait for a node's answer before giving up on it.
-    #[arg(long, default_value_t = 60)]
-    pub timeout: u64,
-}
-
 /// One node's result.
 #[derive(Debug, Clone, PartialEq)]
-enum Outcome {
+pub enum Outcome {
     Installed(String),
     Activated(String),
-    Rejected { code: String, message: String },
+    /// The node refused, with its own error code (or `no_answer`).
+    Rejected {
+        code: String,
+        message: String,
+    },
+    /// This side gave up: the broker unreachable, the connection lost
+    /// more often than it is resumed.
+    Failed(String),
 }
 
 /// The package file and what a node is told about it.
-struct Package {
+pub struct Package {
     bytes: Vec<u8>,
     offer: Offer,
     /// Derived from the content: a rerun resumes where the last one stopped.
@@ -91,101 +74,20 @@ fn model_name(bytes: &[u8]) -> anyhow::Result<String> {
         .context("easel.toml has no name")
 }
 
-fn read_package(args: &DeployArgs) -> anyhow::Result<Package> {
-    let bytes =
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let name = model_name(&bytes).with_context(|| format!("reading {}", args.file.display()))?;
+/// Reads a package file and makes its offer in chunks of `chunk_kib` KiB.
+pub fn read_package(file: &Path, chunk_kib: u32) -> anyhow::Result<Package> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = model_name(&bytes).with_context(|| format!("reading {}", file.display()))?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let chunk_size = args.chunk_kib.saturating_mul(1 << 10);
+    let chunk_size = chunk_kib.saturating_mul(1 << 10);
     let Some(offer) = Offer::new(name, bytes.len() as u64, sha256.clone(), chunk_size) else {
-        bail!("--chunk-kib {}: must be within 4..=256", args.chunk_kib);
+        bail!("--chunk-kib {chunk_kib}: must be within 4..=256");
     };
     Ok(Package {
         id: format!("{}-{}", &sha256[..16], chunk_size >> 10),
         bytes,
         offer,
     })
-}
-
-pub fn run(args: DeployArgs) -> anyhow::Result<()> {
-    let package = read_package(&args)?;
-    let config = args.broker.link_config("deploy")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let results = runtime.block_on(deploy_all(&args, &config, &package))?;
-    let mut rejected = 0;
-    for (node, outcome) in &results {
-        match outcome {
-            Outcome::Installed(v) => println!("{node}: installed {v}"),
-            Outcome::Activated(v) => println!("{node}: activated {v}"),
-            Outcome::Rejected { code, message } => {
-                rejected += 1;
-                println!("{node}: rejected: {code}: {message}")
-            }
-        }
-    }
-    if rejected > 0 {
-        bail!(
-            "{rejected} of {} node(s) rejected the package",
-            results.len()
-        );
-    }
-    Ok(())
-}
-
-async fn deploy_all(
-    args: &DeployArgs,
-    config: &LinkConfig,
-    package: &Package,
-) -> anyhow::Result<Vec<(String, Outcome)>> {
-    let prefix = &args.broker.prefix;
-    let nodes = if args.to == "all" {
-        let nodes = online_nodes(config, prefix).await?;
-        if nodes.is_empty() {
-            bail!("no node is online under {prefix}/+/status");
-        }
-        eprintln!("deploying to {} node(s): {}", nodes.len(), nodes.join(", "));
-        nodes
-    } else {
-        if !easel_protocol::is_valid_node_id(&args.to) {
-            bail!("--to {:?}: not a node name or `all`", args.to);
-        }
-        vec![args.to.clone()]
-    };
-    let mut results = Vec::new();
-    for node in nodes {
-        let outcome = deploy_to(args, config, package, &node).await?;
-        results.push((node, outcome));
-    }
-    Ok(results)
-}
-
-/// Nodes whose retained `P/<node>/status` is `online`.
-async fn online_nodes(config: &LinkConfig, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let mut link = Link::connect(config).await?;
-    link.subscribe(&[format!("{prefix}/+/status")], Duration::from_secs(10))
-        .await?;
-    // Retained messages come right after the SUBACK.
-    let deadline = Instant::now() + Duration::from_millis(1500);
-    let mut nodes = Vec::new();
-    while let Some(m) = link.recv_until(deadline).await? {
-        let node = m
-            .topic
-            .strip_prefix(prefix)
-            .and_then(|t| t.strip_prefix('/'))
-            .and_then(|t| t.strip_suffix("/status"));
-        if let Some(node) = node
-            && !node.contains('/')
-            && m.payload == b"online"
-            && !nodes.iter().any(|n| n == node)
-        {
-            nodes.push(node.to_string());
-        }
-    }
-    link.disconnect().await;
-    nodes.sort();
-    Ok(nodes)
 }
 
 /// What one node said about this transfer.
@@ -445,34 +347,48 @@ fn rejected(a: Answer) -> Outcome {
     }
 }
 
-/// Deploys to one node, reconnecting (and resuming) up to five times.
-async fn deploy_to(
-    args: &DeployArgs,
-    config: &LinkConfig,
-    package: &Package,
-    node: &str,
-) -> anyhow::Result<Outcome> {
-    let prefix = &args.broker.prefix;
-    let bar = ProgressBar::new(package.offer.size).with_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
+/// What every node's transfer shares.
+pub struct Job {
+    pub package: Package,
+    pub config: LinkConfig,
+    pub prefix: String,
+    pub activate: bool,
+    pub timeout: Duration,
+    /// The progress bars of the transfers running at once.
+    pub bars: MultiProgress,
+}
+
+/// Deploys to one node, reconnecting (and resuming) up to five times; a
+/// connection that cannot be made or kept is `Outcome::Failed`, so the
+/// other nodes go on.
+pub async fn deploy_to(job: &Job, node: &str) -> Outcome {
+    let package = &job.package;
+    let prefix = job.prefix.as_str();
+    let bar = job.bars.add(
+        ProgressBar::new(package.offer.size).with_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        ),
     );
     bar.set_prefix(node.to_string());
-    let started = std::time::Instant::now();
+    // Its own client id: transfers run at once, and a broker drops the
+    // older of two connections with one id.
+    let mut config = job.config.clone();
+    config.client_id = crate::link::unique_client_id(&format!("deploy-{node}"));
     let mut attempts = 0;
     let outcome = loop {
         attempts += 1;
-        let link = match Link::connect(config).await {
+        let link = match Link::connect(&config).await {
             Ok(link) => link,
             Err(e) if attempts < 6 => {
                 say(&bar, format!("{node}: {e}; retrying"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => break Outcome::Failed(e.to_string()),
         };
         let events = Topic::Event { prefix, node }.to_string();
         let mut session = Session {
@@ -482,7 +398,7 @@ async fn deploy_to(
             node,
             events: events.clone(),
             bar: &bar,
-            timeout: Duration::from_secs(args.timeout),
+            timeout: job.timeout,
             times: Times {
                 begun: Instant::now(),
                 all_in: None,
@@ -491,7 +407,7 @@ async fn deploy_to(
             },
         };
         let result = match session.link.subscribe(&[events], session.timeout).await {
-            Ok(()) => session.run(args.activate).await,
+            Ok(()) => session.run(job.activate).await,
             Err(e) => Err(e),
         };
         match result {
@@ -503,17 +419,12 @@ async fn deploy_to(
                 say(&bar, format!("{node}: {e}; reconnecting to resume"));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(e) => return Err(e).context(format!("deploying to {node}")),
+            Err(e) => break Outcome::Failed(format!("{e} (gave up after {attempts} connections)")),
         }
     };
     bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "{node}: {} bytes in {secs:.2} s ({:.1} MB/s)",
-        package.offer.size,
-        package.offer.size as f64 / secs / 1e6
-    );
-    Ok(outcome)
+    job.bars.remove(&bar);
+    outcome
 }
 
 #[cfg(test)]
