@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub source: Option<String>,
     /// `tract` (default) or `onnxruntime`.
     pub engine: Option<String>,
+    /// The memory one model may take, in MB (`easel_engine::budget`).
+    pub max_model_mb: Option<u64>,
     #[serde(default)]
     pub mqtt: RawMqtt,
     #[serde(default)]
@@ -389,13 +391,18 @@ impl Config {
             }
             Default::default()
         });
-        let engine =
+        let mut engine =
             engine::choice(raw.engine.as_deref(), &raw.onnxruntime).unwrap_or_else(|problems| {
                 for (key, message) in problems {
                     issue(key, message);
                 }
                 Default::default()
             });
+        match raw.max_model_mb {
+            Some(0) => issue("max_model_mb", "must be at least 1".into()),
+            Some(mb) => engine.budget = easel_engine::Budget::mb(mb),
+            None => {}
+        }
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()

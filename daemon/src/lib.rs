@@ -7,6 +7,7 @@ pub mod board;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+pub mod durable;
 pub mod homeassistant;
 pub mod logs;
 pub mod metrics;
@@ -36,10 +37,16 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         .with_context(|| format!("opening the image archive {}", images.display()))?;
     // Deployed models: what a crash left half-written goes before any is loaded.
     match deploy::store::recover(&config.data_dir) {
-        Ok(r) if !r.removed.is_empty() => {
-            tracing::warn!(removed = ?r.removed, "deploy: removed what an interrupted install left")
+        Ok(r) => {
+            if !r.removed.is_empty() {
+                tracing::warn!(removed = ?r.removed, "deploy: removed what an interrupted install left")
+            }
+            for (model, why) in &r.damaged {
+                tracing::error!(
+                    "deploy: the pointer of deployed model {model} is damaged ({why}); its versions are kept, its models_dir copy is used"
+                );
+            }
         }
-        Ok(_) => {}
         Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
     }
     // The signing credential before the first picture: read, or made on a
@@ -84,7 +91,9 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
     let web_task = tokio::spawn(web::serve(
         listener,
-        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()).with_board(board),
+        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())
+            .with_board(board)
+            .with_checks(engine.clone(), &config.default_model, &config.data_dir),
     ));
     let mqtt = mqtt::MqttEdge::start(
         &config.mqtt,

@@ -179,12 +179,14 @@ fn ort_verdict(args: &InspectArgs, bytes: &[u8], package: Option<&ModelPackage>)
     verdict.library = Some(runtime.library.display().to_string());
     verdict.providers = runtime.providers().iter().map(|p| p.to_string()).collect();
     let result = match package {
-        Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1)
-            .map(|m| {
-                verdict.provider = Some(m.info().provider.to_string());
-                verdict.warnings = m.info().warnings.clone();
-            })
-            .map_err(|e| e.to_string()),
+        Some(p) => {
+            Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1, &choice.budget)
+                .map(|m| {
+                    verdict.provider = Some(m.info().provider.to_string());
+                    verdict.warnings = m.info().warnings.clone();
+                })
+                .map_err(|e| e.to_string())
+        }
         None => easel_engine::onnxruntime::model::try_session(runtime, bytes),
     };
     match result {

@@ -32,6 +32,12 @@ pub struct Web {
     pub boot: Arc<str>,
     /// The newest reading of the board, for `/metrics` (`crate::board`).
     pub board: watch::Receiver<Option<crate::board::Board>>,
+    /// The engine, for its heartbeat and faults in `/healthz`.
+    pub engine: Option<easel_engine::Engine>,
+    /// The configured default model, to tell when another stands in.
+    pub default_model: Option<Arc<str>>,
+    /// Where the deploy store is, for its problems in `/healthz`.
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +62,23 @@ impl Web {
             cancel,
             boot: boot.to_string().into(),
             board: watch::channel(None).1,
+            engine: None,
+            default_model: None,
+            data_dir: None,
         }
+    }
+
+    /// What `/healthz` checks beyond the piece's state (see `health::Checks`).
+    pub fn with_checks(
+        mut self,
+        engine: easel_engine::Engine,
+        default_model: &str,
+        data_dir: &std::path::Path,
+    ) -> Web {
+        self.engine = Some(engine);
+        self.default_model = Some(default_model.into());
+        self.data_dir = Some(data_dir.into());
+        self
     }
 
     /// Serves the board's readings from `board` (none without it).
