@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// Runs the installation until `shutdown` resolves; then finishes the
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    let open_files = service::limits::raise_open_files();
+    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, ?open_files, "easeld {} starting", env!("CARGO_PKG_VERSION"));
     // systemd (Type=notify): nothing is sent without NOTIFY_SOCKET.
     let notifier = Arc::new(service::Notifier::from_env());
     notifier.status("starting: loading models");
@@ -94,6 +95,7 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())
             .with_board(board)
             .with_checks(engine.clone(), &config.default_model, &config.data_dir),
+        config.http_limits,
     ));
     let mqtt = mqtt::MqttEdge::start(
         &config.mqtt,
