@@ -102,7 +102,7 @@ fn int64s(t: &pb::TensorProto) -> Option<Vec<i64>> {
     if !t.int64_data.is_empty() {
         return Some(t.int64_data.clone());
     }
-    (t.raw_data.len() % 8 == 0).then(|| {
+    t.raw_data.len().is_multiple_of(8).then(|| {
         t.raw_data
             .chunks_exact(8)
             .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))

@@ -19,6 +19,8 @@ pub fn raise_open_files() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return None;
     }
+    // `rlim_t` is 32 bits on some 32-bit boards' C libraries.
+    #[allow(clippy::unnecessary_cast)]
     let shown = |v: libc::rlim_t| (v != libc::RLIM_INFINITY).then_some(v as u64);
     if limit.rlim_cur == limit.rlim_max {
         return shown(limit.rlim_cur);
