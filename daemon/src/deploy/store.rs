@@ -440,4 +440,39 @@ mod tests {
             "{problems:?}"
         );
     }
+
+    /// A power cut can only leave a pointer whole (it is replaced by a
+    /// renamed, fsynced temporary), but a damaged card can cut one at any
+    /// byte: at every cut, only that model is hidden, and nothing of it is
+    /// removed at the next start.
+    #[test]
+    fn a_pointer_cut_at_any_byte_hides_only_its_model() {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path();
+        for v in [
+            "dcgan-64-0000000a",
+            "dcgan-64-0000000c",
+            "cppn-aurora-0000000b",
+        ] {
+            fs::create_dir_all(staging_dir(data).join(v)).unwrap();
+            activate(data, v).unwrap();
+        }
+        let path = pointers_dir(data).join("dcgan-64");
+        let whole = fs::read(&path).unwrap();
+        for cut in 0..whole.len() {
+            fs::write(&path, &whole[..cut]).unwrap();
+            let names: Vec<String> = deployed(data)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(names, ["cppn-aurora"], "cut at {cut}");
+            recover(data).unwrap();
+            for v in ["dcgan-64-0000000a", "dcgan-64-0000000c"] {
+                assert!(installed_path(data, v).is_dir(), "cut at {cut}: {v} kept");
+            }
+        }
+        fs::write(&path, &whole).unwrap();
+        assert_eq!(deployed(data).unwrap().len(), 2);
+    }
 }
