@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub source: Option<String>,
     /// `tract` (default) or `onnxruntime`.
     pub engine: Option<String>,
+    /// The memory one model may take, in MB (`easel_engine::budget`).
+    pub max_model_mb: Option<u64>,
     #[serde(default)]
     pub mqtt: RawMqtt,
     #[serde(default)]
@@ -96,6 +98,11 @@ pub struct RawMqtt {
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub listen: Option<String>,
+    /// Connections served at once (default 256).
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request's headers or sit
+    /// idle between requests (default 10).
+    pub header_timeout_s: Option<f64>,
     /// Enables the controls of `/admin`; env `EASEL_ADMIN_TOKEN` overrides.
     pub admin_token: Option<String>,
 }
@@ -132,6 +139,8 @@ pub struct Config {
     pub source: String,
     pub mqtt: MqttConfig,
     pub http_listen: SocketAddr,
+    /// `[http] max_connections`, `header_timeout_s`.
+    pub http_limits: crate::web::HttpLimits,
     /// `None`: `/admin` is read-only.
     pub admin_token: Option<String>,
     pub archive: crate::archive::Limits,
@@ -333,6 +342,20 @@ impl Config {
             "127.0.0.1:1883",
         );
         let http_listen = addr("listen", raw.http.listen, "127.0.0.1:8080");
+        let mut http_limits = crate::web::HttpLimits::default();
+        match raw.http.max_connections {
+            Some(0) => issue("max_connections", "must be at least 1".into()),
+            Some(n) => http_limits.max_connections = n,
+            None => {}
+        }
+        match raw.http.header_timeout_s {
+            Some(s) if !(0.1..=3600.0).contains(&s) => issue(
+                "header_timeout_s",
+                format!("{s} is not between 0.1 and 3600 seconds"),
+            ),
+            Some(s) => http_limits.header_timeout = std::time::Duration::from_secs_f64(s),
+            None => {}
+        }
         let admin_token = env
             .admin_token
             .clone()
@@ -399,13 +422,18 @@ impl Config {
             }
             None
         });
-        let engine =
+        let mut engine =
             engine::choice(raw.engine.as_deref(), &raw.onnxruntime).unwrap_or_else(|problems| {
                 for (key, message) in problems {
                     issue(key, message);
                 }
                 Default::default()
             });
+        match raw.max_model_mb {
+            Some(0) => issue("max_model_mb", "must be at least 1".into()),
+            Some(mb) => engine.budget = easel_engine::Budget::mb(mb),
+            None => {}
+        }
         let deploy_limits = deploy_limits(&raw.deploy).unwrap_or_else(|(key, message)| {
             issue(key, message);
             Default::default()
@@ -460,6 +488,7 @@ impl Config {
             bindings,
             attract,
             http_listen,
+            http_limits,
             admin_token,
             archive: crate::archive::Limits {
                 keep: keep.max(1),

@@ -7,6 +7,7 @@ pub mod board;
 pub mod config;
 pub mod credentials;
 pub mod deploy;
+pub mod durable;
 pub mod homeassistant;
 pub mod logs;
 pub mod metrics;
@@ -28,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 /// Runs the installation until `shutdown` resolves; then finishes the
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, "easeld {} starting", env!("CARGO_PKG_VERSION"));
+    let open_files = service::limits::raise_open_files();
+    tracing::info!(node = %config.node, threads = config.threads, engine = %config.engine.engine, ?open_files, "easeld {} starting", env!("CARGO_PKG_VERSION"));
     // systemd (Type=notify): nothing is sent without NOTIFY_SOCKET.
     let notifier = Arc::new(service::Notifier::from_env());
     notifier.status("starting: loading models");
@@ -37,10 +39,16 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         .with_context(|| format!("opening the image archive {}", images.display()))?;
     // Deployed models: what a crash left half-written goes before any is loaded.
     match deploy::store::recover(&config.data_dir) {
-        Ok(r) if !r.removed.is_empty() => {
-            tracing::warn!(removed = ?r.removed, "deploy: removed what an interrupted install left")
+        Ok(r) => {
+            if !r.removed.is_empty() {
+                tracing::warn!(removed = ?r.removed, "deploy: removed what an interrupted install left")
+            }
+            for (model, why) in &r.damaged {
+                tracing::error!(
+                    "deploy: the pointer of deployed model {model} is damaged ({why}); its versions are kept, its models_dir copy is used"
+                );
+            }
         }
-        Ok(_) => {}
         Err(e) => tracing::error!("deploy: recovering {}: {e}", config.data_dir.display()),
     }
     // The signing credential before the first picture: read, or made on a
@@ -96,7 +104,10 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     tracing::info!("listening http://{addr}/ (gallery page; /admin, /healthz, /metrics)");
     let web_task = tokio::spawn(web::serve(
         listener,
-        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone()).with_board(board),
+        web::Web::new(piece.clone(), config.admin_token.clone(), cancel.clone())
+            .with_board(board)
+            .with_checks(engine.clone(), &config.default_model, &config.data_dir),
+        config.http_limits,
     ));
     let mqtt = mqtt::MqttEdge::start(
         &config.mqtt,

@@ -2,8 +2,8 @@
 //! (not the global default) so tests can run several daemons in a process.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
 /// Error codes exported at 0 from the start: a series that appears only
@@ -41,6 +41,58 @@ pub struct Metrics {
     pub signing_seconds: Histogram,
     /// Disk, uptime and the board's other health gauges.
     pub board: crate::board::gauges::BoardGauges,
+    /// `/healthz`'s faults as numbers (see [`FaultGauges`]).
+    pub faults: FaultGauges,
+}
+
+/// `easel_fault{kind}`: the faults `/healthz` names, as gauges set at
+/// scrape time, every kind exported from the start (at 0) so an alert on
+/// it works before the first fault.
+pub struct FaultGauges(IntGaugeVec);
+
+impl FaultGauges {
+    pub const KINDS: &[&str] = &[
+        "engine_stuck",
+        "engine_restarts",
+        "models_crashed",
+        "models_refused",
+        "default_model_unavailable",
+        "archive_unwritable",
+        "deploy_store",
+    ];
+
+    fn new() -> FaultGauges {
+        let gauges = IntGaugeVec::new(
+            Opts::new(
+                "easel_fault",
+                "Faults /healthz reports, by kind (1 or a count; 0 when none)",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        for kind in FaultGauges::KINDS {
+            gauges.with_label_values(&[kind]);
+        }
+        FaultGauges(gauges)
+    }
+
+    pub fn set(&self, checks: &crate::web::health::Checks, state: &crate::piece::state::State) {
+        let faults = &checks.engine;
+        for (kind, value) in [
+            ("engine_stuck", usize::from(checks.engine_stuck.is_some())),
+            ("engine_restarts", faults.restarts as usize),
+            ("models_crashed", faults.crashed.len()),
+            ("models_refused", faults.refused.len()),
+            (
+                "default_model_unavailable",
+                usize::from(checks.default_unavailable(state).is_some()),
+            ),
+            ("archive_unwritable", usize::from(checks.archive.is_some())),
+            ("deploy_store", checks.deploy.len()),
+        ] {
+            self.0.with_label_values(&[kind]).set(value as i64);
+        }
+    }
 }
 
 impl Metrics {
@@ -112,6 +164,7 @@ impl Metrics {
             )
             .expect("valid metric"),
             board: crate::board::gauges::BoardGauges::new(),
+            faults: FaultGauges::new(),
             registry,
         };
         for c in [
@@ -128,6 +181,7 @@ impl Metrics {
             Box::new(metrics.page_clients.clone()),
             Box::new(metrics.frames_served.clone()),
             Box::new(metrics.signing_seconds.clone()),
+            Box::new(metrics.faults.0.clone()),
         ]
         .into_iter()
         .chain(metrics.board.collectors())
@@ -176,6 +230,8 @@ mod tests {
             "easel_frames_total 0",
             "easel_errors_total{code=\"busy\"} 0",
             "easel_uptime_seconds",
+            "easel_fault{kind=\"engine_stuck\"} 0",
+            "easel_fault{kind=\"archive_unwritable\"} 0",
             "process_start_time_seconds",
         ] {
             assert!(text.contains(name), "{name} missing in\n{text}");

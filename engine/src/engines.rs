@@ -11,6 +11,7 @@
 //! (`crate::onnxruntime`). Nothing here reads a config file; the daemon's
 //! config and the tools' flags fill [`EngineChoice`] in.
 
+use crate::budget::Budget;
 use crate::load::LoadError;
 use crate::model::Model;
 use crate::onnxruntime::{self, Runtime};
@@ -142,6 +143,8 @@ pub struct EngineChoice {
     /// warning (the daemon) or fails to load (`--engine onnxruntime`).
     pub fallback: bool,
     pub onnxruntime: OrtSettings,
+    /// The memory one model may take (`crate::budget`), on every engine.
+    pub budget: Budget,
 }
 
 impl Default for EngineChoice {
@@ -152,6 +155,7 @@ impl Default for EngineChoice {
             manifest_decides: true,
             fallback: true,
             onnxruntime: OrtSettings::default(),
+            budget: Budget::default(),
         }
     }
 }
@@ -165,6 +169,7 @@ impl EngineChoice {
             manifest_decides: false,
             fallback: false,
             onnxruntime: OrtSettings::default(),
+            budget: Budget::default(),
         }
     }
 
@@ -213,13 +218,16 @@ impl Engines {
     /// model onnxruntime cannot run falls back to tract when the choice
     /// allows it, and says so in [`crate::ModelInfo::warnings`].
     pub fn load(&mut self, package: &ModelPackage) -> Result<Model, LoadError> {
+        let budget = self.choice.budget;
         match self.choice.engine_for(&package.manifest) {
-            EngineKind::Tract => Model::load(package, &self.tract),
+            EngineKind::Tract => Model::load_within(package, &self.tract, &budget),
             EngineKind::Onnxruntime => {
                 let threads = self.threads;
                 let providers = self.choice.onnxruntime.providers.clone();
                 let attempt = match self.runtime() {
-                    Ok(runtime) => Model::load_onnxruntime(package, runtime, &providers, threads),
+                    Ok(runtime) => {
+                        Model::load_onnxruntime(package, runtime, &providers, threads, &budget)
+                    }
                     Err(message) => Err(LoadError::Onnxruntime {
                         path: package.onnx_path(),
                         message,
@@ -229,7 +237,7 @@ impl Engines {
                     Err(e) if self.choice.fallback => {
                         let warning = format!("{}; it runs on tract instead", fallback_reason(&e));
                         tracing::warn!(model = %package.name(), "{warning}");
-                        let mut model = Model::load(package, &self.tract)?;
+                        let mut model = Model::load_within(package, &self.tract, &budget)?;
                         model.warn(warning);
                         Ok(model)
                     }

@@ -7,6 +7,8 @@
 //! - `fit`: a picture to a model's input size (centre crop or letterbox).
 //! - `pixels`: tensor <-> RGB conversions and the CPPN coordinate grid.
 //! - `picture`: RGB pictures and PNG with provenance (tEXt, XMP).
+//! - `budget`: the memory one model may take, sized before any engine
+//!   allocates (hostile graphs are refused, naming the tensor).
 //! - `activity`: the worker's heartbeat (idle, loading, running; since when).
 //! - `queue`: the bounded, latest-wins job queue (pure).
 //! - `worker`: the inference thread and the [`Engine`] handle on it.
@@ -23,6 +25,7 @@
 //! errors are this crate's own (`PackageError`, `LoadError`, `RunError`).
 
 pub mod activity;
+pub mod budget;
 pub mod engines;
 pub mod fit;
 pub mod load;
@@ -38,6 +41,7 @@ pub mod tract;
 pub mod worker;
 
 pub use activity::{Heartbeat, Work};
+pub use budget::Budget;
 pub use engines::{EngineChoice, EngineKind, OrtSettings, Provider};
 pub use load::LoadError;
 pub use model::{Model, ModelInfo, RunError, Source};

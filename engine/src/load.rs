@@ -10,6 +10,7 @@
 //! module knows no engine. The protobuf types are tract's prost ones
 //! (`tract_onnx::pb`): a decoder, not the tract engine.
 
+use crate::budget::Budget;
 use crate::package::{Manifest, ModelPackage};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -46,23 +47,47 @@ pub enum LoadError {
     /// says where it looked), or it refused this model.
     #[error("{path}: onnxruntime: {message}")]
     Onnxruntime { path: PathBuf, message: String },
+    /// A tensor (or the constants together) would take more memory than
+    /// the budget allows (`crate::budget`): refused before any is allocated.
+    #[error(
+        "{path}: tensor {tensor:?} needs {size}, over the memory budget of {budget_mb} MB per model (max_model_mb)"
+    )]
+    TooBig {
+        path: PathBuf,
+        tensor: String,
+        size: String,
+        budget_mb: u64,
+    },
+    /// The engine panicked on this model (a bug or a hostile graph): the
+    /// model is refused, the worker and the other models carry on.
+    #[error("{path}: the engine crashed on this model ({message}); it is refused")]
+    Crashed { path: PathBuf, message: String },
 }
 
 /// A package read and checked for every engine: its bytes (sha256 as the
 /// manifest says) and their protobuf.
 pub struct Checked {
     pub path: PathBuf,
+    /// The budget it was checked against, for what an engine sizes later.
+    pub budget: Budget,
     pub bytes: Vec<u8>,
     pub proto: pb::ModelProto,
 }
 
-/// Reads `package`'s ONNX file and runs the checks every engine needs.
-pub fn read_checked(package: &ModelPackage) -> Result<Checked, LoadError> {
+/// Reads `package`'s ONNX file and runs the checks every engine needs,
+/// the memory `budget` among them.
+pub fn read_checked(package: &ModelPackage, budget: &Budget) -> Result<Checked, LoadError> {
     let path = package.onnx_path();
     let bytes = package.read_onnx()?;
     let proto = decode(&path, &bytes)?;
+    crate::budget::check_proto(&path, &proto, budget)?;
     check_manifest(&path, &proto, &package.manifest)?;
-    Ok(Checked { path, bytes, proto })
+    Ok(Checked {
+        path,
+        budget: *budget,
+        bytes,
+        proto,
+    })
 }
 
 /// Decodes ONNX bytes into a protobuf, without following any reference

@@ -10,6 +10,7 @@
 //! `crate::onnxruntime`) with the same methods. A `Model` is owned by one
 //! thread (the inference worker); it is not shared.
 
+use crate::budget::Budget;
 use crate::engines::{EngineKind, Provider};
 use crate::load::{self, LoadError};
 use crate::onnxruntime::{OrtModel, Runtime};
@@ -164,8 +165,17 @@ impl Model {
     /// tract: after this it has run once, so the first visitor does not
     /// pay for warm-up.
     pub fn load(package: &ModelPackage, options: &RunOptions) -> Result<Model, LoadError> {
+        Model::load_within(package, options, &Budget::default())
+    }
+
+    /// [`Model::load`] with a memory budget other than the default.
+    pub fn load_within(
+        package: &ModelPackage,
+        options: &RunOptions,
+        budget: &Budget,
+    ) -> Result<Model, LoadError> {
         let started = Instant::now();
-        let checked = load::read_checked(package)?;
+        let checked = load::read_checked(package, budget)?;
         let path = checked.path.clone();
         let tract = TractModel::load(checked, &package.manifest, options)?;
         let info = ModelInfo::new(&package.manifest, EngineKind::Tract, Provider::Cpu);
@@ -180,9 +190,10 @@ impl Model {
         runtime: &Runtime,
         providers: &[Provider],
         threads: usize,
+        budget: &Budget,
     ) -> Result<Model, LoadError> {
         let started = Instant::now();
-        let checked = load::read_checked(package)?;
+        let checked = load::read_checked(package, budget)?;
         let path = checked.path.clone();
         let (ort, provider, warnings) =
             OrtModel::load(checked, &package.manifest, runtime, providers, threads)?;

@@ -6,6 +6,15 @@
 //! once: with its result, `Superseded`, `Busy`, or `Stopped` at shutdown.
 //! tokio's oneshot works from plain threads too (`blocking_recv`), which
 //! is how the command-line tools use the same engine.
+//!
+//! Supervised: a panic inside an engine (tract on a hostile graph, a bug)
+//! is caught around the one job that raised it. A load that panics is
+//! refused like any bad model; a model that panics while rendering is
+//! unloaded and named in [`Engine::faults`]; the other models keep
+//! serving. A panic outside any job restarts the worker loop in place,
+//! with its models, and is counted. A worker that hangs cannot be killed
+//! from inside a process: its heartbeat grows old, `/healthz` says so and
+//! the service watchdog has systemd restart the daemon.
 
 use crate::activity::{Heartbeat, Pulse, Work};
 use crate::engines::{EngineChoice, Engines};
@@ -15,6 +24,7 @@ use crate::package::ModelPackage;
 use crate::picture::{Provenance, RgbImage};
 use crate::queue::{JobQueue, Urgency};
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -198,6 +208,36 @@ struct Shared {
     threads: usize,
     /// The worker's last sign of life (see [`Engine::heartbeat`]).
     pulse: Pulse,
+    faults: Mutex<Faults>,
+}
+
+/// What went wrong inside the worker since it started (see the module doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Times the worker loop itself panicked and was restarted.
+    pub restarts: u64,
+    /// Why the worker last restarted.
+    pub last_restart: Option<String>,
+    /// Models unloaded because the engine panicked while running them,
+    /// with the panic's message; loading one again clears it.
+    pub crashed: Vec<(String, String)>,
+    /// Models whose last load failed, with the reason (a crash included);
+    /// a later successful load of the name clears it.
+    pub refused: Vec<(String, String)>,
+}
+
+/// A panic's message, as `panic!` was given it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Runs `f`, turning a panic into its message.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
 }
 
 /// A handle on the inference worker; clones share it.
@@ -226,6 +266,7 @@ impl Engine {
             worker: Mutex::new(None),
             threads,
             pulse: Pulse::new(Instant::now()),
+            faults: Mutex::new(Faults::default()),
         });
         // tract's `multithread(1)` spreads over every core (a known bug):
         // one thread means the single-thread executor.
@@ -242,7 +283,7 @@ impl Engine {
         let worker_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("easel-engine".into())
-            .spawn(move || work(&worker_shared, engines))
+            .spawn(move || supervise(&worker_shared, engines))
             .expect("spawning the inference thread");
         *shared.worker.lock().expect("worker lock") = Some(handle);
         Engine { shared }
@@ -258,13 +299,18 @@ impl Engine {
         self.shared.pulse.last()
     }
 
+    /// What went wrong inside the worker so far (see the module doc).
+    pub fn faults(&self) -> Faults {
+        lock(&self.shared.faults).clone()
+    }
+
     /// Jobs waiting (not counting the one running).
     pub fn queue_depth(&self) -> usize {
-        self.shared.queue.lock().expect("queue lock").jobs.len()
+        lock(&self.shared.queue).jobs.len()
     }
 
     fn submit(&self, urgency: Urgency, job: Job) {
-        let mut queue = self.shared.queue.lock().expect("queue lock");
+        let mut queue = lock(&self.shared.queue);
         if queue.closed {
             drop(queue);
             return job.refuse(RunError::Stopped);
@@ -392,7 +438,7 @@ impl Engine {
     /// ones with `Stopped`, and joins the worker. Idempotent.
     pub fn shutdown(&self) {
         let waiting = {
-            let mut queue = self.shared.queue.lock().expect("queue lock");
+            let mut queue = lock(&self.shared.queue);
             queue.closed = true;
             queue.jobs.drain()
         };
@@ -408,12 +454,48 @@ impl Engine {
     }
 }
 
+/// A lock whose holder panicked is still usable here: what it guards is
+/// plain data, written whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+type Models = HashMap<String, (Model, Arc<ModelInfo>)>;
+
+/// The worker thread: runs the loop, and restarts it (models kept) when
+/// it panics outside a job. Returns when the engine shuts down.
+fn supervise(shared: &Shared, mut engines: Engines) {
+    let mut models = Models::new();
+    loop {
+        match guarded(|| work(shared, &mut engines, &mut models)) {
+            Ok(()) => return,
+            Err(message) => {
+                tracing::error!("inference worker crashed ({message}); restarting it");
+                let mut faults = lock(&shared.faults);
+                faults.restarts += 1;
+                faults.last_restart = Some(message);
+            }
+        }
+    }
+}
+
+/// Unloads a model the engine panicked on, and remembers why.
+fn crashed(shared: &Shared, models: &mut Models, name: &str, message: &str) -> RunError {
+    models.remove(name);
+    tracing::error!(model = %name, "the engine crashed running this model ({message}); it is unloaded");
+    let mut faults = lock(&shared.faults);
+    faults.crashed.retain(|(n, _)| n != name);
+    faults.crashed.push((name.to_string(), message.to_string()));
+    RunError::Inference(format!(
+        "the engine crashed on model {name:?} ({message}); it is unloaded"
+    ))
+}
+
 /// The worker loop: the only place models live and run.
-fn work(shared: &Shared, mut engines: Engines) {
-    let mut models: HashMap<String, (Model, Arc<ModelInfo>)> = HashMap::new();
+fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
     loop {
         let job = {
-            let mut queue = shared.queue.lock().expect("queue lock");
+            let mut queue = lock(&shared.queue);
             loop {
                 if let Some(job) = queue.jobs.pop() {
                     let work = match job {
@@ -429,16 +511,31 @@ fn work(shared: &Shared, mut engines: Engines) {
                 // Idle only here, with the queue's lock held and nothing in
                 // it: a worker stuck on that lock keeps its last, busy beat.
                 shared.pulse.beat(Work::Idle, Instant::now());
-                queue = shared.wake.wait(queue).expect("queue lock");
+                queue = shared.wake.wait(queue).unwrap_or_else(|p| p.into_inner());
             }
         };
         match job {
             Job::Load { package, reply } => {
-                let result = engines.load(&package).map(|model| {
+                let loaded = guarded(|| engines.load(&package)).unwrap_or_else(|message| {
+                    Err(LoadError::Crashed {
+                        path: package.onnx_path(),
+                        message,
+                    })
+                });
+                let name = package.name().to_string();
+                let result = loaded.map(|model| {
                     let info = Arc::new(model.info().clone());
                     models.insert(info.name.clone(), (model, info.clone()));
                     info
                 });
+                {
+                    let mut faults = lock(&shared.faults);
+                    faults.crashed.retain(|(n, _)| *n != name);
+                    faults.refused.retain(|(n, _)| *n != name);
+                    if let Err(e) = &result {
+                        faults.refused.push((name, e.to_string()));
+                    }
+                }
                 let _ = reply.send(result);
             }
             Job::Unload { name, reply } => {
@@ -450,17 +547,20 @@ fn work(shared: &Shared, mut engines: Engines) {
                 reply,
             } => {
                 let waited = queued.elapsed();
-                let result = with_model(&mut models, &request.model, |model, info| {
-                    let started = Instant::now();
-                    let image = model.render(&request.source, request.size)?;
-                    Ok(Rendered::new(
-                        image,
-                        info,
-                        &request.source,
-                        started.elapsed(),
-                        waited,
-                    ))
-                });
+                let result = guarded(|| {
+                    with_model(models, &request.model, |model, info| {
+                        let started = Instant::now();
+                        let image = model.render(&request.source, request.size)?;
+                        Ok(Rendered::new(
+                            image,
+                            info,
+                            &request.source,
+                            started.elapsed(),
+                            waited,
+                        ))
+                    })
+                })
+                .unwrap_or_else(|m| Err(crashed(shared, models, &request.model, &m)));
                 let _ = reply.send(result);
             }
             Job::Batch {
@@ -469,18 +569,21 @@ fn work(shared: &Shared, mut engines: Engines) {
                 reply,
             } => {
                 let waited = queued.elapsed();
-                let result = with_model(&mut models, &request.model, |model, info| {
-                    let started = Instant::now();
-                    let pictures = model.render_many(&request.sources);
-                    let each = started.elapsed() / pictures.len().max(1) as u32;
-                    pictures
-                        .into_iter()
-                        .zip(&request.sources)
-                        .map(|(image, source)| {
-                            Ok(Rendered::new(image?, info, source, each, waited))
-                        })
-                        .collect()
-                });
+                let result = guarded(|| {
+                    with_model(models, &request.model, |model, info| {
+                        let started = Instant::now();
+                        let pictures = model.render_many(&request.sources);
+                        let each = started.elapsed() / pictures.len().max(1) as u32;
+                        pictures
+                            .into_iter()
+                            .zip(&request.sources)
+                            .map(|(image, source)| {
+                                Ok(Rendered::new(image?, info, source, each, waited))
+                            })
+                            .collect()
+                    })
+                })
+                .unwrap_or_else(|m| Err(crashed(shared, models, &request.model, &m)));
                 let _ = reply.send(result);
             }
             Job::Stream {
@@ -498,14 +601,21 @@ fn work(shared: &Shared, mut engines: Engines) {
                     }
                     Some((m, info)) => {
                         let info = info.clone();
-                        m.stream(next, |frame: StreamFrame, picture, took| {
-                            shared.pulse.beat(Work::Running, Instant::now());
-                            let waited = frame.queued.elapsed().saturating_sub(took);
-                            let rendered = picture.map(|image| {
-                                Rendered::new(image, &info, &frame.source, took, waited)
-                            });
-                            let _ = frame.reply.send(rendered);
+                        // Frames in flight when it panics are dropped with
+                        // their replies: their receivers read `Superseded`.
+                        let streamed = guarded(|| {
+                            m.stream(next, |frame: StreamFrame, picture, took| {
+                                shared.pulse.beat(Work::Running, Instant::now());
+                                let waited = frame.queued.elapsed().saturating_sub(took);
+                                let rendered = picture.map(|image| {
+                                    Rendered::new(image, &info, &frame.source, took, waited)
+                                });
+                                let _ = frame.reply.send(rendered);
+                            })
                         });
+                        if let Err(message) = streamed {
+                            crashed(shared, models, &model, &message);
+                        }
                     }
                 }
             }
@@ -521,7 +631,7 @@ fn next_frame(
 ) -> Option<(Source, StreamFrame)> {
     loop {
         {
-            let queue = shared.queue.lock().expect("queue lock");
+            let queue = lock(&shared.queue);
             if queue.closed || !queue.jobs.is_empty() {
                 return None;
             }
@@ -529,7 +639,7 @@ fn next_frame(
         // Waiting for the next frame is progress: the stream is alive.
         shared.pulse.beat(Work::Running, Instant::now());
         // Short waits, so a job that arrives is noticed soon.
-        let frames = frames.lock().expect("stream lock");
+        let frames = lock(frames);
         match frames.recv_timeout(Duration::from_millis(20)) {
             Ok(frame) => return Some((frame.source.clone(), frame)),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -540,7 +650,7 @@ fn next_frame(
 
 /// Runs `f` with the named loaded model, or answers `UnknownModel`.
 fn with_model<T>(
-    models: &mut HashMap<String, (Model, Arc<ModelInfo>)>,
+    models: &mut Models,
     name: &str,
     f: impl FnOnce(&mut Model, &Arc<ModelInfo>) -> Result<T, RunError>,
 ) -> Result<T, RunError> {

@@ -29,7 +29,15 @@ fn runtime() -> &'static Runtime {
 }
 
 fn on_ort(threads: usize) -> impl FnMut(&ModelPackage) -> Result<Model, easel_engine::LoadError> {
-    move |package| Model::load_onnxruntime(package, runtime(), &[Provider::Cpu], threads)
+    move |package| {
+        Model::load_onnxruntime(
+            package,
+            runtime(),
+            &[Provider::Cpu],
+            threads,
+            &Default::default(),
+        )
+    }
 }
 
 #[test]
@@ -119,8 +127,14 @@ fn a_provider_the_library_lacks_falls_back_to_the_cpu_with_a_warning() {
         !rt.has(Provider::Tensorrt),
         "this test needs a library without TensorRT (the CPU wheel)"
     );
-    let model =
-        Model::load_onnxruntime(&package("dcgan-64"), rt, &[Provider::Tensorrt], 1).unwrap();
+    let model = Model::load_onnxruntime(
+        &package("dcgan-64"),
+        rt,
+        &[Provider::Tensorrt],
+        1,
+        &Default::default(),
+    )
+    .unwrap();
     let info = model.info();
     assert_eq!(info.provider, Provider::Cpu);
     assert_eq!(info.warnings.len(), 1, "{:?}", info.warnings);

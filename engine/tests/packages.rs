@@ -584,3 +584,127 @@ fn png_of_an_image_model_has_no_seed_but_says_it_is_ai_generated() {
     assert_eq!(text["easel:seed"], "");
     assert!(text["XML:com.adobe.xmp"].contains(DIGITAL_SOURCE_TYPE));
 }
+
+// --- hostile graphs: memory bombs --------------------------------------------
+
+fn int64s(name: &str, values: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: vec![values.len() as i64],
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+/// `z + op(shape)`: a file of a few hundred bytes whose `op`
+/// (`ConstantOfShape` or `Expand`) makes a tensor of `shape`'s volume. The
+/// output's shape is left undeclared, so nothing but the size can stop it.
+fn bomb(op: &str, shape: &[i64]) -> Vec<u8> {
+    let inputs: &[&str] = match op {
+        "ConstantOfShape" => &["big_shape"],
+        _ => &["z", "big_shape"],
+    };
+    let mut image = value_info("image", &[]);
+    if let Some(pb::type_proto::Value::TensorType(t)) =
+        image.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        t.shape = None;
+    }
+    let graph = pb::GraphProto {
+        name: "bomb".into(),
+        node: vec![
+            node(op, "bomb", inputs, "big"),
+            node("Add", "add", &["z", "big"], "image"),
+        ],
+        initializer: vec![int64s("big_shape", shape)],
+        input: vec![value_info("z", &[1, 3, 1, 1])],
+        output: vec![image],
+        ..Default::default()
+    };
+    model(17, graph)
+}
+
+/// 4e13 elements: 160 TB of f32.
+const HUGE: [i64; 4] = [1, 3, 4_000_000, 3_333_334];
+
+/// Regression: a 300-byte `ConstantOfShape` to 4e13 elements panicked the
+/// engine thread while tract allocated it; now it is refused, by name,
+/// before tract sees it.
+#[test]
+fn constant_of_shape_to_4e13_elements_is_refused_naming_the_tensor() {
+    let onnx = bomb("ConstantOfShape", &HUGE);
+    assert!(onnx.len() < 400, "{} bytes", onnx.len());
+    let dir = package_dir(&onnx, &tiny_manifest(&onnx));
+    assert_mentions(
+        &load_error(dir.path()),
+        &[
+            "model.onnx",
+            "\"big (ConstantOfShape",
+            "memory budget",
+            "max_model_mb",
+        ],
+    );
+}
+
+/// Regression: `Expand` of the input to 4e13 elements, only allocated when
+/// the model runs (the smoke test): refused at load, by name.
+#[test]
+fn expand_to_4e13_elements_is_refused_naming_the_tensor() {
+    let onnx = bomb("Expand", &HUGE);
+    let dir = package_dir(&onnx, &tiny_manifest(&onnx));
+    assert_mentions(&load_error(dir.path()), &["\"big (Expand", "memory budget"]);
+}
+
+/// Regression: a 2 GB constant in a file of a few hundred bytes took 2 GB
+/// of memory and 14 s of the engine; over the default budget it is
+/// refused, and a budget above it lets the same check pass.
+#[test]
+fn a_2gb_constant_is_over_the_default_budget() {
+    let onnx = bomb("ConstantOfShape", &[1, 2, 16384, 16384]);
+    let dir = package_dir(&onnx, &tiny_manifest(&onnx));
+    let message = load_error(dir.path());
+    assert_mentions(
+        &message,
+        &["\"big (ConstantOfShape", "2048 MB", "budget of 1024 MB"],
+    );
+    let package = ModelPackage::open(dir.path()).unwrap();
+    let small = easel_engine::load::read_checked(&package, &easel_engine::Budget::mb(1));
+    assert!(matches!(small, Err(LoadError::TooBig { .. })));
+    let roomy = easel_engine::load::read_checked(&package, &easel_engine::Budget::mb(4096));
+    assert!(roomy.is_ok(), "the proto check alone passes under 4 GB");
+}
+
+/// Regression: a model that makes tract panic left the worker dead ("all
+/// models loaded", then no picture ever again). With no budget to stop
+/// it first, the panic is caught: that model is refused as crashed, and
+/// the worker goes on loading and rendering the others.
+#[test]
+fn a_model_that_crashes_the_engine_is_refused_and_the_others_keep_serving() {
+    let choice = easel_engine::EngineChoice {
+        budget: easel_engine::Budget::mb(u64::MAX / (1 << 20)),
+        ..Default::default()
+    };
+    let engine = Engine::start_with(1, 4, choice);
+    let good = engine
+        .load_blocking(ModelPackage::open(reference("cppn-aurora")).unwrap())
+        .unwrap();
+    let onnx = bomb("ConstantOfShape", &HUGE);
+    let dir = package_dir(&onnx, &tiny_manifest(&onnx));
+    let err = engine
+        .load_blocking(ModelPackage::open(dir.path()).unwrap())
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Crashed { .. }), "{err}");
+    assert_mentions(&err.to_string(), &["model.onnx", "crashed", "refused"]);
+    let rendered = engine
+        .render_blocking(RenderRequest {
+            model: good.name.clone(),
+            source: Source::Seed(1),
+            size: Some((16, 8)),
+            urgency: Urgency::Ordered,
+        })
+        .unwrap();
+    assert_eq!((rendered.image.width, rendered.image.height), (16, 8));
+    assert_eq!(engine.faults().restarts, 0);
+    engine.shutdown();
+}

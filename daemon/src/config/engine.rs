@@ -67,6 +67,7 @@ pub fn choice(
             library: raw.library.clone(),
             providers,
         },
+        budget: Default::default(),
     })
 }
 

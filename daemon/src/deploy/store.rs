@@ -42,10 +42,12 @@ pub struct Staged {
     pub dir: PathBuf,
 }
 
-/// What `recover` removed.
+/// What `recover` removed, and the pointers it found damaged (their
+/// models' installed versions are all kept: nothing is lost to a bad pointer).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovery {
     pub removed: Vec<PathBuf>,
+    pub damaged: Vec<(String, String)>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeployError + '_ {
@@ -174,16 +176,26 @@ pub fn current_dir(data_dir: &Path, name: &str) -> Result<Option<PathBuf>, Deplo
     Ok(pointer(data_dir, name)?.map(|p| installed_path(data_dir, &p.current)))
 }
 
-/// Every deployed model and its pointer, sorted by name: what `state`
-/// lists and what the daemon loads at startup.
-pub fn deployed(data_dir: &Path) -> Result<Vec<(String, Pointer)>, DeployError> {
+/// Every deployed model's pointer, and the pointers that cannot be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Survey {
+    /// Sorted by name.
+    pub models: Vec<(String, Pointer)>,
+    /// (model, why): a damaged pointer hides only its own model.
+    pub damaged: Vec<(String, String)>,
+}
+
+/// Reads every pointer; one that cannot be read is listed in
+/// [`Survey::damaged`] and the others are unaffected. Only a pointers
+/// folder that cannot be listed is an error.
+pub fn survey(data_dir: &Path) -> Result<Survey, DeployError> {
     let dir = pointers_dir(data_dir);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Survey::default()),
         Err(e) => return Err(io(&dir)(e)),
     };
-    let mut out = Vec::new();
+    let mut out = Survey::default();
     for entry in entries {
         let entry = entry.map_err(io(&dir))?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
@@ -192,12 +204,51 @@ pub fn deployed(data_dir: &Path) -> Result<Vec<(String, Pointer)>, DeployError> 
         if !easel_protocol::is_valid_model_name(&name) {
             continue;
         }
-        if let Some(p) = pointer(data_dir, &name)? {
-            out.push((name, p));
+        match pointer(data_dir, &name) {
+            Ok(Some(p)) if name_of(&p.current) == Some(name.as_str()) => out.models.push((name, p)),
+            Ok(Some(p)) => out.damaged.push((
+                name.clone(),
+                format!("its pointer names {:?}, not a version of {name}", p.current),
+            )),
+            Ok(None) => {}
+            Err(e) => out.damaged.push((name, e.to_string())),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.models.sort_by(|a, b| a.0.cmp(&b.0));
+    out.damaged.sort();
     Ok(out)
+}
+
+/// Every deployed model whose pointer reads, sorted by name: what `state`
+/// lists and what the daemon loads at startup (see [`survey`]).
+pub fn deployed(data_dir: &Path) -> Result<Vec<(String, Pointer)>, DeployError> {
+    survey(data_dir).map(|s| s.models)
+}
+
+/// What is wrong in the store, one sentence per model, for `/healthz`:
+/// damaged pointers and current versions whose folder is missing. Each
+/// such model runs from its `models_dir` copy, if there is one.
+pub fn problems(data_dir: &Path) -> Vec<String> {
+    let survey = match survey(data_dir) {
+        Ok(s) => s,
+        Err(e) => return vec![format!("deploy store: {e}")],
+    };
+    let damaged = survey.damaged.into_iter().map(|(name, why)| {
+        format!(
+            "deployed model {name}: pointer damaged ({why}); its models_dir copy is used, if any"
+        )
+    });
+    let missing = survey.models.into_iter().filter_map(|(name, p)| {
+        let dir = installed_path(data_dir, &p.current);
+        (!dir.is_dir()).then(|| {
+            format!(
+                "deployed model {name}: version {} is missing ({}); its models_dir copy is used, if any",
+                p.current,
+                dir.display()
+            )
+        })
+    });
+    damaged.chain(missing).collect()
 }
 
 /// Makes `version` (staged or already installed) current: moves it into
@@ -317,16 +368,21 @@ pub fn recover(data_dir: &Path) -> Result<Recovery, DeployError> {
             }
         }
     }
-    let named: Vec<String> = deployed(data_dir)?
+    let survey = survey(data_dir)?;
+    let named: Vec<String> = survey
+        .models
         .into_iter()
         .flat_map(|(_, p)| std::iter::once(p.current).chain(p.previous))
         .collect();
     for path in list(&installed_dir(data_dir))? {
         let version = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !named.iter().any(|n| n == version) {
+        let of_damaged =
+            name_of(version).is_some_and(|name| survey.damaged.iter().any(|(d, _)| d == name));
+        if !named.iter().any(|n| n == version) && !of_damaged {
             remove(path)?;
         }
     }
+    recovery.damaged = survey.damaged;
     Ok(recovery)
 }
 
@@ -350,5 +406,73 @@ mod tests {
         assert_eq!(name_of("dcgan-64"), None);
         assert_eq!(name_of("../x-a1bce809"), None);
         assert_eq!(name_of("-a1bce809"), None);
+    }
+
+    /// Regression: one corrupt pointer made every deployed model fall back
+    /// to its models_dir copy without a word. Now it hides only its own
+    /// model, is reported, and its installed versions are kept.
+    #[test]
+    fn a_damaged_pointer_hides_only_its_own_model() {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path();
+        for v in ["dcgan-64-0000000a", "cppn-aurora-0000000b"] {
+            fs::create_dir_all(staging_dir(data).join(v)).unwrap();
+            activate(data, v).unwrap();
+        }
+        fs::write(pointers_dir(data).join("dcgan-64"), b"{\"current\": \"dcg").unwrap();
+        let listed = deployed(data).unwrap();
+        let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["cppn-aurora"]);
+        let problems = problems(data);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("dcgan-64") && problems[0].contains("damaged"));
+        let recovery = recover(data).unwrap();
+        assert_eq!(recovery.damaged.len(), 1);
+        assert!(installed_path(data, "dcgan-64-0000000a").is_dir());
+        assert!(installed_path(data, "cppn-aurora-0000000b").is_dir());
+        // A version whose folder went missing is reported too.
+        fs::remove_dir_all(installed_path(data, "cppn-aurora-0000000b")).unwrap();
+        let problems = super::problems(data);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("cppn-aurora-0000000b is missing")),
+            "{problems:?}"
+        );
+    }
+
+    /// A power cut can only leave a pointer whole (it is replaced by a
+    /// renamed, fsynced temporary), but a damaged card can cut one at any
+    /// byte: at every cut, only that model is hidden, and nothing of it is
+    /// removed at the next start.
+    #[test]
+    fn a_pointer_cut_at_any_byte_hides_only_its_model() {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path();
+        for v in [
+            "dcgan-64-0000000a",
+            "dcgan-64-0000000c",
+            "cppn-aurora-0000000b",
+        ] {
+            fs::create_dir_all(staging_dir(data).join(v)).unwrap();
+            activate(data, v).unwrap();
+        }
+        let path = pointers_dir(data).join("dcgan-64");
+        let whole = fs::read(&path).unwrap();
+        for cut in 0..whole.len() {
+            fs::write(&path, &whole[..cut]).unwrap();
+            let names: Vec<String> = deployed(data)
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            assert_eq!(names, ["cppn-aurora"], "cut at {cut}");
+            recover(data).unwrap();
+            for v in ["dcgan-64-0000000a", "dcgan-64-0000000c"] {
+                assert!(installed_path(data, v).is_dir(), "cut at {cut}: {v} kept");
+            }
+        }
+        fs::write(&path, &whole).unwrap();
+        assert_eq!(deployed(data).unwrap().len(), 2);
     }
 }

@@ -26,6 +26,21 @@ use std::sync::Arc;
 /// answered with a `payload_too_large` error event instead of vanishing.
 pub const MAX_PACKET: usize = 2 * 1024 * 1024;
 
+/// MQTT sessions the embedded broker holds at once; a gallery has tens of
+/// controllers. (A TCP connection that never sends CONNECT is dropped by
+/// the broker after 10 s.)
+pub const MAX_CLIENTS: usize = 256;
+
+/// Accept errors that concern one connection (it went away before it was
+/// accepted), not the listener: the next accept may go ahead at once.
+pub fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("embedded MQTT broker on {addr}: {message}")]
 pub struct BrokerError {
@@ -54,6 +69,7 @@ impl EmbeddedBroker {
         let config = BrokerConfig::default()
             .with_bind_address(listen)
             .with_max_packet_size(MAX_PACKET)
+            .with_max_clients(MAX_CLIENTS)
             .with_sys_topics_enabled(false)
             .with_storage(
                 StorageConfig::default()

@@ -10,6 +10,7 @@
 //! once and otherwise ignored: systemd's side going away must not take
 //! the piece down.
 
+pub mod limits;
 pub mod status;
 pub mod watchdog;
 

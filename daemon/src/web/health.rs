@@ -12,13 +12,73 @@
 //! a model that runs on tract because onnxruntime could not take it (no
 //! library, a missing provider): the piece shows pictures, and the
 //! warning, which names onnxruntime, says what to fix.
+//!
+//! What the state does not carry is read at request time ([`Checks`]):
+//! the engine's heartbeat and faults (a worker stuck with no progress is a
+//! failure, 503: no new picture can be made; a crash survived, a model
+//! refused, the default model replaced by another are warnings), the
+//! archive's last write failure and the deploy store's damaged pointers.
 
 use super::Web;
 use crate::piece::state::State as PieceState;
+use crate::service::watchdog;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use easel_engine::Work;
+use easel_engine::worker::Faults;
 use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How long the engine may show no progress before `/healthz` says it is
+/// stuck: a render far longer than any picture takes on a board; a load
+/// gets the watchdog's allowance.
+pub const STUCK: watchdog::Limits = watchdog::Limits {
+    running: Duration::from_secs(60),
+    loading: watchdog::LOAD_ALLOWANCE,
+};
+
+/// The facts `/healthz` reads besides the piece's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checks {
+    /// No progress for this long while doing this (over [`STUCK`]).
+    pub engine_stuck: Option<(Work, Duration)>,
+    pub engine: Faults,
+    pub default_model: Option<String>,
+    /// Why the archive's last write failed, until one works.
+    pub archive: Option<String>,
+    /// Damaged pointers, missing versions (`deploy::store::problems`).
+    pub deploy: Vec<String>,
+}
+
+impl Checks {
+    /// The default model is not among the loaded ones, though another is
+    /// (it loads first: so it failed, or was never there): why, if known.
+    pub fn default_unavailable(&self, state: &PieceState) -> Option<String> {
+        let default = self.default_model.as_ref()?;
+        if state.models.is_empty() || state.models.iter().any(|m| &m.name == default) {
+            return None;
+        }
+        let why = self
+            .engine
+            .refused
+            .iter()
+            .find(|(n, _)| n == default)
+            .map(|(_, why)| why.clone())
+            .or_else(|| {
+                self.engine
+                    .crashed
+                    .iter()
+                    .find(|(n, _)| n == default)
+                    .map(|(_, why)| format!("the engine crashed on it: {why}"))
+            })
+            .unwrap_or_else(|| "no package of that name".into());
+        let instead = state.model.as_deref().unwrap_or("none");
+        Some(format!(
+            "default model {default} is not available ({why}); showing {instead} instead"
+        ))
+    }
+}
 
 /// The verdict of `/healthz`, with every reason it is not healthy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +122,44 @@ impl Health {
             source: state.source.clone(),
         }
     }
+
+    /// Adds what [`Checks`] found: a stuck engine fails health; the rest warn.
+    pub fn with(mut self, state: &PieceState, checks: &Checks) -> Health {
+        if let Some((work, quiet)) = checks.engine_stuck {
+            let doing = match work {
+                Work::Loading => "loading a model",
+                _ => "rendering",
+            };
+            self.reasons.push(format!(
+                "the engine shows no progress for {} s while {doing}: no new picture can be made",
+                quiet.as_secs()
+            ));
+        }
+        let faults = &checks.engine;
+        if faults.restarts > 0 {
+            self.warnings.push(format!(
+                "the inference worker crashed and was restarted ({} times; last: {})",
+                faults.restarts,
+                faults.last_restart.as_deref().unwrap_or("unknown")
+            ));
+        }
+        for (model, why) in &faults.crashed {
+            self.warnings.push(format!(
+                "model {model}: the engine crashed running it ({why}); it is unloaded"
+            ));
+        }
+        self.warnings.extend(checks.default_unavailable(state));
+        for (model, why) in &faults.refused {
+            self.warnings
+                .push(format!("model {model} not loaded: {why}"));
+        }
+        if let Some(fault) = &checks.archive {
+            self.warnings.push(format!("archive: {fault}"));
+        }
+        self.warnings.extend(checks.deploy.iter().cloned());
+        self.ok = self.reasons.is_empty();
+        self
+    }
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -76,9 +174,34 @@ fn json(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// Reads [`Checks`] now (a stat or two of the deploy store, no more).
+pub fn current_checks(web: &Web) -> Checks {
+    let engine = web.engine.as_ref();
+    let engine_stuck =
+        engine.and_then(
+            |e| match watchdog::verdict(e.heartbeat(), Instant::now(), &STUCK) {
+                watchdog::Verdict::Stuck { work, quiet } => Some((work, quiet)),
+                watchdog::Verdict::Alive => None,
+            },
+        );
+    Checks {
+        engine_stuck,
+        engine: engine.map(|e| e.faults()).unwrap_or_default(),
+        default_model: web.default_model.as_deref().map(str::to_string),
+        archive: web.piece.archive.fault(),
+        deploy: web
+            .data_dir
+            .as_deref()
+            .map(crate::deploy::store::problems)
+            .unwrap_or_default(),
+    }
+}
+
 pub fn current_health(web: &Web) -> Health {
     let connected = *web.piece.mqtt_connected.borrow();
-    Health::of(&web.piece.state.borrow(), connected)
+    let checks = current_checks(web);
+    let state = web.piece.state.borrow().clone();
+    Health::of(&state, connected).with(&state, &checks)
 }
 
 pub async fn healthz(State(web): State<Web>) -> Response {
@@ -109,6 +232,9 @@ pub async fn metrics(State(web): State<Web>) -> Response {
     m.archive_images.set(pictures as i64);
     m.archive_bytes.set(bytes as i64);
     m.board.set(web.board.borrow().as_ref());
+    let checks = current_checks(&web);
+    let state = web.piece.state.borrow().clone();
+    m.faults.set(&checks, &state);
     (
         StatusCode::OK,
         [(
@@ -220,5 +346,79 @@ mod tests {
         let h = Health::of(&state, true);
         assert!(h.ok);
         assert_eq!(h.warnings, vec!["low disk space"]);
+    }
+
+    fn loaded(state: &mut PieceState, name: &str) {
+        state.models.push(crate::piece::state::ModelSummary {
+            name: name.into(),
+            kind: "latent".into(),
+            sha256: "ab".into(),
+            width: 64,
+            height: 64,
+            engine: Some("tract".into()),
+            provider: Some("cpu".into()),
+            warnings: vec![],
+        });
+        state.model.get_or_insert_with(|| name.into());
+    }
+
+    /// Regression: with the engine thread dead or stuck, `/healthz` said
+    /// 200 and no picture was ever made again.
+    #[test]
+    fn a_stuck_engine_fails_health() {
+        let mut state = crate::piece::state::initial("n");
+        loaded(&mut state, "dcgan-64");
+        let checks = Checks {
+            engine_stuck: Some((Work::Running, Duration::from_secs(75))),
+            ..Checks::default()
+        };
+        let h = Health::of(&state, true).with(&state, &checks);
+        assert!(!h.ok);
+        assert_eq!(
+            h.reasons,
+            ["the engine shows no progress for 75 s while rendering: no new picture can be made"]
+        );
+    }
+
+    /// Regression: the default model refused, the piece silently showed
+    /// another with `warnings: []`.
+    #[test]
+    fn faults_the_piece_survives_are_warnings_with_reasons() {
+        let mut state = crate::piece::state::initial("n");
+        loaded(&mut state, "cppn-aurora");
+        let checks = Checks {
+            default_model: Some("dcgan-64".into()),
+            engine: Faults {
+                restarts: 1,
+                last_restart: Some("boom".into()),
+                crashed: vec![],
+                refused: vec![("dcgan-64".into(), "tensor \"big\" needs 2048 MB".into())],
+            },
+            archive: Some("cannot store pictures in /d/images: No space left on device".into()),
+            deploy: vec!["deployed model x: pointer damaged (eof)".into()],
+            ..Checks::default()
+        };
+        let h = Health::of(&state, true).with(&state, &checks);
+        assert!(h.ok, "{h:?}");
+        assert_eq!(
+            h.warnings,
+            [
+                "the inference worker crashed and was restarted (1 times; last: boom)",
+                "default model dcgan-64 is not available (tensor \"big\" needs 2048 MB); showing cppn-aurora instead",
+                "model dcgan-64 not loaded: tensor \"big\" needs 2048 MB",
+                "archive: cannot store pictures in /d/images: No space left on device",
+                "deployed model x: pointer damaged (eof)",
+            ]
+        );
+        let mut fine = state.clone();
+        loaded(&mut fine, "dcgan-64");
+        assert_eq!(
+            Checks {
+                engine: Faults::default(),
+                ..checks
+            }
+            .default_unavailable(&fine),
+            None
+        );
     }
 }

@@ -17,8 +17,10 @@ use axum::Router;
 use axum::routing::{get, post};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
@@ -32,6 +34,12 @@ pub struct Web {
     pub boot: Arc<str>,
     /// The newest reading of the board, for `/metrics` (`crate::board`).
     pub board: watch::Receiver<Option<crate::board::Board>>,
+    /// The engine, for its heartbeat and faults in `/healthz`.
+    pub engine: Option<easel_engine::Engine>,
+    /// The configured default model, to tell when another stands in.
+    pub default_model: Option<Arc<str>>,
+    /// Where the deploy store is, for its problems in `/healthz`.
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +49,6 @@ pub enum WebError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("serving http: {0}")]
-    Serve(std::io::Error),
 }
 
 impl Web {
@@ -56,7 +62,23 @@ impl Web {
             cancel,
             boot: boot.to_string().into(),
             board: watch::channel(None).1,
+            engine: None,
+            default_model: None,
+            data_dir: None,
         }
+    }
+
+    /// What `/healthz` checks beyond the piece's state (see `health::Checks`).
+    pub fn with_checks(
+        mut self,
+        engine: easel_engine::Engine,
+        default_model: &str,
+        data_dir: &std::path::Path,
+    ) -> Web {
+        self.engine = Some(engine);
+        self.default_model = Some(default_model.into());
+        self.data_dir = Some(data_dir.into());
+        self
     }
 
     /// Serves the board's readings from `board` (none without it).
@@ -94,11 +116,88 @@ pub async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAd
     Ok((listener, local))
 }
 
-/// Serves until `web.cancel` fires, then lets open requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, web: Web) -> Result<(), WebError> {
-    let cancel = web.cancel.clone();
-    axum::serve(listener, web.router())
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await
-        .map_err(WebError::Serve)
+/// What one HTTP edge holds at most. A kiosk page and a technician need
+/// a few connections; a scanner, a broken client or a hostile one must not
+/// take the process's file descriptors (the broker shares them), so:
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpLimits {
+    /// Connections served at once; more wait in the kernel's backlog
+    /// (which costs the daemon no file descriptor) until one closes.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers, and
+    /// how long it may sit idle between requests: hyper closes it then.
+    /// Streams (`/live`) are not affected once their response has begun.
+    pub header_timeout: Duration,
 }
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves until `web.cancel` fires, then lets open requests finish.
+///
+/// hyper's own connection loop rather than `axum::serve`: axum sets no
+/// timer, so hyper's header-read timeout never runs, and it has no
+/// connection cap. An accept that fails for want of file descriptors
+/// (EMFILE, ENFILE) waits before the next try instead of spinning, and is
+/// logged through the daemon's rate-limited log (`crate::logs`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    web: Web,
+    limits: HttpLimits,
+) -> Result<(), WebError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let cancel = web.cancel.clone();
+    let router = web.router();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let connections = TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => break,
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    if !crate::mqtt::broker::is_connection_error(&e) {
+                        tracing::error!("http: accepting a connection: {e}");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let cancel = cancel.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// How long an accept that failed for want of resources waits.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);

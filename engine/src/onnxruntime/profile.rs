@@ -47,7 +47,8 @@ pub fn profile(
     warmup: usize,
     dir: &Path,
 ) -> Result<OrtProfile, String> {
-    let checked = crate::load::read_checked(package).map_err(|e| e.to_string())?;
+    let checked = crate::load::read_checked(package, &crate::budget::Budget::default())
+        .map_err(|e| e.to_string())?;
     let tensors = Tensors::new(package.manifest.clone());
     let size = tensors.size_for(None).map_err(|e| e.to_string())?;
     let grid = tensors.coords(size);

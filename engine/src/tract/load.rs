@@ -5,6 +5,7 @@
 //! choice needs constant weights), and the inference model is built with
 //! every input shape fixed, ready for `into_optimized`.
 
+use crate::budget::Budget;
 pub use crate::load::LoadError;
 use crate::load::graphs;
 use crate::package::{Manifest, ModelKind};
@@ -173,13 +174,15 @@ pub fn knob_scope(path: &Path, manifest: &Manifest) -> Result<KnobScope, LoadErr
     })
 }
 
-/// Optimizes a fixed-shape model and plans it with `options`, with the
-/// manifest's tract knobs in scope.
+/// Types a fixed-shape model, holds its tensors against `budget` (now
+/// that every shape tract can compute is concrete), then optimizes and
+/// plans it with `options`, with the manifest's tract knobs in scope.
 pub fn optimize(
     path: &Path,
     model: InferenceModel,
     manifest: &Manifest,
     options: &RunOptions,
+    budget: &Budget,
 ) -> Result<Arc<TypedRunnableModel>, LoadError> {
     let tract_err = |stage, e: TractError| LoadError::Tract {
         path: path.into(),
@@ -187,12 +190,31 @@ pub fn optimize(
         message: format!("{e:#}"),
     };
     knob_scope(path, manifest)?.enter(|| {
-        let optimized = model
+        let typed = model.into_typed().map_err(|e| tract_err("type", e))?;
+        crate::budget::check_facts(path, typed_facts(&typed), budget)?;
+        let optimized = typed
             .into_optimized()
             .map_err(|e| tract_err("optimize", e))?;
         optimized
             .into_runnable_with_options(options)
             .map_err(|e| tract_err("plan", e))
+    })
+}
+
+/// Every output of every node of a typed model, sized where its shape is
+/// concrete.
+fn typed_facts(model: &TypedModel) -> impl Iterator<Item = crate::budget::Fact> + '_ {
+    model.nodes().iter().flat_map(|node| {
+        node.outputs.iter().map(move |o| crate::budget::Fact {
+            name: node.name.clone(),
+            constant: o.fact.konst.is_some(),
+            bytes: o.fact.shape.as_concrete().and_then(|dims| {
+                dims.iter()
+                    .try_fold(o.fact.datum_type.size_of() as u64, |acc, &d| {
+                        acc.checked_mul(d as u64)
+                    })
+            }),
+        })
     })
 }
 

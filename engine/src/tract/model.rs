@@ -15,6 +15,7 @@
 //! way to use every core for throughput.
 
 use super::load::{self, LoadError};
+use crate::budget::Budget;
 use crate::load::Checked;
 use crate::model::{PLAN_CACHE, RunError, Source, faster, in_order};
 use crate::package::{Manifest, ModelKind};
@@ -58,6 +59,8 @@ pub struct TractModel {
     single: Executor,
     /// Most recently used first.
     plans: Vec<Plan>,
+    /// Every plan's tensors are held against it (a CPPN's new resolution too).
+    budget: Budget,
 }
 
 impl TractModel {
@@ -69,7 +72,10 @@ impl TractModel {
         options: &RunOptions,
     ) -> Result<TractModel, LoadError> {
         let Checked {
-            path, mut proto, ..
+            path,
+            mut proto,
+            budget,
+            ..
         } = checked;
         load::fold_constant_weights(&mut proto);
         load::check(&path, &proto, manifest)?;
@@ -86,6 +92,7 @@ impl TractModel {
             pool: pool_of(options),
             single: Executor::SingleThread,
             plans: Vec::new(),
+            budget,
         };
         model.plan(size)?;
         Ok(model)
@@ -153,7 +160,8 @@ impl TractModel {
                 }
             })
             .collect();
-        let runnable = load::optimize(&self.path, inference, manifest, &self.options)?;
+        let runnable =
+            load::optimize(&self.path, inference, manifest, &self.options, &self.budget)?;
         let coords = match (cppn_size, self.tensors.coords(size)) {
             (Some((w, h)), Some(grid)) => Some(
                 Tensor::from_shape(&[1, 3, h, w], &grid)

@@ -34,6 +34,7 @@ pub struct DaemonBuilder {
     /// The embedded broker's listen host (default `127.0.0.1`).
     embedded_host: String,
     mqtt_lines: String,
+    http_lines: String,
     admin_token: Option<String>,
     extra: String,
     env: Vec<(String, String)>,
@@ -49,6 +50,7 @@ impl DaemonBuilder {
             broker: Broker::Embedded,
             embedded_host: "127.0.0.1".into(),
             mqtt_lines: String::new(),
+            http_lines: String::new(),
             admin_token: None,
             extra: String::new(),
             env: Vec::new(),
@@ -104,6 +106,14 @@ impl DaemonBuilder {
     pub fn mqtt_lines(mut self, lines: &str) -> Self {
         self.mqtt_lines.push_str(lines);
         self.mqtt_lines.push('\n');
+        self
+    }
+
+    /// More lines in the `[http]` table after its `listen`
+    /// (`max_connections = …`).
+    pub fn http_lines(mut self, lines: &str) -> Self {
+        self.http_lines.push_str(lines);
+        self.http_lines.push('\n');
         self
     }
 
@@ -174,6 +184,7 @@ impl DaemonBuilder {
             extra: &self.extra,
             mqtt: &mqtt,
             http,
+            http_lines: &self.http_lines,
             admin_token: self.admin_token.as_deref(),
         });
         std::fs::write(&config, text).expect("writing easel.toml");
@@ -240,6 +251,8 @@ struct Layout<'a> {
     /// The body of the `[mqtt]` table.
     mqtt: &'a str,
     http: SocketAddr,
+    /// More of the `[http]` table.
+    http_lines: &'a str,
     admin_token: Option<&'a str>,
 }
 
@@ -259,6 +272,7 @@ fn config_text(l: &Layout) -> String {
     if let Some(token) = l.admin_token {
         text.push_str(&format!("admin_token = {token:?}\n"));
     }
+    text.push_str(l.http_lines);
     text
 }
 
@@ -275,6 +289,7 @@ mod tests {
             extra: "source = \"test://pattern\"\n[camera]\nfps = 15\n",
             mqtt: "url = \"mqtt://127.0.0.1:1\"\nusername = \"artist\"\n",
             http: "127.0.0.1:8080".parse().unwrap(),
+            http_lines: "",
             admin_token: Some("token-123"),
         });
         let v: toml::Table = text.parse().unwrap_or_else(|e| panic!("{e}\n{text}"));

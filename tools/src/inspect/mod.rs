@@ -232,7 +232,7 @@ fn ort_verdict(
     verdict.providers = runtime.providers().iter().map(|p| p.to_string()).collect();
     let mut ran = None;
     let result = match package {
-        Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1)
+        Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1, &choice.budget)
             .map(|mut m| {
                 verdict.provider = Some(m.info().provider.to_string());
                 verdict.warnings = m.info().warnings.clone();

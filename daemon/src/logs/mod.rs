@@ -6,10 +6,16 @@
 //! each line itself, so easeld's own timestamp goes too. A pipe or a file
 //! (a test harness, `2>log`) gets no colours either. `NO_COLOR` turns
 //! colours off even on a terminal (no-color.org).
+//!
+//! Every line goes through a per-callsite quota (`quota`): a line that
+//! repeats in a loop is written a few times, then counted.
+
+pub mod quota;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
 use tracing_subscriber::Layer;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -41,9 +47,11 @@ pub fn init() {
     } else {
         layer.boxed()
     };
+    let limit = quota::RateLimit::new();
     tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
+        .with(layer.with_filter(filter.and(limit.clone())))
         .init();
+    quota::flush(limit);
 }
 
 /// Colours only on a terminal, and not when `NO_COLOR` is set non-empty.

@@ -1,0 +1,216 @@
+//! Faults a piece left alone for months must survive, against the real
+//! `easeld` binary: a hostile model beside a good one, idle connections
+//! by the thousand, a dependency logging in a loop.
+
+mod web_support;
+
+use prost::Message;
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+use tract_onnx::pb;
+use web_support::get;
+
+/// Open file descriptors of process `pid` (Linux).
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A script that starts easeld with at most `fds` open files (soft and
+/// hard: easeld cannot raise it), as a board with a low limit would.
+fn with_fd_limit(dir: &std::path::Path, fds: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("easeld-limited");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nulimit -n {fds}\nexec {:?} \"$@\"\n",
+            env!("CARGO_BIN_EXE_easeld")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// `z + ConstantOfShape([1, 3, 4e6, 3.3e6])`: 300 bytes, 160 TB of floats.
+fn bomb_package(dir: &std::path::Path) {
+    let dims = |shape: &[i64]| pb::TensorShapeProto {
+        dim: shape
+            .iter()
+            .map(|&d| pb::tensor_shape_proto::Dimension {
+                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let info = |name: &str, shape: Option<&[i64]>| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: shape.map(dims),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str], output: &str| pb::NodeProto {
+        op_type: op.into(),
+        name: op.to_lowercase(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        ..Default::default()
+    };
+    let shape: [i64; 4] = [1, 3, 4_000_000, 3_333_334];
+    let onnx = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "bomb".into(),
+            node: vec![
+                node("ConstantOfShape", &["big_shape"], "big"),
+                node("Add", &["z", "big"], "image"),
+            ],
+            initializer: vec![pb::TensorProto {
+                name: "big_shape".into(),
+                dims: vec![4],
+                data_type: pb::tensor_proto::DataType::Int64 as i32,
+                raw_data: shape.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ..Default::default()
+            }],
+            input: vec![info("z", Some(&[1, 3, 1, 1]))],
+            output: vec![info("image", None)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("model.onnx"), &onnx).unwrap();
+    let sha = easel_engine::package::sha256_hex(&onnx);
+    std::fs::write(
+        dir.join("easel.toml"),
+        format!(
+            "name = \"bomb\"\nkind = \"latent\"\nfile = \"model.onnx\"\nsha256 = \"{sha}\"\nlicense = \"MIT\"\n\
+             [input]\nname = \"z\"\nshape = [1, 3, 1, 1]\n[output]\nname = \"image\"\nrange = [0.0, 1.0]\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Regression: a 300-byte model with a 4e13-element ConstantOfShape,
+/// beside a good model and named the default, killed the engine thread;
+/// the log said "all models loaded", `/healthz` stayed 200 and nothing
+/// was ever answered again. Now it is refused by name, the good model
+/// serves, and `/healthz` says the default was replaced and why.
+#[test]
+fn a_hostile_default_model_is_refused_and_the_good_one_serves() {
+    let mut daemon = web_support::easeld().default_model("bomb").start();
+    bomb_package(&daemon.dir().join("models/bomb"));
+    daemon.restart();
+    daemon.wait_ready();
+    daemon.wait_log("all models loaded", Duration::from_secs(60));
+    let event = web_support::generate(&daemon, "{\"seed\":5}");
+    assert_eq!(event["type"], "generated", "{event}");
+    assert_eq!(event["model"], "dcgan-64");
+    let health = get(daemon.http_addr(), "/healthz").unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(health.status, 200, "{body}");
+    let warnings = body["warnings"].to_string();
+    assert!(
+        warnings.contains("default model bomb is not available")
+            && warnings.contains("showing dcgan-64 instead")
+            && warnings.contains("memory budget"),
+        "{body}"
+    );
+    let log = daemon.log();
+    assert!(log.contains("tensor \"big (ConstantOfShape"), "{log}");
+    let metrics = get(daemon.http_addr(), "/metrics").unwrap().text();
+    assert!(
+        metrics.contains("easel_fault{kind=\"default_model_unavailable\"} 1"),
+        "{metrics}"
+    );
+    assert!(daemon.stop().success(), "SIGTERM ends it cleanly");
+}
+
+/// Regression: HTTP had no header or idle timeout and no connection cap;
+/// ~1100 silent connections took every file descriptor. Now easeld holds
+/// at most `max_connections` of them, closes each after the header
+/// timeout, and answers again as soon as they are gone.
+#[test]
+fn silent_connections_cannot_take_the_file_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = test_support_builder(&with_fd_limit(dir.path(), 256))
+        .http_lines("max_connections = 8\nheader_timeout_s = 1")
+        .start();
+    daemon.wait_ready();
+    let before = open_fds(daemon.pid());
+    let addr = daemon.http_addr();
+    let mut silent: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .collect();
+    assert!(silent.len() >= 100, "the kernel's backlog takes them");
+    std::thread::sleep(Duration::from_millis(500));
+    let during = open_fds(daemon.pid());
+    assert!(
+        during <= before + 8 + 4,
+        "{before} fds before, {during} with {} silent connections",
+        silent.len()
+    );
+    // The first ones are closed by the server after the header timeout.
+    let first = &mut silent[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let closed = matches!(first.read(&mut buf), Ok(0) | Err(_));
+    assert!(closed, "a silent connection is closed by easeld");
+    silent.clear();
+    let health = easel_test_support::wait_for(Duration::from_secs(30), "healthz again", || {
+        get(addr, "/healthz").ok()
+    });
+    assert_eq!(health.status, 200, "{}", health.text());
+    assert!(open_fds(daemon.pid()) <= before + 4);
+}
+
+/// Regression: out of file descriptors, the embedded broker's accept loop
+/// logged `TCP accept error: Too many open files` in a hot loop (16 GB of
+/// log in 15 s). The line is now written a few times and then counted.
+#[test]
+fn an_accept_error_in_a_loop_does_not_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = test_support_builder(&with_fd_limit(dir.path(), 96)).start();
+    daemon.wait_ready();
+    let port = daemon.mqtt_port();
+    // Silent MQTT connections: the broker waits 10 s for each CONNECT.
+    let held: Vec<TcpStream> = (0..200)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(!held.is_empty());
+    daemon.wait_log("Too many open files", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    drop(held);
+    let log = daemon.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("Too many open files"))
+        .count();
+    assert!(
+        lines <= 2 * easel_daemon::logs::quota::BURST as usize,
+        "{lines} lines about the same accept error"
+    );
+    assert!(log.len() < 1 << 20, "{} bytes of log", log.len());
+}
+
+fn test_support_builder(exe: &std::path::Path) -> easel_test_support::DaemonBuilder {
+    easel_test_support::Daemon::builder(exe)
+        .node("faults")
+        .models(&["dcgan-64"])
+        .admin_token(Some(web_support::ADMIN_TOKEN))
+}
