@@ -38,6 +38,28 @@ fn main() -> ExitCode {
     if let Some(Sub::Passwd { name }) = &cli.command {
         return passwd(name);
     }
+    // `check` runs every check start-up runs, the disk's included.
+    if let (Some(Sub::Check), Some(path)) = (&cli.command, &cli.config) {
+        return match Config::check(path) {
+            Ok(config) => {
+                for w in Config::warnings(path, &config) {
+                    let line = w.line.map(|l| format!("{l}:")).unwrap_or_default();
+                    eprintln!(
+                        "{}:{line} {}: warning: {}",
+                        path.display(),
+                        w.key,
+                        w.message
+                    );
+                }
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
@@ -52,15 +74,18 @@ fn main() -> ExitCode {
         }
         None => Config::embedded_defaults(),
     };
-    if let Some(Sub::Check) = cli.command {
-        println!(
-            "{}: ok",
-            cli.config
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
-        return ExitCode::SUCCESS;
+    // What is wrong on disk starts degraded, not at all: said once, here
+    // (the piece says it again as it meets it).
+    if let Some(path) = &cli.config {
+        if let Err(easel_daemon::config::ConfigError::Invalid { issues, .. }) = Config::check(path)
+        {
+            for i in issues {
+                tracing::error!("{}: {}: {}", path.display(), i.key, i.message);
+            }
+        }
+        for w in Config::warnings(path, &config) {
+            tracing::warn!("{}: {}: {}", path.display(), w.key, w.message);
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

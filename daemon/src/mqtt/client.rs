@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+/// The retained state is republished at most this often (the newest
+/// state always goes out, at most this late).
+const STATE_EVERY: Duration = Duration::from_millis(200);
+
 /// Where and who to connect as.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -214,6 +218,8 @@ pub async fn run(
         let mut events = piece.events.subscribe();
         let mut state = piece.state.clone();
         let mut palette = piece.palette.clone();
+        let mut next_state = Instant::now();
+        let mut state_held = false;
         let filters = || {
             session.subscriptions().into_iter().map(|topic| {
                 let mut f = Filter::new(topic, QoS::AtLeastOnce);
@@ -241,7 +247,20 @@ pub async fn run(
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                Ok(()) = state.changed() => {
+                // A knob turned sends a change every tick: the retained
+                // state goes out at most every STATE_EVERY, the newest last.
+                Ok(()) = state.changed(), if !state_held => {
+                    if Instant::now() < next_state {
+                        state_held = true;
+                        continue;
+                    }
+                    next_state = Instant::now() + STATE_EVERY;
+                    let out = session.state(&state.borrow_and_update());
+                    if link.borrow().1 { send(&client, out).await }
+                }
+                _ = tokio::time::sleep_until(next_state.into()), if state_held => {
+                    state_held = false;
+                    next_state = Instant::now() + STATE_EVERY;
                     let out = session.state(&state.borrow_and_update());
                     if link.borrow().1 { send(&client, out).await }
                 }
