@@ -121,9 +121,25 @@ async fn every_model_answers_a_click_with_a_picture() {
             "a click on {model}: {event}"
         );
         painted.push(model.clone());
-        // The long press shows the next model at once.
+        // The long press shows the next model at once (while the button
+        // is still held: the next key waits for its release).
         controller.key("!");
-        let event = next_event(&mut probe, "a picture from the next model").await;
+        let (mut event, mut released) = (None, false);
+        while event.is_none() || !released {
+            let topic = event_topic();
+            let seen = probe
+                .wait("a picture from the next model, and the release", 60, |s| {
+                    (s.topic == topic && s.json()["type"] != "done")
+                        || (s.topic == "easel/ctl/walk/input" && s.payload.contains("release"))
+                })
+                .await;
+            if seen.topic == topic {
+                event = Some(seen.json());
+            } else {
+                released = true;
+            }
+        }
+        let event = event.unwrap();
         assert_eq!(event["type"], "generated", "a long press: {event}");
         model = event["model"].as_str().unwrap_or_default().to_string();
         probe
