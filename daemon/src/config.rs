@@ -794,6 +794,30 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(issues[0].key, "urll");
     }
 
+    /// Regression: unknown keys came one per run, `[[bind]]` problems
+    /// without a line, and a port out of range passed.
+    #[test]
+    fn one_run_lists_every_unknown_key_and_bind_problem_with_its_line() {
+        let text = "nod = \"a\"\n[mqtt]\nurll = \"x\"\nurl = \"mqtt://127.0.0.1:99999\"\n\
+                    [[bind]]\ninput = \"button1\"\nevent = \"click\"\ncommand = \"generate\"\n\
+                    [[bind]]\ninput = \"button1\"\nevent = \"click\"\ncommand = \"capture\"\n\
+                    [http]\nlisen = \"x\"\n";
+        let issues = parse(text).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("nod", Some(1)),
+                ("urll", Some(3)),
+                ("lisen", Some(14)),
+                ("url", Some(4)),
+                ("bind", Some(9)),
+            ],
+            "{issues:?}"
+        );
+        assert!(issues[4].message.contains("bound already by bind #1"));
+    }
+
     #[test]
     fn every_value_error_is_reported() {
         let text = "node = \"Bad Name\"\nthreads = 0\nsource = \"rtsp://x\"\n[http]\nlisten = \"nowhere\"\n";

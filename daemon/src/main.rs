@@ -74,15 +74,9 @@ fn main() -> ExitCode {
         }
         None => Config::embedded_defaults(),
     };
-    // What is wrong on disk starts degraded, not at all: said once, here
-    // (the piece says it again as it meets it).
+    // What start-up ignores is said once; what it meets on disk (a model
+    // that does not load) the piece says as it meets it.
     if let Some(path) = &cli.config {
-        if let Err(easel_daemon::config::ConfigError::Invalid { issues, .. }) = Config::check(path)
-        {
-            for i in issues {
-                tracing::error!("{}: {}: {}", path.display(), i.key, i.message);
-            }
-        }
         for w in Config::warnings(path, &config) {
             tracing::warn!("{}: {}: {}", path.display(), w.key, w.message);
         }
@@ -97,7 +91,11 @@ fn main() -> ExitCode {
         let _runtime = runtime.enter();
         shutdown_signal()
     };
-    match runtime.block_on(easel_daemon::run(config, shutdown)) {
+    let result = runtime.block_on(easel_daemon::run(config, shutdown));
+    // A thread still busy (a model half-loaded, a file read that hangs)
+    // must not hold the exit: dropping the runtime would wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("easeld: {e:#}");

@@ -243,7 +243,19 @@ pub async fn run(
                     }
                 }
                 event = events.recv() => match event {
-                    Ok(event) => send(&client, session.event(&event)).await,
+                    Ok(event) => {
+                        // The state a command changed goes out before its
+                        // answer, held or not: whoever reads the answer
+                        // finds the retained state already new.
+                        let connected = link.borrow().1;
+                        if (state_held || state.has_changed().unwrap_or(false)) && connected {
+                            state_held = false;
+                            next_state = Instant::now() + STATE_EVERY;
+                            let out = session.state(&state.borrow_and_update());
+                            send(&client, out).await;
+                        }
+                        send(&client, session.event(&event)).await
+                    }
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
