@@ -259,9 +259,13 @@ impl Config {
         };
         match Config::from_raw(raw, text, env) {
             Ok(config) if unknown.is_empty() => Ok(config),
-            Ok(_) => Err(unknown),
+            Ok(_) => {
+                unknown.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+                Err(unknown)
+            }
             Err(issues) => {
                 unknown.extend(issues);
+                unknown.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
                 Err(unknown)
             }
         }
@@ -388,15 +392,13 @@ impl Config {
         if prefix.is_empty() || prefix.contains(['+', '#', '\0']) || prefix.ends_with('/') {
             issue("prefix", format!("{prefix:?} is not a usable topic prefix"));
         }
-        if let Some(url) = &raw.mqtt.url {
-            if easel_link::parse_url(url).is_err() {
-                issue(
-                    "url",
-                    format!(
-                        "{url:?}: expected mqtt://host:port or mqtts://host:port (port 1..=65535)"
-                    ),
-                );
-            }
+        if let Some(url) = &raw.mqtt.url
+            && easel_link::parse_url(url).is_err()
+        {
+            issue(
+                "url",
+                format!("{url:?}: expected mqtt://host:port or mqtts://host:port (port 1..=65535)"),
+            );
         }
         let camera = camera::settings(&raw.camera).unwrap_or_else(|problems| {
             for (key, message) in problems {
@@ -809,13 +811,13 @@ trusted_keys = ["keys/studio.pub"]
             vec![
                 ("nod", Some(1)),
                 ("urll", Some(3)),
-                ("lisen", Some(14)),
                 ("url", Some(4)),
                 ("bind", Some(9)),
+                ("lisen", Some(14)),
             ],
             "{issues:?}"
         );
-        assert!(issues[4].message.contains("bound already by bind #1"));
+        assert!(issues[3].message.contains("bound already by bind #1"));
     }
 
     #[test]
