@@ -15,6 +15,7 @@ use std::time::Duration;
 
 pub mod camera;
 pub mod engine;
+pub mod files;
 pub mod health;
 pub mod schedule;
 pub mod venue;
@@ -244,19 +245,111 @@ impl Config {
     /// [`Config::parse`] with the environment given, not read: what the
     /// tests use, so their verdicts do not depend on the shell they run in.
     pub fn parse_with(text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, _) = e.span().map(|s| line_col(text, s.start)).unzip();
-            vec![ConfigIssue {
-                line,
-                key: toml_error_key(e.message()),
-                message: e.message().trim().to_string(),
-            }]
+        // serde stops at the first unknown key: each one found is commented
+        // out and the text read again, so one run lists them all.
+        let mut unknown = Vec::new();
+        let mut reading = std::borrow::Cow::Borrowed(text);
+        let raw = loop {
+            match toml::from_str::<RawConfig>(&reading) {
+                Ok(raw) => break raw,
+                Err(e) => {
+                    let start = e.span().map(|s| s.start);
+                    let (line, _) = start.map(|at| line_col(&reading, at)).unzip();
+                    let is_unknown = e.message().contains("unknown field");
+                    unknown.push(ConfigIssue {
+                        line,
+                        key: toml_error_key(e.message()),
+                        message: e.message().trim().to_string(),
+                    });
+                    match (is_unknown, line) {
+                        (true, Some(line)) if unknown.len() < 64 => {
+                            reading = comment_out(&reading, line).into()
+                        }
+                        _ => return Err(unknown),
+                    }
+                }
+            }
+        };
+        match Config::from_raw(raw, text, env) {
+            Ok(config) if unknown.is_empty() => Ok(config),
+            Ok(_) => {
+                unknown.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+                Err(unknown)
+            }
+            Err(issues) => {
+                unknown.extend(issues);
+                unknown.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+                Err(unknown)
+            }
+        }
+    }
+
+    /// What start-up accepts but ignores in the file at `path` (a key that
+    /// has no effect), for `easeld check` and the start-up log.
+    pub fn warnings(path: &Path, config: &Config) -> Vec<ConfigIssue> {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        files::warnings(config, &text)
+    }
+
+    /// What `easeld check` runs: [`Config::load`], and what start-up finds
+    /// out on disk (`config/files.rs`); every problem of both in one list.
+    pub fn check(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
         })?;
-        Config::from_raw(raw, text, env)
+        let env = Environment::read();
+        let (config, mut issues) = match Config::parse_with(&text, &env) {
+            Ok(config) => (Some(config), Vec::new()),
+            Err(issues) => (Config::lenient(&text, &env), issues),
+        };
+        if let Some(config) = &config {
+            issues.extend(files::issues(config, &text));
+        }
+        match config {
+            Some(config) if issues.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid {
+                path: path.into(),
+                issues,
+            }),
+        }
+    }
+
+    /// The config as far as it can be read despite its value errors (the
+    /// defaults in their place), so the file checks still run.
+    fn lenient(text: &str, env: &Environment) -> Option<Config> {
+        let mut reading = text.to_string();
+        for _ in 0..64 {
+            match toml::from_str::<RawConfig>(&reading) {
+                Ok(raw) => return Some(Config::from_raw_anyway(raw, text, env).0),
+                Err(e) => {
+                    let line = e.span().map(|s| line_col(&reading, s.start).0)?;
+                    reading = comment_out(&reading, line);
+                }
+            }
+        }
+        None
     }
 
     fn from_raw(raw: RawConfig, text: &str, env: &Environment) -> Result<Config, Vec<ConfigIssue>> {
+        let (config, issues) = Config::from_raw_anyway(raw, text, env);
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// The second stage: the config, defaults in place of bad values, and
+    /// every problem found.
+    fn from_raw_anyway(
+        raw: RawConfig,
+        text: &str,
+        env: &Environment,
+    ) -> (Config, Vec<ConfigIssue>) {
         let mut issues = Vec::new();
+        // `[[bind]]` problems, placed at their table's header.
+        let mut bind_issues = Vec::new();
         let mut issue = |key: &str, message: String| {
             issues.push(ConfigIssue {
                 line: key_line(text, key),
@@ -313,11 +406,11 @@ impl Config {
             issue("prefix", format!("{prefix:?} is not a usable topic prefix"));
         }
         if let Some(url) = &raw.mqtt.url
-            && !(url.starts_with("mqtt://") || url.starts_with("mqtts://"))
+            && easel_link::parse_url(url).is_err()
         {
             issue(
                 "url",
-                format!("{url:?}: expected mqtt://host:port or mqtts://host:port"),
+                format!("{url:?}: expected mqtt://host:port or mqtts://host:port (port 1..=65535)"),
             );
         }
         let camera = camera::settings(&raw.camera).unwrap_or_else(|problems| {
@@ -379,8 +472,12 @@ impl Config {
         };
         let bindings =
             crate::piece::bindings::Bindings::from_raw(&raw.bind).unwrap_or_else(|problems| {
-                for (key, message) in problems {
-                    issue(key, message);
+                for (index, message) in problems {
+                    bind_issues.push(ConfigIssue {
+                        line: header_line(text, "[[bind]]", index),
+                        key: "bind".into(),
+                        message,
+                    });
                 }
                 crate::piece::bindings::Bindings::defaults()
             });
@@ -502,11 +599,9 @@ impl Config {
             schedule,
             engine,
         };
-        if issues.is_empty() {
-            Ok(config)
-        } else {
-            Err(issues)
-        }
+        issues.extend(bind_issues);
+        issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+        (config, issues)
     }
 }
 
@@ -552,6 +647,7 @@ impl Config {
             attract: self.attract,
             deploy: crate::piece::deploy::Settings {
                 data_dir: self.data_dir.clone(),
+                models_dir: self.models_dir.clone(),
                 trusted_keys: self.trusted_keys.clone(),
                 limits: self.deploy_limits,
             },
@@ -598,7 +694,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 
 /// The line where `key = …` first appears, for value errors found after
 /// parsing; `table.key` looks only inside `[table]`.
-fn key_line(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn key_line(text: &str, key: &str) -> Option<usize> {
     let (table, key) = match key.split_once('.') {
         Some((table, key)) => (Some(format!("[{table}]")), key),
         None => (None, key),
@@ -619,6 +715,30 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
         .map(|i| i + 1)
+}
+
+/// The line of the `index`-th (0-based) `header` (`[[bind]]`).
+fn header_line(text: &str, header: &str, index: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim().starts_with(header))
+        .nth(index)
+        .map(|(i, _)| i + 1)
+}
+
+/// `text` with line `line` (1-based) turned into a comment.
+fn comment_out(text: &str, line: usize) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == line {
+                format!("# {l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The field name inside serde's "unknown field `x`" messages, else "toml".
@@ -714,6 +834,30 @@ trusted_keys = ["keys/studio.pub"]
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].line, Some(4));
         assert_eq!(issues[0].key, "urll");
+    }
+
+    /// Regression: unknown keys came one per run, `[[bind]]` problems
+    /// without a line, and a port out of range passed.
+    #[test]
+    fn one_run_lists_every_unknown_key_and_bind_problem_with_its_line() {
+        let text = "nod = \"a\"\n[mqtt]\nurll = \"x\"\nurl = \"mqtt://127.0.0.1:99999\"\n\
+                    [[bind]]\ninput = \"button1\"\nevent = \"click\"\ncommand = \"generate\"\n\
+                    [[bind]]\ninput = \"button1\"\nevent = \"click\"\ncommand = \"capture\"\n\
+                    [http]\nlisen = \"x\"\n";
+        let issues = parse(text).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| (i.key.as_str(), i.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("nod", Some(1)),
+                ("urll", Some(3)),
+                ("url", Some(4)),
+                ("bind", Some(9)),
+                ("lisen", Some(14)),
+            ],
+            "{issues:?}"
+        );
+        assert!(issues[3].message.contains("bound already by bind #1"));
     }
 
     #[test]

@@ -26,6 +26,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// How long the exit waits for the engine's job in progress.
+const ENGINE_STOP_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Runs the installation until `shutdown` resolves; then finishes the
 /// picture in flight and returns.
 pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -162,9 +165,14 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         let s = state.wait_for(|s| s.model.is_some()).await;
         s.map(|s| s.model.clone().unwrap_or_default())
     };
+    // A signal counts at any time, while models load too.
+    let shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = shutdown;
+    let mut stopping_early = false;
     tokio::select! {
         Ok(model) = ready => tracing::info!(%model, "ready"),
         _ = tokio::time::sleep(std::time::Duration::from_secs(120)) => tracing::error!("no model loaded after 120 s"),
+        _ = &mut shutdown => stopping_early = true,
     }
     // Ready even without a model after 120 s: the page and /healthz are
     // up and tell the truth, and a restart would not bring a model back.
@@ -175,7 +183,9 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
         piece.state.clone(),
         cancel.clone(),
     ));
-    shutdown.await;
+    if !stopping_early {
+        shutdown.await;
+    }
     notifier.stopping();
     tracing::info!("stopping: finishing the picture in flight");
     cancel.cancel();
@@ -195,7 +205,18 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     }
     // After the last picture's event: `stopped`, then a clean disconnect.
     mqtt.stop().await;
-    tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    // The engine finishes its job first: a model half-loaded (seconds for
+    // a large one on a small board) is not worth waiting for, nothing of
+    // it is kept.
+    let engine_stopped = tokio::task::spawn_blocking(move || engine.shutdown());
+    if tokio::time::timeout(ENGINE_STOP_WAIT, engine_stopped)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the engine is still busy (a model loading): stopping without waiting for it"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -38,6 +38,28 @@ fn main() -> ExitCode {
     if let Some(Sub::Passwd { name }) = &cli.command {
         return passwd(name);
     }
+    // `check` runs every check start-up runs, the disk's included.
+    if let (Some(Sub::Check), Some(path)) = (&cli.command, &cli.config) {
+        return match Config::check(path) {
+            Ok(config) => {
+                for w in Config::warnings(path, &config) {
+                    let line = w.line.map(|l| format!("{l}:")).unwrap_or_default();
+                    eprintln!(
+                        "{}:{line} {}: warning: {}",
+                        path.display(),
+                        w.key,
+                        w.message
+                    );
+                }
+                println!("{}: ok", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match &cli.config {
         Some(path) => match Config::load(path) {
             Ok(config) => config,
@@ -52,15 +74,12 @@ fn main() -> ExitCode {
         }
         None => Config::embedded_defaults(),
     };
-    if let Some(Sub::Check) = cli.command {
-        println!(
-            "{}: ok",
-            cli.config
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
-        return ExitCode::SUCCESS;
+    // What start-up ignores is said once; what it meets on disk (a model
+    // that does not load) the piece says as it meets it.
+    if let Some(path) = &cli.config {
+        for w in Config::warnings(path, &config) {
+            tracing::warn!("{}: {}: {}", path.display(), w.key, w.message);
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,7 +91,11 @@ fn main() -> ExitCode {
         let _runtime = runtime.enter();
         shutdown_signal()
     };
-    match runtime.block_on(easel_daemon::run(config, shutdown)) {
+    let result = runtime.block_on(easel_daemon::run(config, shutdown));
+    // A thread still busy (a model half-loaded, a file read that hangs)
+    // must not hold the exit: dropping the runtime would wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("easeld: {e:#}");

@@ -207,7 +207,8 @@ fn a_capture_is_a_composite_with_the_frame_as_ingredient() {
         b"{}",
     )
     .unwrap();
-    assert_eq!(r.status, 202, "{}", r.text());
+    // The answer is the capture's `generated` event.
+    assert_eq!(r.status, 200, "{}", r.text());
     let url = easel_test_support::wait_for(
         std::time::Duration::from_secs(120),
         "the captured picture",

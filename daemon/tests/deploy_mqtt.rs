@@ -357,6 +357,49 @@ async fn deploy_to_all_activate_generate_mosquitto() {
     happy_path(BrokerKind::Mosquitto, "all").await;
 }
 
+/// Regression: the first deploy over a model shipped in `models_dir` could
+/// not be undone (`no_previous`). Now rollback returns to the shipped one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_after_a_first_deploy_returns_to_the_shipped_model() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let studio = Studio::new();
+    // The daemon ships dcgan-64 (seed 1 weights); this one has seed 2's.
+    let (v1, v1_sha) = studio.dcgan("dcgan-64", 2);
+    let (d, mut probe) = online(BrokerKind::Embedded, &studio.config("")).await;
+    let shipped = state_where(&mut probe, "the shipped dcgan-64", |s| {
+        model_sha(s, "dcgan-64").is_some()
+    })
+    .await;
+    let shipped_sha = model_sha(&shipped, "dcgan-64").unwrap();
+    assert_ne!(shipped_sha, v1_sha);
+    let (ok, out) = deploy(&v1, d.mqtt_port(), NODE, true).await;
+    assert!(ok, "{out}");
+    let activated = event(&mut probe, "activated", &transfer_id(&v1), 5).await;
+    let version1 = activated["version"].as_str().unwrap().to_string();
+    state_where(&mut probe, "the deployed dcgan-64", |s| {
+        model_sha(s, "dcgan-64").as_deref() == Some(v1_sha.as_str())
+    })
+    .await;
+    probe
+        .command("rollback", json!({"name": "dcgan-64", "request_id": "rb"}))
+        .await;
+    let back = probe.answer("rb", 60).await;
+    assert_eq!(back["type"], "rolled_back", "{back}");
+    assert_eq!(back["version"], Value::Null, "{back}");
+    assert_eq!(back["from"], version1.as_str(), "{back}");
+    let state = state_where(&mut probe, "the shipped dcgan-64 again", |s| {
+        model_sha(s, "dcgan-64").as_deref() == Some(shipped_sha.as_str())
+    })
+    .await;
+    assert!(installed(&state, "dcgan-64").is_none(), "{state}");
+    generate_with(&mut probe, "dcgan-64", "after-rollback").await;
+    // Nothing left to go back to now.
+    probe
+        .command("rollback", json!({"name": "dcgan-64", "request_id": "rb2"}))
+        .await;
+    assert_eq!(probe.answer("rb2", 60).await["type"], "error");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activation_that_fails_to_load_rolls_back_by_itself() {
     // An installed version whose file went bad on disk after its smoke

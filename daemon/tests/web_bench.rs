@@ -128,7 +128,7 @@ fn button_to_pixel_and_morph_frame_rate() {
         br#"{"mode":"morph","fps":0}"#,
     )
     .unwrap();
-    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.text());
     std::thread::sleep(Duration::from_secs(2));
     let before = browser
         .eval(&page, "window.easel.framesShown")

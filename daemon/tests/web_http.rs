@@ -166,7 +166,25 @@ fn images_metrics_state_and_admin() {
         b"{\"mode\":\"still\"}",
     )
     .unwrap();
-    assert_eq!(mode.status, 202, "{}", mode.text());
+    // The command's own answer: `done`, and an unknown model's `error`.
+    assert_eq!(mode.status, 200, "{}", mode.text());
+    let done: serde_json::Value = serde_json::from_slice(&mode.body).unwrap();
+    assert_eq!(
+        (done["type"].as_str(), done["command"].as_str()),
+        (Some("done"), Some("mode")),
+        "{done}"
+    );
+    let nope = request(
+        addr,
+        "POST",
+        "/admin/cmd/model",
+        &[("Authorization", &auth)],
+        b"{\"name\":\"nope\"}",
+    )
+    .unwrap();
+    assert_eq!(nope.status, 422, "{}", nope.text());
+    let refused: serde_json::Value = serde_json::from_slice(&nope.body).unwrap();
+    assert_eq!(refused["code"], "unknown_model", "{refused}");
     assert_eq!(get(addr, "/admin").unwrap().status, 200);
     let recent: serde_json::Value =
         serde_json::from_slice(&get(addr, "/admin/recent").unwrap().body).unwrap();

@@ -76,8 +76,17 @@ pub struct ScheduleStatus {
 pub struct Params {
     /// Morph mode: seconds from one seed to the next.
     pub seconds: f32,
-    /// Target frame rate in morph/live modes; 0 = as fast as possible.
+    /// Target frame rate in morph mode; 0 = as fast as possible.
     pub fps: f32,
+    /// Target frame rate in live mode, kept apart from morph's: `mode live
+    /// --fps 2` must not slow the next morph. Older daemons did not write
+    /// it (then the default).
+    #[serde(default = "default_live_fps")]
+    pub live_fps: f32,
+}
+
+fn default_live_fps() -> f32 {
+    Params::default().live_fps
 }
 
 impl Params {
@@ -90,6 +99,13 @@ impl Params {
             self.fps = fps;
         }
     }
+
+    /// Applies a live frame rate, if given.
+    pub fn set_live(&mut self, fps: Option<f32>) {
+        if let Some(fps) = fps {
+            self.live_fps = fps;
+        }
+    }
 }
 
 impl Default for Params {
@@ -97,6 +113,7 @@ impl Default for Params {
         Params {
             seconds: 8.0,
             fps: 12.0,
+            live_fps: 12.0,
         }
     }
 }
@@ -234,6 +251,7 @@ mod tests {
             params: Params {
                 seconds: 2.5,
                 fps: 0.0,
+                live_fps: 5.0,
             },
             models: vec![ModelSummary {
                 name: "dcgan-64".into(),
@@ -358,7 +376,8 @@ mod tests {
             p,
             Params {
                 seconds: 8.0,
-                fps: 6.0
+                fps: 6.0,
+                live_fps: 12.0
             }
         );
         p.set(Some(1.0), None);
@@ -366,7 +385,8 @@ mod tests {
             p,
             Params {
                 seconds: 1.0,
-                fps: 6.0
+                fps: 6.0,
+                live_fps: 12.0
             }
         );
     }

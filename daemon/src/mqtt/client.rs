@@ -7,6 +7,7 @@
 //! when it arrives live (3.1.1 brokers clear the flag on live delivery).
 
 use super::session::{Outgoing, Session};
+use crate::piece::state::State;
 use crate::piece::{Incoming, Piece};
 pub use easel_link::{SetupError, parse_url, tls_config};
 use rumqttc::v5::mqttbytes::QoS;
@@ -17,6 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
+
+/// The retained state is republished at most this often (the newest
+/// state always goes out, at most this late).
+const STATE_EVERY: Duration = Duration::from_millis(200);
 
 /// Where and who to connect as.
 #[derive(Debug, Clone)]
@@ -217,6 +222,8 @@ pub async fn run(
         let mut palette = piece.palette.clone();
         // Its own copy: it follows the opening hours (a black palette).
         let mut outbound = session.clone();
+        let mut next_state = Instant::now();
+        let mut state_held = false;
         let filters = || {
             session.subscriptions().into_iter().map(|topic| {
                 let mut f = Filter::new(topic, QoS::AtLeastOnce);
@@ -242,18 +249,43 @@ pub async fn run(
                     }
                 }
                 event = events.recv() => match event {
-                    Ok(event) => send(&client, outbound.event(&event)).await,
+                    Ok(event) => {
+                        // The state a command changed goes out before its
+                        // answer, held or not: whoever reads the answer
+                        // finds the retained state already new.
+                        let connected = link.borrow().1;
+                        if (state_held || state.has_changed().unwrap_or(false)) && connected {
+                            state_held = false;
+                            next_state = Instant::now() + STATE_EVERY;
+                            let now = state.borrow_and_update().clone();
+                            for out in state_messages(&mut outbound, &now, &palette.borrow()) {
+                                send(&client, out).await;
+                            }
+                        }
+                        send(&client, outbound.event(&event)).await
+                    }
                     Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                Ok(()) = state.changed() => {
-                    let now = state.borrow_and_update().clone();
-                    let opened_or_closed = outbound.closed() != now.closed();
-                    outbound.set_closed(now.closed());
-                    let mut out = vec![outbound.state(&now)];
-                    if opened_or_closed {
-                        out.push(outbound.palette(&palette.borrow()));
+                // A knob turned sends a change every tick: the retained
+                // state goes out at most every STATE_EVERY, the newest last.
+                Ok(()) = state.changed(), if !state_held => {
+                    if Instant::now() < next_state {
+                        state_held = true;
+                        continue;
                     }
+                    next_state = Instant::now() + STATE_EVERY;
+                    let now = state.borrow_and_update().clone();
+                    let out = state_messages(&mut outbound, &now, &palette.borrow());
+                    if link.borrow().1 {
+                        for o in out { send(&client, o).await }
+                    }
+                }
+                _ = tokio::time::sleep_until(next_state.into()), if state_held => {
+                    state_held = false;
+                    next_state = Instant::now() + STATE_EVERY;
+                    let now = state.borrow_and_update().clone();
+                    let out = state_messages(&mut outbound, &now, &palette.borrow());
                     if link.borrow().1 {
                         for o in out { send(&client, o).await }
                     }
@@ -294,4 +326,16 @@ mod tests {
         b.handle_connected();
         assert_eq!(b.handle_failure().as_millis(), 100);
     }
+}
+
+/// The retained state, and the palette again when the piece opened or
+/// closed (black while closed: `Session::palette`).
+fn state_messages(outbound: &mut Session, state: &State, palette: &str) -> Vec<Outgoing> {
+    let flipped = outbound.closed() != state.closed();
+    outbound.set_closed(state.closed());
+    let mut out = vec![outbound.state(state)];
+    if flipped {
+        out.push(outbound.palette(palette));
+    }
+    out
 }

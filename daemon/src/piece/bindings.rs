@@ -57,6 +57,16 @@ enum Trigger {
     Any,
 }
 
+impl Trigger {
+    fn describe(&self) -> String {
+        match self {
+            Trigger::Button(e) => format!("event {}", e.as_str()),
+            Trigger::Presence(v) => format!("value {v}"),
+            Trigger::Any => "any value".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Action {
     /// A command with a fixed JSON payload.
@@ -119,13 +129,16 @@ impl Bindings {
     }
 
     /// Builds the table from `[[bind]]`; none at all means the defaults.
-    /// Errors are `(key, message)` pairs for the config's issue list.
-    pub fn from_raw(raw: &[RawBinding]) -> Result<Bindings, Vec<(&'static str, String)>> {
+    /// Errors are `(index of the [[bind]] table, message)` pairs for the
+    /// config's issue list (which turns the index into a line).
+    pub fn from_raw(raw: &[RawBinding]) -> Result<Bindings, Vec<(usize, String)>> {
         if raw.is_empty() {
             return Ok(Bindings::defaults());
         }
         let mut problems = Vec::new();
         let mut table = Vec::new();
+        // The [[bind]] index of each table entry, for duplicate messages.
+        let mut indices = Vec::new();
         for (i, b) in raw.iter().enumerate() {
             let at = format!("bind #{}", i + 1);
             let trigger = match (b.event, b.value) {
@@ -133,7 +146,7 @@ impl Bindings {
                 (None, Some(v)) => Trigger::Presence(v),
                 (None, None) => Trigger::Any,
                 (Some(_), Some(_)) => {
-                    problems.push(("bind", format!("{at}: give `event` or `value`, not both")));
+                    problems.push((i, format!("{at}: give `event` or `value`, not both")));
                     continue;
                 }
             };
@@ -156,16 +169,13 @@ impl Bindings {
                 }
                 (None, Some(name)) => {
                     problems.push((
-                        "bind",
+                        i,
                         format!("{at}: unknown param {name:?} (one of {PARAMS:?})"),
                     ));
                     continue;
                 }
                 _ => {
-                    problems.push((
-                        "bind",
-                        format!("{at}: give exactly one of `command` or `param`"),
-                    ));
+                    problems.push((i, format!("{at}: give exactly one of `command` or `param`")));
                     continue;
                 }
             };
@@ -174,9 +184,27 @@ impl Bindings {
             if let Action::Command { name, payload } = &action
                 && let Err(e) = command::parse(name, payload.to_string().as_bytes(), usize::MAX)
             {
-                problems.push(("bind", format!("{at}: {e}")));
+                problems.push((i, format!("{at}: {e}")));
                 continue;
             }
+            // Two bindings on one input and event: both would fire at
+            // every press, and which one the author meant is a guess. (A
+            // knob may drive two params at once: that is no accident.)
+            if let Some(j) = table.iter().position(|t: &Binding| {
+                t.input == b.input && t.trigger == trigger && trigger != Trigger::Any
+            }) {
+                problems.push((
+                    i,
+                    format!(
+                        "{at}: {:?} {} is bound already by bind #{}",
+                        b.input,
+                        trigger.describe(),
+                        indices[j] + 1
+                    ),
+                ));
+                continue;
+            }
+            indices.push(i);
             table.push(Binding {
                 input: b.input.clone(),
                 trigger,
@@ -221,7 +249,10 @@ impl Action {
                 command::parse(name, payload.to_string().as_bytes(), usize::MAX)
             }
             Action::Param { name, lo, hi } => {
+                // Hundredths: a knob's ADC steps are not a speed anyone
+                // sees, and the retained state should not carry 9.207999.
                 let v = lo + level.unwrap_or(0.0).clamp(0.0, 1.0) * (hi - lo);
+                let v = (v * 100.0).round() / 100.0;
                 command::parse(
                     "params",
                     serde_json::json!({ name: v }).to_string().as_bytes(),
@@ -277,6 +308,14 @@ mod tests {
                 r#"{"input":"knob1","value":1.0}"#,
                 vec![Command::Params {
                     seconds: Some(1.0),
+                    fps: None,
+                }],
+            ),
+            // Rounded to hundredths: 20 - 0.568 * 19 = 9.208.
+            (
+                r#"{"input":"knob1","value":0.568}"#,
+                vec![Command::Params {
+                    seconds: Some(9.21),
                     fps: None,
                 }],
             ),
@@ -385,7 +424,31 @@ payload = { model = "style-256" }
         bad(RawBinding {
             command: Some("generate".into()),
             payload: Some(payload),
-            ..base
+            ..base.clone()
         });
+        // Two bindings on one input and event: the second is refused, with
+        // its index, naming the first.
+        let click = RawBinding {
+            input: "button1".into(),
+            event: Some(ButtonEvent::Click),
+            command: Some("generate".into()),
+            ..base
+        };
+        let capture = RawBinding {
+            command: Some("capture".into()),
+            ..click.clone()
+        };
+        let problems = Bindings::from_raw(&[click.clone(), capture]).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, 1);
+        assert!(
+            problems[0].1.contains("bound already by bind #1"),
+            "{problems:?}"
+        );
+        let long = RawBinding {
+            event: Some(ButtonEvent::Long),
+            ..click.clone()
+        };
+        assert!(Bindings::from_raw(&[click, long]).is_ok());
     }
 }

@@ -3,6 +3,10 @@
 //! say it was captured) and shown like any generated picture: `latest`,
 //! a `generated` event with the request id, the palette.
 //!
+//! The model is chosen by the stage (`stage.rs`): the one asked for, or
+//! the current image model, or the first loaded one; `generate` with an
+//! image model current is a capture too.
+//!
 //! The frame is the first one the source takes after the command arrived
 //! (never an old frame from before the visitor pressed the button). It
 //! goes to the engine whole: the engine's own crop and resize, exactly as
@@ -17,48 +21,12 @@ use std::time::{Duration, Instant};
 /// How long a capture waits for the source's next frame.
 pub const FRAME_WAIT: Duration = Duration::from_secs(5);
 
-/// The model a capture paints with: the one asked for (it must be an image
-/// model), else the current one if it is, else the first loaded image model.
-fn choose_model(studio: &Studio, asked: Option<String>) -> Result<String, (&'static str, String)> {
-    if let Some(name) = asked {
-        if !studio.is_loaded(&name) {
-            return Err(("unknown_model", format!("model {name:?} is not loaded")));
-        }
-        if !super::live::is_image(studio, &name) {
-            return Err((
-                "not_image_model",
-                format!("{name:?} is not an image model; capture needs one"),
-            ));
-        }
-        return Ok(name);
-    }
-    let (current, loaded): (Option<String>, Vec<String>) = {
-        let s = studio.state.borrow();
-        (
-            s.model.clone(),
-            s.models.iter().map(|m| m.name.clone()).collect(),
-        )
-    };
-    current
-        .into_iter()
-        .chain(loaded)
-        .find(|n| super::live::is_image(studio, n))
-        .ok_or((
-            "no_image_model",
-            "capture needs an image model (kind = \"image\"), and none is loaded".into(),
-        ))
-}
-
 pub(super) fn handle(
     studio: &Arc<Studio>,
     request_id: Option<String>,
-    model: Option<String>,
+    model: String,
     arrived: Instant,
 ) {
-    let model = match choose_model(studio, model) {
-        Ok(m) => m,
-        Err((code, message)) => return studio.publish_error(request_id, code, message),
-    };
     let health = studio.feed.health.borrow().clone();
     if let SourceHealth::Failing {
         fallback: Fallback::Still,

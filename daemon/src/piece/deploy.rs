@@ -45,6 +45,9 @@ pub enum Job {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// The shipped models: a rollback past a first deploy returns to the
+    /// one of the same name here.
+    pub models_dir: PathBuf,
     pub trusted_keys: Vec<PathBuf>,
     pub limits: TransferLimits,
 }
@@ -122,6 +125,7 @@ impl Studio {
     async fn load_deployed(&self, dir: &Path) -> Result<Arc<ModelInfo>, String> {
         let package = ModelPackage::open(dir).map_err(|e| e.to_string())?;
         let name = package.name().to_string();
+        let source = package.manifest.variant.as_ref().map(|v| v.source.clone());
         let info = match self.engine.load(package).await {
             Ok(Ok(info)) => info,
             Ok(Err(e)) => return Err(e.to_string()),
@@ -131,6 +135,7 @@ impl Studio {
             .lock()
             .expect("infos lock")
             .insert(name.clone(), info.clone());
+        self.note_variant(&name, source);
         self.state.send_modify(|s| {
             s.models.retain(|m| m.name != name);
             s.models.push(super::state::summary(info.as_ref()));
@@ -146,6 +151,7 @@ impl Studio {
 struct Desk {
     studio: Arc<Studio>,
     data_dir: PathBuf,
+    models_dir: PathBuf,
     trusted: Arc<TrustedKeys>,
     format_limits: format::Limits,
     transfers: Transfers,
@@ -170,6 +176,7 @@ pub(super) async fn run(
     let mut desk = Desk {
         studio,
         data_dir: settings.data_dir.clone(),
+        models_dir: settings.models_dir.clone(),
         trusted: Arc::new(trusted),
         format_limits: format::Limits {
             max_bytes: settings.limits.max_package,
@@ -393,6 +400,53 @@ impl Desk {
         }
     }
 
+    /// The package of `models_dir` named `name`, if one ships there.
+    fn shipped(&self, name: &str) -> Option<PathBuf> {
+        let dir = self.models_dir.join(name);
+        ModelPackage::open(&dir)
+            .ok()
+            .filter(|p| p.name() == name)
+            .map(|_| dir)
+    }
+
+    /// A rollback past the first deploy of a model that ships in
+    /// `models_dir`: the shipped one is loaded, then the deployed versions
+    /// are forgotten (if it does not load, nothing changes).
+    async fn rollback_to_shipped(&mut self, request_id: Option<String>, name: String) {
+        let Some(dir) = self.shipped(&name) else {
+            return;
+        };
+        let (data_dir, n) = (self.data_dir.clone(), name.clone());
+        let from = blocking(move || store::pointer(&data_dir, &n))
+            .await
+            .ok()
+            .flatten()
+            .map(|p| p.current)
+            .unwrap_or_default();
+        if let Err(reason) = self.studio.load_deployed(&dir).await {
+            return self.studio.publish_error(
+                request_id,
+                "rollback_failed",
+                format!("the shipped {name} did not load: {reason}"),
+            );
+        }
+        let (data_dir, n) = (self.data_dir.clone(), name.clone());
+        if let Err(e) = blocking(move || store::forget(&data_dir, &n)).await {
+            return self
+                .studio
+                .publish_error(request_id, e.code(), e.to_string());
+        }
+        tracing::info!(model = %name, %from, "rolled back to the shipped model");
+        self.refresh_state();
+        self.event(Event::RolledBack(RolledBack {
+            request_id,
+            name,
+            version: None,
+            from,
+            reason: None,
+        }));
+    }
+
     /// The `rollback` command: the previous version current again, on disk
     /// and in the engine; if it does not load, nothing changes.
     async fn rollback(&mut self, request_id: Option<String>, name: String) {
@@ -400,6 +454,9 @@ impl Desk {
         let n = name.clone();
         let pointer = match blocking(move || store::rollback(&data_dir, &n)).await {
             Ok(pointer) => pointer,
+            Err(crate::deploy::DeployError::NoPrevious(_)) if self.shipped(&name).is_some() => {
+                return self.rollback_to_shipped(request_id, name).await;
+            }
             Err(e) => {
                 return self
                     .studio

@@ -22,8 +22,7 @@
 //! the stage's permits, so the take loop never waits for a picture, and
 //! encoding for the page happens only when a page asks (`Frame::png`).
 //!
-//! Also here: entering live mode (`enter`, picking an image model), model
-//! switching while live, and the task that mirrors the source's health
+//! Also here: the task that mirrors the source's health
 //! into `state.source` and parks live mode in still mode while a source
 //! without a pattern fallback fails.
 
@@ -73,86 +72,6 @@ struct Delivered {
     count: u64,
 }
 
-/// The image model live mode should use: the current one if it is an
-/// image model, else the first loaded image model.
-fn live_model(studio: &Studio, state: &State) -> Option<String> {
-    let infos = studio.infos.lock().expect("infos lock");
-    let is_image = |name: &String| infos.get(name).is_some_and(|i| i.kind == ModelKind::Image);
-    state.model.clone().filter(is_image).or_else(|| {
-        state
-            .models
-            .iter()
-            .map(|m| &m.name)
-            .find(|n| is_image(n))
-            .cloned()
-    })
-}
-
-pub(super) fn is_image(studio: &Studio, name: &str) -> bool {
-    studio
-        .infos
-        .lock()
-        .expect("infos lock")
-        .get(name)
-        .is_some_and(|i| i.kind == ModelKind::Image)
-}
-
-/// `mode {"mode":"live"}`: switches to the current image model, or the
-/// first loaded one; without any, an error and no change.
-pub(super) fn enter(
-    studio: &Arc<Studio>,
-    request_id: Option<String>,
-    seconds: Option<f32>,
-    fps: Option<f32>,
-) {
-    let Some(model) = live_model(studio, &studio.state.borrow()) else {
-        return studio.publish_error(
-            request_id,
-            "no_image_model",
-            "live mode needs an image model (kind = \"image\"), and none is loaded".into(),
-        );
-    };
-    studio.state.send_modify(|s| {
-        if s.model.as_ref() != Some(&model) {
-            tracing::info!(%model, "live mode: switching to an image model");
-        }
-        s.mode = Mode::Live;
-        s.model = Some(model);
-        s.params.set(seconds, fps);
-    });
-    studio.done(request_id, "mode");
-}
-
-/// `model` while live: only image models can paint frames.
-pub(super) fn refuse_model(studio: &Studio, request_id: Option<String>, name: &str) {
-    studio.publish_error(
-        request_id,
-        "not_image_model",
-        format!("{name:?} is not an image model; live mode needs one (switch mode first)"),
-    );
-}
-
-/// `next_model` while live: the next loaded image model, in load order.
-pub(super) fn next_model(studio: &Studio, request_id: Option<String>) {
-    // The state first, then the model facts: never both locks at once in
-    // the other order (`live_model` takes them state first too).
-    let loaded: Vec<String> = studio
-        .state
-        .borrow()
-        .models
-        .iter()
-        .map(|m| m.name.clone())
-        .collect();
-    let images: Vec<String> = loaded.into_iter().filter(|n| is_image(studio, n)).collect();
-    studio.state.send_modify(|s| {
-        let at = images.iter().position(|m| Some(m) == s.model.as_ref());
-        if let Some(next) = images.get(at.map_or(0, |i| (i + 1) % images.len())) {
-            s.model = Some(next.clone());
-        }
-    });
-    studio.done(request_id, "next_model");
-}
-
 /// The model live mode paints with now, if live mode is on.
 fn painting(studio: &Studio, state: &State) -> Option<Arc<ModelInfo>> {
     if state.mode != Mode::Live || state.closed() {
@@ -190,7 +109,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     loop {
         let (info, fps) = {
             let s = state.borrow_and_update();
-            (painting(&studio, &s), s.params.fps)
+            (painting(&studio, &s), s.params.live_fps)
         };
         let Some(info) = info else {
             // Not live: no pulls, the feed idles, the engine is let go.

@@ -22,11 +22,13 @@ pub mod live;
 pub mod morph;
 mod morph_task;
 pub mod scenes;
+pub mod stage;
 pub mod state;
+pub mod viewport;
 
 use crate::archive::Archive;
 use crate::metrics::Metrics;
-use command::{Command, CommandError, Mode, Request, SceneAction};
+use command::{Command, CommandError, Request, SceneAction};
 use easel_engine::package::ModelPackage;
 use easel_engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
 use event::{Event, Frame, Generated};
@@ -72,9 +74,20 @@ pub struct Piece {
     pub deploy: mpsc::Sender<deploy::Job>,
     /// The state's writer, for [`Piece::report_board`] only.
     state_writer: Arc<watch::Sender<State>>,
+    /// The kiosk screen's size, from the gallery page (`viewport.rs`).
+    viewport: Arc<watch::Sender<Option<(u32, u32)>>>,
 }
 
 impl Piece {
+    /// The gallery page's screen size: still CPPN pictures fill it.
+    pub fn report_viewport(&self, size: (u32, u32)) {
+        self.viewport.send_if_modified(|v| {
+            let changed = *v != Some(size);
+            *v = Some(size);
+            changed
+        });
+    }
+
     /// Puts the board's health (`crate::board`) into the state: the one
     /// part of it the piece does not own, only carries.
     pub fn report_board(&self, board: state::BoardStatus) {
@@ -111,6 +124,9 @@ struct Studio {
     frames: watch::Sender<Option<Frame>>,
     /// Loaded models' facts (the morph needs their latent sizes).
     infos: Mutex<HashMap<String, Arc<ModelInfo>>>,
+    /// Loaded variants (`[variant] source` in their manifest) and the
+    /// model each was made from: one entry in the `next_model` rotation.
+    variant_of: Mutex<HashMap<String, String>>,
     scenes: Mutex<scenes::Scenes>,
     attract: Mutex<attract::Attract>,
     attract_config: attract::AttractConfig,
@@ -121,6 +137,8 @@ struct Studio {
     deploy: mpsc::Sender<deploy::Job>,
     /// The frame source for `image` models (live mode, capture).
     feed: crate::source::Feed,
+    /// The kiosk screen's size, once a page reported it.
+    viewport: Arc<watch::Sender<Option<(u32, u32)>>>,
     /// Signs every archived picture's C2PA manifest; `None`: no usable
     /// credential (pictures keep their text provenance only).
     signer: Option<Arc<easel_credentials::PictureSigner>>,
@@ -161,6 +179,7 @@ pub fn start(
     let (palette_tx, palette) = watch::channel(String::new());
     let (frames_tx, frames) = watch::channel(None);
     let (mqtt_connected, _) = watch::channel(false);
+    let viewport = Arc::new(watch::channel(None).0);
     // Small: a chunk is up to 256 KiB, and a full queue slows the sender.
     let (deploy_tx, deploy_rx) = mpsc::channel(8);
     let piece = Piece {
@@ -174,6 +193,7 @@ pub fn start(
         mqtt_connected: Arc::new(mqtt_connected),
         deploy: deploy_tx.clone(),
         state_writer: state_tx.clone(),
+        viewport: viewport.clone(),
     };
     let mut packages = deploy::with_deployed(discover(&config.models_dir), &config.data_dir);
     // The default model first, so the piece shows something soon.
@@ -187,6 +207,7 @@ pub fn start(
         palette: palette_tx,
         frames: frames_tx,
         infos: Mutex::new(HashMap::new()),
+        variant_of: Mutex::new(HashMap::new()),
         scenes: Mutex::new(scenes::Scenes::open(&config.data_dir)),
         attract: Mutex::new(attract::Attract::new(&config.attract, Instant::now())),
         attract_config: config.attract,
@@ -194,6 +215,7 @@ pub fn start(
         in_flight: TaskTracker::new(),
         deploy: deploy_tx,
         feed,
+        viewport,
         signer: credentials.signer,
         node: config.node.clone(),
     });
@@ -217,7 +239,12 @@ pub fn start(
         let mut rest = packages.into_iter();
         if let Some(first) = rest.next() {
             let is_default = first.name() == default_model;
-            if !loader.load(first).await || !is_default {
+            // A signal while the first model loads stops at once.
+            let loaded = tokio::select! {
+                _ = cancel.cancelled() => return,
+                loaded = loader.load(first) => loaded,
+            };
+            if !loaded || !is_default {
                 tracing::error!("default model {default_model} is not available");
             }
         }
@@ -264,10 +291,6 @@ impl Studio {
         let _ = self.events.send(Event::error(request_id, code, message));
     }
 
-    fn is_loaded(&self, name: &str) -> bool {
-        self.state.borrow().models.iter().any(|m| m.name == name)
-    }
-
     /// Shows a morph or live frame on the page and counts it. Morph and
     /// live frames share one sequence: the page draws only frames newer
     /// than the last one it drew.
@@ -293,6 +316,33 @@ impl Studio {
         }
     }
 
+    /// The stage the decisions (`stage.rs`) work on, from the state and
+    /// the loaded models' facts (state first, then facts: the lock order
+    /// of `live.rs`).
+    fn stage(&self) -> stage::Stage {
+        let s = self.state.borrow().clone();
+        let infos = self.infos.lock().expect("infos lock");
+        let variant_of = self.variant_of.lock().expect("variants lock");
+        stage::Stage {
+            mode: s.mode,
+            attract: s.attract,
+            model: s.model,
+            models: s
+                .models
+                .iter()
+                .filter_map(|m| {
+                    let info = infos.get(&m.name)?;
+                    Some(stage::Loaded {
+                        name: m.name.clone(),
+                        kind: info.kind,
+                        group: variant_of.get(&m.name).unwrap_or(&m.name).clone(),
+                    })
+                })
+                .collect(),
+            params: s.params,
+        }
+    }
+
     fn handle(self: &Arc<Self>, incoming: Incoming) {
         let request = match incoming.request {
             Ok(request) => request,
@@ -302,121 +352,93 @@ impl Studio {
             .lock()
             .expect("attract lock")
             .handle_activity(incoming.arrived);
-        if self.state.borrow().attract {
-            self.state.send_modify(|s| s.attract = false);
-        }
         self.activity.notify_one();
         let request_id = request.request_id;
         match request.command {
-            Command::Generate { seed, model } => {
-                let model = match model.or_else(|| self.state.borrow().model.clone()) {
-                    Some(m) if self.is_loaded(&m) => m,
-                    Some(m) => {
-                        return self.publish_error(
-                            request_id,
-                            "unknown_model",
-                            format!("model {m:?} is not loaded"),
-                        );
-                    }
-                    None => {
-                        return self.publish_error(
-                            request_id,
-                            "no_model",
-                            "no model is loaded".into(),
-                        );
-                    }
-                };
-                let seed = seed.unwrap_or_else(easel_engine::seed::random_seed);
-                let rx = self.engine.render(RenderRequest {
-                    model,
-                    source: Source::Seed(seed),
-                    size: None,
-                    urgency: Urgency::Latest(Lane::Interactive),
-                });
-                self.metrics
-                    .queue_depth
-                    .set(self.engine.queue_depth() as i64);
-                let studio = self.clone();
-                self.in_flight.spawn(async move {
-                    let result = rx.await.unwrap_or(Err(RunError::Stopped));
-                    studio
-                        .finish(
-                            request_id,
-                            incoming.arrived,
-                            result,
-                            None,
-                            easel_credentials::Origin::Generated,
-                        )
-                        .await;
-                });
+            Command::Rollback { name } => {
+                self.wake();
+                return self.rollback(request_id, name);
             }
-            Command::Model { name }
-                if self.state.borrow().mode == Mode::Live && !live::is_image(self, &name) =>
-            {
-                live::refuse_model(self, request_id, &name)
+            Command::Scene { action, name } => {
+                self.wake();
+                return self.handle_scene(request_id, action, name, incoming.arrived);
             }
-            Command::Model { name } => {
-                if !self.is_loaded(&name) {
-                    return self.publish_error(
-                        request_id,
-                        "unknown_model",
-                        format!("model {name:?} is not loaded"),
-                    );
-                }
-                self.state.send_modify(|s| s.model = Some(name));
-                self.done(request_id, "model");
+            Command::Activate { version } => {
+                self.wake();
+                return self.activate(request_id, version);
             }
-            Command::Mode {
-                mode: Mode::Live,
-                seconds,
-                fps,
-            } => live::enter(self, request_id, seconds, fps),
-            Command::Capture { model } => {
+            _ => {}
+        }
+        let mut stage = self.stage();
+        let answer = stage.handle(&request.command);
+        self.state.send_if_modified(|s| {
+            let before = (s.mode, s.attract, s.model.clone(), s.params.clone());
+            s.mode = stage.mode;
+            s.attract = stage.attract;
+            s.model = stage.model.clone();
+            s.params = stage.params.clone();
+            before != (s.mode, s.attract, s.model.clone(), s.params.clone())
+        });
+        match answer {
+            stage::Answer::Render { model, seed } => {
+                self.render(request_id, model, seed, incoming.arrived)
+            }
+            stage::Answer::Capture { model } => {
                 capture::handle(self, request_id, model, incoming.arrived)
             }
-            Command::NextModel if self.state.borrow().mode == Mode::Live => {
-                live::next_model(self, request_id)
-            }
-            Command::Mode { mode, seconds, fps } => {
-                self.state.send_modify(|s| {
-                    s.mode = mode;
-                    s.params.set(seconds, fps);
-                });
-                self.done(request_id, "mode");
-            }
-            Command::Params { seconds, fps } => {
-                self.state.send_modify(|s| s.params.set(seconds, fps));
-                self.done(request_id, "params");
-            }
-            Command::NextModel => {
-                self.state.send_modify(|s| {
-                    let at = s
-                        .models
-                        .iter()
-                        .position(|m| Some(&m.name) == s.model.as_ref());
-                    if let Some(next) = s.models.get(at.map_or(0, |i| (i + 1) % s.models.len())) {
-                        s.model = Some(next.name.clone());
-                    }
-                });
-                self.done(request_id, "next_model");
-            }
-            Command::ToggleMode => {
-                self.state.send_modify(|s| {
-                    s.mode = if s.mode == Mode::Still {
-                        Mode::Morph
-                    } else {
-                        Mode::Still
-                    }
-                });
-                self.done(request_id, "toggle_mode");
-            }
-            Command::Wake => self.done(request_id, "wake"),
-            Command::Rollback { name } => self.rollback(request_id, name),
-            Command::Activate { version } => self.activate(request_id, version),
-            Command::Scene { action, name } => {
-                self.handle_scene(request_id, action, name, incoming.arrived)
-            }
+            stage::Answer::Done(command) => self.done(request_id, command),
+            stage::Answer::Error { code, message } => self.publish_error(request_id, code, message),
         }
+    }
+
+    /// Any command ends attract mode.
+    fn wake(&self) {
+        if self.state.borrow().attract {
+            self.state.send_modify(|s| s.attract = false);
+        }
+    }
+
+    /// A picture from a seed with a loaded `latent` or `cppn` model.
+    fn render(
+        self: &Arc<Self>,
+        request_id: Option<String>,
+        model: String,
+        seed: Option<u64>,
+        arrived: Instant,
+    ) {
+        let seed = seed.unwrap_or_else(easel_engine::seed::random_seed);
+        // A CPPN paints at any size: the kiosk's, once a page reported it.
+        let is_cppn = self
+            .infos
+            .lock()
+            .expect("infos lock")
+            .get(&model)
+            .is_some_and(|i| i.kind == easel_engine::package::ModelKind::Cppn);
+        let size = (*self.viewport.borrow())
+            .filter(|_| is_cppn)
+            .map(viewport::cppn_size);
+        let rx = self.engine.render(RenderRequest {
+            model,
+            source: Source::Seed(seed),
+            size,
+            urgency: Urgency::Latest(Lane::Interactive),
+        });
+        self.metrics
+            .queue_depth
+            .set(self.engine.queue_depth() as i64);
+        let studio = self.clone();
+        self.in_flight.spawn(async move {
+            let result = rx.await.unwrap_or(Err(RunError::Stopped));
+            studio
+                .finish(
+                    request_id,
+                    arrived,
+                    result,
+                    None,
+                    easel_credentials::Origin::Generated,
+                )
+                .await;
+        });
     }
 
     fn handle_scene(
@@ -605,16 +627,28 @@ pub fn discover(models_dir: &std::path::Path) -> Vec<ModelPackage> {
 }
 
 impl Studio {
+    /// Remembers which model a loaded one is a variant of (`None`: a base
+    /// model), for the `next_model` rotation.
+    fn note_variant(&self, name: &str, source: Option<String>) {
+        let mut variants = self.variant_of.lock().expect("variants lock");
+        match source {
+            Some(source) => variants.insert(name.to_string(), source),
+            None => variants.remove(name),
+        };
+    }
+
     /// Loads one package and lists it in the state; the first model that
     /// loads becomes current.
     async fn load(&self, package: ModelPackage) -> bool {
         let name = package.name().to_string();
+        let source = package.manifest.variant.as_ref().map(|v| v.source.clone());
         match self.engine.load(package).await {
             Ok(Ok(info)) => {
                 self.infos
                     .lock()
                     .expect("infos lock")
                     .insert(name.clone(), info.clone());
+                self.note_variant(&name, source);
                 tracing::info!(model = %name, kind = %info.kind, engine = %info.engine, provider = %info.provider, ms = info.load_time.as_millis() as u64, "model loaded");
                 for warning in &info.warnings {
                     tracing::warn!(model = %name, "{warning}");

@@ -39,8 +39,14 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
         } else {
             (s.params.seconds, s.params.fps)
         };
-        let info = s
-            .model
+        // Attract mode morphs the current model, or one that can morph
+        // when the current one is an image model.
+        let name = if attract {
+            studio.stage().attract_model().map(str::to_string)
+        } else {
+            s.model.clone()
+        };
+        let info = name
             .as_ref()
             .and_then(|m| studio.infos.lock().expect("infos lock").get(m).cloned());
         let active = (s.mode == Mode::Morph || attract)
@@ -221,7 +227,13 @@ fn ask(
 
 /// Whether morph frames of `model` are still wanted (mode and model).
 fn still_wanted(studio: &Studio, model: &str) -> bool {
-    let s = studio.state.borrow();
-    (s.mode == Mode::Morph || (s.attract && s.mode == Mode::Still))
-        && s.model.as_deref() == Some(model)
+    let (mode, attract, current) = {
+        let s = studio.state.borrow();
+        (s.mode, s.attract, s.model.clone())
+    };
+    match mode {
+        Mode::Morph => current.as_deref() == Some(model),
+        Mode::Still if attract => studio.stage().attract_model() == Some(model),
+        _ => false,
+    }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 pub const PAGE: &str = include_str!("admin.html");
 
-/// How long a `generate` button waits for its picture before answering 504.
+/// How long a button waits for its command's answer before answering 504.
 pub const GENERATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn page() -> Response {
@@ -106,8 +106,11 @@ pub fn authorize(
 
 static ADMIN_REQUESTS: AtomicU64 = AtomicU64::new(1);
 
-/// `POST /admin/cmd/<command>` with the command's JSON payload. A
-/// `generate` answers with its result event; other commands with 202.
+/// `POST /admin/cmd/<command>` with the command's JSON payload. Answers
+/// with the command's own answer event, as MQTT would publish it: 200 for
+/// `generated`, `done`, `rolled_back` and the like, 422 for an `error`
+/// event (an unknown model, a mode no model can serve), so the page shows
+/// what really happened.
 pub async fn command(
     State(web): State<Web>,
     Path(name): Path<String>,
@@ -126,14 +129,8 @@ pub async fn command(
             ADMIN_REQUESTS.fetch_add(1, Ordering::Relaxed)
         ));
     }
-    let wait_for = match &request {
-        Ok(r) if matches!(r.command, crate::piece::command::Command::Generate { .. }) => {
-            r.request_id.clone()
-        }
-        _ => None,
-    };
+    let wait_for = request.as_ref().ok().and_then(|r| r.request_id.clone());
     let refused = request.as_ref().err().cloned();
-    let request_id = request.as_ref().ok().and_then(|r| r.request_id.clone());
     // Subscribed before sending: the answer cannot slip past.
     let mut events = web.piece.events.subscribe();
     // Refusals go to the piece too, so they are counted and published
@@ -156,17 +153,21 @@ pub async fn command(
             serde_json::json!({"error": e.code, "message": e.message}),
         );
     }
+    // Every accepted command carries a request id (given, or set above).
     let Some(wanted) = wait_for else {
         return reply(
-            StatusCode::ACCEPTED,
-            serde_json::json!({"request_id": request_id}),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": "no request id"}),
         );
     };
     let answer = tokio::time::timeout(GENERATE_TIMEOUT, async {
         loop {
             match events.recv().await {
                 Ok(event) => {
-                    if event.request_id() == Some(wanted.as_str()) {
+                    // A deploy's progress is not its answer.
+                    if event.request_id() == Some(wanted.as_str())
+                        && !matches!(event, Event::DeployProgress(_))
+                    {
                         return Some(event);
                     }
                 }
@@ -177,12 +178,12 @@ pub async fn command(
     })
     .await;
     match answer {
-        Ok(Some(event @ Event::Generated(_))) => reply(
-            StatusCode::OK,
+        Ok(Some(event @ Event::Error(_))) => reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
             serde_json::to_value(&event).expect("serialises"),
         ),
         Ok(Some(event)) => reply(
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::OK,
             serde_json::to_value(&event).expect("serialises"),
         ),
         Ok(None) => reply(
@@ -191,7 +192,7 @@ pub async fn command(
         ),
         Err(_) => reply(
             StatusCode::GATEWAY_TIMEOUT,
-            serde_json::json!({"error": "no picture in time", "request_id": wanted}),
+            serde_json::json!({"error": "no answer in time", "request_id": wanted}),
         ),
     }
 }

@@ -52,8 +52,24 @@ impl Drop for Feed {
     }
 }
 
-pub async fn stream(State(web): State<Web>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// `/live?viewport=WxH`: the page's screen size in device pixels.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Query {
+    pub viewport: Option<String>,
+}
+
+pub async fn stream(
+    State(web): State<Web>,
+    axum::extract::Query(query): axum::extract::Query<Query>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let piece = &web.piece;
+    if let Some(size) = query
+        .viewport
+        .as_deref()
+        .and_then(crate::piece::viewport::parse)
+    {
+        piece.report_viewport(size);
+    }
     let mut state = piece.state.clone();
     let mut frames = piece.frames.clone();
     let archive = piece.archive.clone();
