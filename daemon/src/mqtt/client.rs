@@ -314,6 +314,18 @@ pub async fn run(
     Ok(())
 }
 
+/// The retained state, and the palette again when the piece opened or
+/// closed (black while closed: `Session::palette`).
+fn state_messages(outbound: &mut Session, state: &State, palette: &str) -> Vec<Outgoing> {
+    let flipped = outbound.closed() != state.closed();
+    outbound.set_closed(state.closed());
+    let mut out = vec![outbound.state(state)];
+    if flipped {
+        out.push(outbound.palette(palette));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,14 +340,3 @@ mod tests {
     }
 }
 
-/// The retained state, and the palette again when the piece opened or
-/// closed (black while closed: `Session::palette`).
-fn state_messages(outbound: &mut Session, state: &State, palette: &str) -> Vec<Outgoing> {
-    let flipped = outbound.closed() != state.closed();
-    outbound.set_closed(state.closed());
-    let mut out = vec![outbound.state(state)];
-    if flipped {
-        out.push(outbound.palette(palette));
-    }
-    out
-}
