@@ -14,7 +14,7 @@ make the quantized variants and to talk to the aarch64 daemon. Checks:
    same variant on the same input: float variants within one level, int8
    ones reported with their largest difference and whether aarch64 and
    this machine agree (tract's ARM and x86 int8 kernels round differently:
-   docs/install.md, "The same pixels on the board");
+   docs/install.md, "The package");
 3. the aarch64 `easeld` comes online, answers one `generate`, and stops on
    SIGTERM.
 

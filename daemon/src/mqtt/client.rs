@@ -258,8 +258,9 @@ pub async fn run(
                             state_held = false;
                             next_state = Instant::now() + STATE_EVERY;
                             let now = state.borrow_and_update().clone();
-                            for out in state_messages(&mut outbound, &now, &palette.borrow()) {
-                                send(&client, out).await;
+                            let out = state_messages(&mut outbound, &now, &palette.borrow());
+                            for o in out {
+                                send(&client, o).await;
                             }
                         }
                         send(&client, outbound.event(&event)).await
@@ -339,4 +340,3 @@ mod tests {
         assert_eq!(b.handle_failure().as_millis(), 100);
     }
 }
-

@@ -232,13 +232,15 @@ fn ort_verdict(
     verdict.providers = runtime.providers().iter().map(|p| p.to_string()).collect();
     let mut ran = None;
     let result = match package {
-        Some(p) => Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1, &choice.budget)
-            .map(|mut m| {
-                verdict.provider = Some(m.info().provider.to_string());
-                verdict.warnings = m.info().warnings.clone();
-                ran = Some(run::run_model(&mut m));
-            })
-            .map_err(|e| e.to_string()),
+        Some(p) => {
+            Model::load_onnxruntime(p, runtime, &choice.onnxruntime.providers, 1, &choice.budget)
+                .map(|mut m| {
+                    verdict.provider = Some(m.info().provider.to_string());
+                    verdict.warnings = m.info().warnings.clone();
+                    ran = Some(run::run_model(&mut m));
+                })
+                .map_err(|e| e.to_string())
+        }
         None => easel_engine::onnxruntime::model::try_session(runtime, bytes),
     };
     match result {
