@@ -288,7 +288,10 @@ fn an_open_broker_off_loopback_is_a_config_error_with_its_line() {
     .unwrap();
     let check = |env: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_easeld"));
-        c.arg("check")
+        // From the repository root: the default models_dir is `models`,
+        // which `check` reads.
+        c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .arg("check")
             .arg("--config")
             .arg(&config)
             .env_remove("EASEL_MQTT_PASSWORD");

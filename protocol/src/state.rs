@@ -313,7 +313,7 @@ mod tests {
     fn a_new_state_on_the_wire() {
         assert_eq!(
             State::new("n1", "0.1.0").to_json(),
-            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null,"board":null,"schedule":null}"#
+            r#"{"node":"n1","version":"0.1.0","model":null,"mode":"still","seed":null,"params":{"seconds":8.0,"fps":12.0,"live_fps":12.0},"models":[],"latest":null,"attract":false,"scenes":[],"installed":[],"source":null,"credentials":null,"board":null,"schedule":null}"#
         );
     }
 
@@ -323,7 +323,7 @@ mod tests {
             full().to_json(),
             concat!(
                 r#"{"node":"g1","version":"0.1.0","model":"dcgan-64","mode":"live","seed":7,"#,
-                r#""params":{"seconds":2.5,"fps":0.0},"#,
+                r#""params":{"seconds":2.5,"fps":0.0,"live_fps":5.0},"#,
                 r#""models":[{"name":"dcgan-64","kind":"latent","sha256":"ab","width":64,"height":64,"#,
                 r#""engine":"onnxruntime","provider":"cpu","warnings":[]}],"#,
                 r#""latest":{"id":"abc","url":"/images/abc.png","model":"dcgan-64","seed":null,"width":64,"height":64,"content_credentials":true},"#,

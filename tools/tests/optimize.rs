@@ -108,7 +108,7 @@ fn dcgan_optimized_matches_the_original_on_many_seeds_and_onnxruntime() {
     let out = tmp.path().join("dcgan-64-fast");
     let (ok, err) = optimize(&model("dcgan-64"), &out, &["--samples", "16"]);
     assert!(ok, "{err}");
-    assert!(err.contains("fold-batch-norm: 4 node(s)"), "{err}");
+    assert!(err.contains("fold-batch-norm: 4 nodes"), "{err}");
     let package = ModelPackage::open(&out).unwrap();
     let m = &package.manifest;
     assert_eq!(m.name, "dcgan-64-fast");
@@ -172,7 +172,7 @@ fn subpixel_variant_of_dcgan_is_exact_too() {
             ],
         );
         assert!(ok, "{err}");
-        assert!(err.contains("subpixel: 4 node(s)"), "{err}");
+        assert!(err.contains("subpixel: 4 nodes"), "{err}");
         let want = read_npy("dcgan-64_seed7_output.npy");
         let (got, _) = load(&out).infer(&Source::Seed(7), None).unwrap();
         assert!(max_abs_diff(&got, &want) <= ORT_TOLERANCE, "{how}");
@@ -185,8 +185,8 @@ fn style_optimized_matches_the_original_on_other_pictures_and_onnxruntime() {
     let out = tmp.path().join("style-256-fast");
     let (ok, err) = optimize(&model("style-256"), &out, &["--samples", "4"]);
     assert!(ok, "{err}");
-    assert!(err.contains("resize-nearest: 2 node(s)"), "{err}");
-    assert!(err.contains("thin-conv: 1 node(s)"), "{err}");
+    assert!(err.contains("resize-nearest: 2 nodes"), "{err}");
+    assert!(err.contains("thin-conv: 1 node"), "{err}");
     let (mut original, mut fast) = (load(&model("style-256")), load(&out));
     for seed in 0..3 {
         let picture = Source::Image(Arc::new(rings(seed, 256, 256)));

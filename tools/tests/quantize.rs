@@ -363,14 +363,23 @@ fn bad_inputs_fail_clearly_and_leave_nothing_behind() {
     only(&work, &["out"]);
 }
 
-fn inspect_json(path: &Path) -> serde_json::Value {
+/// `inspect --json`: whether it passed the model (exit 0), and the report
+/// it prints either way.
+fn inspect_verdict(path: &Path) -> (bool, serde_json::Value) {
     let o = easel()
         .args(["inspect", "--json"])
         .arg(path)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
+    let report = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.success(), report)
+}
+
+fn inspect_json(path: &Path) -> serde_json::Value {
+    let (ok, report) = inspect_verdict(path);
+    assert!(ok, "{report}");
+    report
 }
 
 #[test]
@@ -390,7 +399,9 @@ fn inspect_explains_upsample_and_the_fix_makes_it_load() {
     let tmp = tempfile::tempdir().unwrap();
     let onnx = tmp.path().join("up.onnx");
     std::fs::write(&onnx, upsample_model()).unwrap();
-    let r = inspect_json(&onnx);
+    // A model the engine refuses is a failed verdict, with its report.
+    let (ok, r) = inspect_verdict(&onnx);
+    assert!(!ok, "{r}");
     assert_eq!(r["tract_ok"], false);
     let advice = r["advice"].to_string();
     assert!(advice.contains("--fix-upsample"), "{advice}");
@@ -405,7 +416,7 @@ fn inspect_explains_upsample_and_the_fix_makes_it_load() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = inspect_json(&fixed);
+    let (_, r) = inspect_verdict(&fixed);
     assert_eq!(r["tract_ok"], true, "{r}");
     assert_eq!(r["ops"]["Resize"], 1);
     assert_eq!(r["opset"], 11);
