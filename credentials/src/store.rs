@@ -226,8 +226,9 @@ fn create_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Creates a new file with `mode` from its first byte on (a key is never
-/// readable by others, not even for an instant).
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+/// readable by others, not even for an instant). Also the tools' writer of
+/// signing keys.
+pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

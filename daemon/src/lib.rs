@@ -87,11 +87,7 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     // night never shows a picture.
     if let Some(schedule) = config.schedule.clone() {
         let status = schedule.schedule.at(jiff::Timestamp::now());
-        piece.set_schedule(piece::state::ScheduleStatus {
-            open: status.open,
-            next_change: status.next_change.map(|t| t.to_string()),
-            timezone: schedule.zone_name.clone(),
-        });
+        piece.set_schedule(schedule::task::report(&status, &schedule.zone_name));
         tokio::spawn(schedule::task::run(schedule, piece.clone(), cancel.clone()));
     }
     // The page is up before any model is: a kiosk shows the glow (or the

@@ -64,10 +64,10 @@ async fn closed_the_piece_is_dark_and_deaf_to_visitors_but_not_to_technicians() 
     let state_topic = format!("easel/{NODE}/state");
     let closed =
         |s: &mqtt_support::Seen| s.topic == state_topic && s.json()["schedule"]["open"] == false;
-    let state = match probe.seen.iter().rev().find(|s| closed(s)) {
-        Some(s) => s.json(),
-        None => probe.wait("a closed state", 30, closed).await.json(),
-    };
+    let state = probe
+        .seen_or_wait("a closed state", 30, closed)
+        .await
+        .json();
     assert_eq!(state["schedule"]["timezone"], "UTC");
     assert!(
         state["schedule"]["next_change"].is_null(),
@@ -75,9 +75,7 @@ async fn closed_the_piece_is_dark_and_deaf_to_visitors_but_not_to_technicians() 
     );
     let palette_topic = format!("easel/{NODE}/palette");
     let black = |s: &mqtt_support::Seen| s.topic == palette_topic && s.payload == "#000000";
-    if !probe.seen.iter().any(black) {
-        probe.wait("a black palette", 30, black).await;
-    }
+    probe.seen_or_wait("a black palette", 30, black).await;
     wait_for_file(&hooks.path().join("closed"));
     assert!(
         !hooks.path().join("opened").exists(),
@@ -121,9 +119,7 @@ async fn open_all_day_the_same_press_makes_a_picture() {
     let state_topic = format!("easel/{NODE}/state");
     let open =
         |s: &mqtt_support::Seen| s.topic == state_topic && s.json()["schedule"]["open"] == true;
-    if !probe.seen.iter().any(open) {
-        probe.wait("an open state", 30, open).await;
-    }
+    probe.seen_or_wait("an open state", 30, open).await;
     wait_for_file(&hooks.path().join("opened"));
     assert!(
         !hooks.path().join("closed").exists(),

@@ -9,7 +9,6 @@ use easel_engine::package::{MANIFEST, Manifest, ModelPackage};
 use easel_pack::{TrustedKeys, format, keys};
 use ed25519_dalek::SigningKey;
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -71,9 +70,13 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
         }
     }
     let key = SigningKey::generate(&mut rand_core::OsRng);
-    write_new(&args.output, keys::secret_to_text(&key).as_bytes(), 0o600)
-        .with_context(|| format!("writing the private key {}", args.output.display()))?;
-    write_new(
+    easel_credentials::store::write_file(
+        &args.output,
+        keys::secret_to_text(&key).as_bytes(),
+        0o600,
+    )
+    .with_context(|| format!("writing the private key {}", args.output.display()))?;
+    easel_credentials::store::write_file(
         &public,
         keys::public_to_text(&key.verifying_key()).as_bytes(),
         0o644,
@@ -110,20 +113,6 @@ fn renamed(manifest: &[u8], name: &str) -> anyhow::Result<Vec<u8>> {
         .and_then(|m| m.validate().map(|()| m))
         .map_err(anyhow::Error::msg)?;
     Ok(text.into_bytes())
-}
-
-/// Creates a file that must not exist yet, with `mode` on Unix from the
-/// first byte on (no window in which a secret is world-readable).
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// Packs and signs a model folder: its manifest (byte for byte as written)

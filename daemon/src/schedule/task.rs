@@ -52,7 +52,7 @@ pub async fn run(config: ScheduleConfig, piece: Piece, cancel: CancellationToken
 }
 
 /// How the state shows a status.
-fn report(status: &Status, zone: &str) -> ScheduleStatus {
+pub fn report(status: &Status, zone: &str) -> ScheduleStatus {
     ScheduleStatus {
         open: status.open,
         next_change: status.next_change.map(|t| t.to_string()),

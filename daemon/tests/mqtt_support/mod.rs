@@ -148,8 +148,22 @@ impl Probe {
         .await;
     }
 
-    /// Waits for a message matching `pred` (also among those already seen
-    /// after `from`), returning it.
+    /// The newest message already seen that matches `pred`, else the next
+    /// one to arrive within `secs`.
+    pub async fn seen_or_wait(
+        &mut self,
+        what: &str,
+        secs: u64,
+        pred: impl Fn(&Seen) -> bool,
+    ) -> Seen {
+        match self.seen.iter().rev().find(|s| pred(s)) {
+            Some(s) => s.clone(),
+            None => self.wait(what, secs, pred).await,
+        }
+    }
+
+    /// Waits for the next message matching `pred` (only messages that
+    /// arrive from now on), returning it.
     pub async fn wait(&mut self, what: &str, secs: u64, pred: impl Fn(&Seen) -> bool) -> Seen {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {

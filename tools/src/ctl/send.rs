@@ -49,7 +49,8 @@ fn command_topic(prefix: &str, node: &str, command: &str) -> String {
     .to_string()
 }
 
-fn online(statuses: &BTreeMap<String, String>) -> Vec<String> {
+/// The nodes whose retained status is `online`.
+pub fn online(statuses: &BTreeMap<String, String>) -> Vec<String> {
     statuses
         .iter()
         .filter(|(_, s)| Availability::parse(s.as_bytes()) == Some(Availability::Online))

@@ -4,11 +4,10 @@
 //! `activate` command: an installed or staged version becomes current, as
 //! `easel ctl activate --version V` would send it).
 
-use crate::ctl::send::node_statuses;
+use crate::ctl::send::{node_statuses, online};
 use crate::link::{BrokerArgs, Link, LinkConfig};
 use crate::table::{Align, render};
 use anyhow::bail;
-use easel_protocol::Availability;
 use easel_protocol::topic::Topic;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -64,14 +63,6 @@ async fn statuses(
     let statuses = node_statuses(&mut link, prefix).await?;
     link.disconnect().await;
     Ok(statuses)
-}
-
-fn online(statuses: &BTreeMap<String, String>) -> Vec<String> {
-    statuses
-        .iter()
-        .filter(|(_, s)| Availability::parse(s.as_bytes()) == Some(Availability::Online))
-        .map(|(n, _)| n.clone())
-        .collect()
 }
 
 fn describe(statuses: &BTreeMap<String, String>) -> String {
