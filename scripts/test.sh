@@ -22,7 +22,7 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 step "systemd units (systemd-analyze verify, with the binaries just built)"
 bash scripts/verify-units.sh
