@@ -266,13 +266,21 @@ fn pick(rows: &[(PathBuf, Measurement)], args: &BenchArgs) -> anyhow::Result<()>
         format!(", with {} in easeld's environment", best.knobs.join(" "))
     };
     println!(
-        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {} on this machine, {quality}{knobs}",
+        "pick: {} ({}) on {} — {:.2} ms mean, {:.2} ms slowest at {} on this machine ({} {}), {quality}{knobs}",
         best.model,
         dir.display(),
         best.engine,
         best.mean_ms,
         best.p99_ms,
-        crate::table::count(threads, "thread")
+        crate::table::count(threads, "thread"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    // The speeds (and an int8 variant's pictures) belong to this machine's
+    // kernels: on another architecture the pick can differ.
+    println!(
+        "pick: measured on {}; pick again on the board if it is not one",
+        std::env::consts::ARCH
     );
     if let Some(config) = &args.config {
         let text = std::fs::read_to_string(config)

@@ -100,6 +100,10 @@ fn pick_judges_the_worst_sample_and_writes_only_a_model_models_dir_holds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("pick: cppn-src"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pick: measured on {}", std::env::consts::ARCH)),
+        "{stdout}"
+    );
     assert!(stdout.contains("at 1 thread on this machine"), "{stdout}");
     let written = std::fs::read_to_string(&config).unwrap();
     assert_eq!(

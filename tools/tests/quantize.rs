@@ -478,6 +478,8 @@ fn static_tries_both_calibrations_and_keeps_the_better() {
     let q: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("quality.json")).unwrap()).unwrap();
     assert!(q["summary"]["psnr_worst_sample"].as_str().is_some());
+    // ... and the architecture the pictures were compared on.
+    assert_eq!(q["arch"], std::env::consts::ARCH, "{q}");
 }
 
 #[test]

@@ -95,8 +95,7 @@ fn write_ledger(data_dir: &Path, topics: &[String]) {
         })
     } else {
         let text = serde_json::json!({ "topics": topics }).to_string();
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &path))
+        crate::durable::write(&path, text.as_bytes())
     };
     if let Err(e) = result {
         tracing::warn!("Home Assistant: writing {}: {e}", path.display());

@@ -11,10 +11,13 @@ use crate::piece::state::State;
 use crate::piece::{Incoming, Piece};
 pub use easel_link::{SetupError, parse_url, tls_config};
 use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Publish;
 use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,6 +25,17 @@ use tokio_util::sync::CancellationToken;
 /// The retained state is republished at most this often (the newest
 /// state always goes out, at most this late).
 const STATE_EVERY: Duration = Duration::from_millis(200);
+
+/// Back-pressure: while the publisher has this many events still to send,
+/// no more commands are taken from the broker. The events channel holds
+/// `EVENTS_CAPACITY`; past that the oldest answers would be lost.
+const BACKLOG_HIGH: u64 = crate::piece::EVENTS_CAPACITY as u64 / 4;
+
+/// Commands the broker may send before we acknowledge them (MQTT 5
+/// Receive Maximum). A command is acknowledged once it is handed to the
+/// piece, and held unacknowledged while the publisher is behind, so under
+/// a flood the excess waits in the broker's queue, not in our memory.
+const RECEIVE_MAXIMUM: u16 = 64;
 
 /// Where and who to connect as.
 #[derive(Debug, Clone)]
@@ -86,6 +100,7 @@ pub fn connect_options(endpoint: &Endpoint) -> Result<MqttOptions, SetupError> {
     // packet: a retained giant would otherwise drop the connection at
     // every reconnect (mqtt_e2e: a_retained_command_too_large…).
     options.set_max_packet_size(Some(4 * 1024 * 1024));
+    options.set_receive_maximum(Some(RECEIVE_MAXIMUM));
     if let Some(user) = &endpoint.username {
         options.set_credentials(user, endpoint.password.clone().unwrap_or_default());
     }
@@ -100,6 +115,8 @@ pub fn connect_options(endpoint: &Endpoint) -> Result<MqttOptions, SetupError> {
 
 fn options(endpoint: &Endpoint, session: &Session) -> Result<MqttOptions, SetupError> {
     let mut options = connect_options(endpoint)?;
+    // Acknowledged once handed to the piece (`deliver`): back-pressure.
+    options.set_manual_acks(true);
     let will = session.last_will();
     options.set_last_will(LastWill::new(
         will.topic,
@@ -147,6 +164,17 @@ pub async fn run(
     // The inbound half of the session (it remembers controllers' last
     // values); the publisher below only reads the outbound half.
     let mut inbound = session.clone();
+    // Events the publisher has taken (sent, or lost to a lag), and a
+    // wake-up when it catches up; the piece counts the events it sent.
+    let mut events = piece.events.subscribe();
+    let taken = AtomicU64::new(piece.events.sent());
+    let backlog = || {
+        piece
+            .events
+            .sent()
+            .saturating_sub(taken.load(Ordering::Relaxed))
+    };
+    let caught_up = tokio::sync::Notify::new();
     let poller = async {
         let _ended = polling_ended.clone().drop_guard();
         let mut backoff = Backoff::new();
@@ -155,9 +183,28 @@ pub async fn run(
         // are really sent (otherwise the broker publishes the Last Will).
         let mut disconnecting = false;
         let mut last_failure: Option<String> = None;
+        // Commands received, in order, not yet handed to the piece (at
+        // most RECEIVE_MAXIMUM: none of them is acknowledged yet).
+        let mut held: VecDeque<(Instant, Publish)> = VecDeque::new();
+        // Handed over, their PUBACK not queued yet (the client's request
+        // queue was full of our own publishes): retried on every turn.
+        let mut acks: Vec<Publish> = Vec::new();
         loop {
+            acks.retain(|p| client.try_ack(p).is_err());
+            while backlog() < BACKLOG_HIGH {
+                let Some((arrived, p)) = held.pop_front() else {
+                    break;
+                };
+                if !deliver(&mut inbound, &piece, arrived, &p).await {
+                    return;
+                }
+                if client.try_ack(&p).is_err() {
+                    acks.push(p);
+                }
+            }
             let event = tokio::select! {
                 _ = done_polling.cancelled() => break,
+                _ = caught_up.notified(), if !held.is_empty() => continue,
                 event = eventloop.poll() => event,
             };
             match event {
@@ -165,31 +212,16 @@ pub async fn run(
                     tracing::info!("MQTT connected");
                     backoff.handle_connected();
                     last_failure = None;
+                    // Packet ids of the old connection mean nothing to
+                    // the new one (a clean start): held commands are
+                    // still served, only not acknowledged.
+                    acks.clear();
+                    for (_, p) in &mut held {
+                        p.qos = QoS::AtMostOnce;
+                    }
                     set_link(true);
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let arrived = Instant::now();
-                    let topic = String::from_utf8_lossy(&p.topic);
-                    if let Some(message) = inbound.handle_deploy(&topic, &p.payload, p.retain) {
-                        // Awaited: a full deploy queue slows the sender down.
-                        let job = crate::piece::deploy::Job::Transfer(message);
-                        if piece.deploy.send(job).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    inbound.set_closed(piece.state.borrow().closed());
-                    for request in inbound.handle_publish(&topic, &p.payload, p.retain) {
-                        if piece
-                            .commands
-                            .send(Incoming { arrived, request })
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
+                Ok(Event::Incoming(Packet::Publish(p))) => held.push_back((Instant::now(), p)),
                 Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => disconnecting = true,
                 Ok(_) => {}
                 Err(_) if disconnecting => break,
@@ -217,7 +249,6 @@ pub async fn run(
         }
     };
     let publisher = async {
-        let mut events = piece.events.subscribe();
         let mut state = piece.state.clone();
         let mut palette = piece.palette.clone();
         // Its own copy: it follows the opening hours (a black palette).
@@ -250,6 +281,10 @@ pub async fn run(
                 }
                 event = events.recv() => match event {
                     Ok(event) => {
+                        taken.fetch_add(1, Ordering::Relaxed);
+                        if backlog() < BACKLOG_HIGH {
+                            caught_up.notify_one();
+                        }
                         // The state a command changed goes out before its
                         // answer, held or not: whoever reads the answer
                         // finds the retained state already new.
@@ -265,7 +300,10 @@ pub async fn run(
                         }
                         send(&client, outbound.event(&event)).await
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!("{n} events not published: too many at once"),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        taken.fetch_add(n, Ordering::Relaxed);
+                        tracing::warn!("{n} events not published: too many at once");
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 // A knob turned sends a change every tick: the retained
@@ -313,6 +351,26 @@ pub async fn run(
     });
     set_link(false);
     Ok(())
+}
+
+/// Hands one received message to the piece: a deploy chunk to the deploy
+/// task, a command (or the controller input it means) to the command loop.
+/// Awaited: full queues slow the broker's sending down. False once the
+/// piece has stopped.
+async fn deliver(inbound: &mut Session, piece: &Piece, arrived: Instant, p: &Publish) -> bool {
+    let topic = String::from_utf8_lossy(&p.topic);
+    if let Some(message) = inbound.handle_deploy(&topic, &p.payload, p.retain) {
+        let job = crate::piece::deploy::Job::Transfer(message);
+        return piece.deploy.send(job).await.is_ok();
+    }
+    inbound.set_closed(piece.state.borrow().closed());
+    for request in inbound.handle_publish(&topic, &p.payload, p.retain) {
+        let incoming = Incoming { arrived, request };
+        if piece.commands.send(incoming).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The retained state, and the palette again when the piece opened or

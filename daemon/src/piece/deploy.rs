@@ -230,7 +230,7 @@ impl Desk {
     }
 
     fn event(&self, event: Event) {
-        let _ = self.studio.events.send(event);
+        self.studio.events.send(event);
     }
 
     fn discard(&mut self, id: &str) {

@@ -6,7 +6,43 @@ use easel_engine::picture::{Provenance, RgbImage, encode_png_with};
 pub use easel_protocol::event::{
     Activated, DeployProgress, Deployed, Done, ErrorEvent, Event, Generated, RolledBack,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use tokio::sync::broadcast;
+
+/// The events channel, and a count of every event put into it: an edge
+/// that must not miss one (MQTT: one answer per request) compares the count
+/// with its own and holds its input while it is too far behind, instead of
+/// letting the channel drop the oldest (`mqtt/client.rs`).
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: broadcast::Sender<Event>,
+    sent: Arc<AtomicU64>,
+}
+
+impl Events {
+    pub fn new(capacity: usize) -> Events {
+        Events {
+            tx: broadcast::channel(capacity).0,
+            sent: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Counted first, so a reader never finds more received than sent.
+    pub fn send(&self, event: Event) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
+    /// Events sent since the start.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
 
 /// A displayed frame (morph and live modes) for the page: not archived,
 /// newest wins. Encoded to PNG only when a page asks for it: at hundreds of

@@ -31,14 +31,22 @@ use crate::metrics::Metrics;
 use command::{Command, CommandError, Request, SceneAction};
 use easel_engine::package::ModelPackage;
 use easel_engine::{Engine, Lane, ModelInfo, RenderRequest, Rendered, RunError, Source, Urgency};
-use event::{Event, Frame, Generated};
+use event::{Event, Events, Frame, Generated};
 use state::{Latest, State};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Room for a burst of answers while the broker acknowledges slowly:
+/// refusals (`superseded`, `busy`) come as fast as commands arrive, and
+/// mosquitto lets a client have only 20 unacknowledged publishes. With
+/// 1024, a 10 x 1000 flood through mosquitto lost ~75% of its answers
+/// (`easel ctl bench`); events are small (16384 of them ~ 3 MB). The MQTT
+/// edge holds its intake well before this fills (`mqtt/client.rs`).
+pub const EVENTS_CAPACITY: usize = 16 * 1024;
 
 /// A command as it arrives from an edge, decoded or refused.
 #[derive(Debug)]
@@ -60,7 +68,7 @@ impl Incoming {
 #[derive(Clone)]
 pub struct Piece {
     pub commands: mpsc::Sender<Incoming>,
-    pub events: broadcast::Sender<Event>,
+    pub events: Events,
     pub state: watch::Receiver<State>,
     /// The newest picture's palette, `#rrggbb,…`.
     pub palette: watch::Receiver<String>,
@@ -118,7 +126,7 @@ struct Studio {
     engine: Engine,
     archive: Arc<Archive>,
     metrics: Arc<Metrics>,
-    events: broadcast::Sender<Event>,
+    events: Events,
     state: Arc<watch::Sender<State>>,
     palette: watch::Sender<String>,
     frames: watch::Sender<Option<Frame>>,
@@ -168,12 +176,7 @@ pub fn start(
     cancel: CancellationToken,
 ) -> (Piece, tokio::task::JoinHandle<()>) {
     let (commands, rx) = mpsc::channel(256);
-    // Room for a burst of answers while the broker acknowledges slowly:
-    // refusals (`superseded`, `busy`) come as fast as commands arrive, and
-    // mosquitto lets a client have only 20 unacknowledged publishes. With
-    // 1024, a 10 x 1000 flood through mosquitto lost ~75% of its answers
-    // (`easel ctl bench`); events are small (16384 of them ~ 3 MB).
-    let (events, _) = broadcast::channel(16 * 1024);
+    let events = Events::new(EVENTS_CAPACITY);
     let (state_tx, state) = watch::channel(state::initial(&config.node));
     let state_tx = Arc::new(state_tx);
     let (palette_tx, palette) = watch::channel(String::new());
@@ -288,7 +291,7 @@ impl Studio {
             request_id = request_id.as_deref().unwrap_or(""),
             "{message}"
         );
-        let _ = self.events.send(Event::error(request_id, code, message));
+        self.events.send(Event::error(request_id, code, message));
     }
 
     /// Shows a morph or live frame on the page and counts it. Morph and
@@ -309,7 +312,7 @@ impl Studio {
     /// Answers a command that has no picture to show for itself.
     fn done(&self, request_id: Option<String>, command: &str) {
         if request_id.is_some() {
-            let _ = self.events.send(Event::Done(event::Done {
+            self.events.send(Event::Done(event::Done {
                 request_id,
                 command: command.into(),
             }));
@@ -589,7 +592,7 @@ impl Studio {
         self.metrics.images_generated.inc();
         let latency = arrived.elapsed();
         self.metrics.command_seconds.observe(latency.as_secs_f64());
-        let _ = self.events.send(Event::Generated(Generated {
+        self.events.send(Event::Generated(Generated {
             request_id,
             id,
             model: rendered.model.name.clone(),

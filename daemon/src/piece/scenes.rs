@@ -1,7 +1,7 @@
 //! Scenes: favourite pictures saved by name (model + seed), recalled by a
 //! technician or a binding. Kept as one small JSON file in `data_dir`,
-//! written whole to a temporary file and renamed, so a power cut leaves
-//! either the old or the new list, never half of one.
+//! written durably (`crate::durable`), so a power cut leaves either the
+//! old or the new list, never half of one.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,12 +66,8 @@ impl Scenes {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&self.scenes).expect("scenes serialise"),
-        )?;
-        std::fs::rename(&tmp, &self.path)
+        let bytes = serde_json::to_vec_pretty(&self.scenes).expect("scenes serialise");
+        crate::durable::write(&self.path, &bytes)
     }
 }
 

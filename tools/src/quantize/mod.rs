@@ -98,6 +98,9 @@ pub struct Report {
     pub bytes_after: u64,
     pub summary: quality::Summary,
     pub floor_db: f64,
+    /// The architecture the pictures were compared on (tract's kernels
+    /// for it): int8 rounding can differ on another one.
+    pub arch: &'static str,
     pub integer_layers: Vec<String>,
     pub float_layers: Vec<String>,
     pub scores: Vec<Score>,
@@ -276,6 +279,7 @@ pub fn quantize(args: &QuantizeArgs) -> anyhow::Result<Report> {
         bytes_after: onnx.len() as u64,
         summary,
         floor_db: args.floor,
+        arch: std::env::consts::ARCH,
         integer_layers: rewritten.integer_layers,
         float_layers: rewritten.float_layers,
         scores,
@@ -486,6 +490,7 @@ fn print_report(r: &Report, out: &Path) {
         s.psnr_db, s.psnr_worst_db, s.psnr_worst_sample, r.floor_db, s.samples
     );
     eprintln!("  SSIM     mean {:.4}, worst {:.4}", s.ssim, s.ssim_worst);
+    eprintln!("  measured on {} (tract's kernels for it)", r.arch);
     if !r.integer_layers.is_empty() {
         eprintln!("  int8 compute: {} layers", r.integer_layers.len());
     }
@@ -493,6 +498,10 @@ fn print_report(r: &Report, out: &Path) {
         eprintln!("  float: {l}");
     }
     if r.mode == "static" && !r.integer_layers.is_empty() {
+        eprintln!(
+            "  note: int8 layers round in {}'s kernels; on another architecture the pictures can differ slightly: `easel inspect` the package on the board",
+            r.arch
+        );
         eprintln!(
             "  note: tract's int8 kernels are fast on aarch64 (SDOT) but much slower than f32 on x86 without VNNI: run `easel bench --pick` on the target"
         );
