@@ -412,7 +412,8 @@ async fn a_missing_camera_warns_and_falls_back() {
     let warnings = body["warnings"].as_array().cloned().unwrap_or_default();
     assert!(
         warnings.iter().filter_map(Value::as_str).any(|w| {
-            w.contains("no camera at /dev/nonexistent: no such device") && w.contains("test pattern")
+            w.contains("no camera at /dev/nonexistent: no such device")
+                && w.contains("test pattern")
         }),
         "{body}"
     );
