@@ -19,6 +19,7 @@ pub mod public_url;
 pub mod schedule;
 pub mod service;
 pub mod source;
+pub mod stalls;
 pub mod web;
 
 use anyhow::Context;
@@ -71,6 +72,7 @@ pub async fn run(config: config::Config, shutdown: impl Future<Output = ()>) -> 
     );
     let metrics = Arc::new(metrics::Metrics::new());
     let cancel = CancellationToken::new();
+    tokio::spawn(stalls::run(engine.clone(), cancel.clone()));
     // Frames for image models: opened now, so a missing camera is reported
     // at start; frames are only made while live mode or a capture wants them.
     let feed = source::Feed::start(&config.source, config.camera.clone());

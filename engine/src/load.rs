@@ -62,6 +62,10 @@ pub enum LoadError {
     /// model is refused, the worker and the other models carry on.
     #[error("{path}: the engine crashed on this model ({message}); it is refused")]
     Crashed { path: PathBuf, message: String },
+    /// The load showed no progress past the supervisor's limit: the worker
+    /// was replaced (see `Engine::replace_stuck`) and the model refused.
+    #[error("{path}: {message}")]
+    Stalled { path: PathBuf, message: String },
 }
 
 /// A package read and checked for every engine: its bytes (sha256 as the

@@ -12,9 +12,14 @@
 //! refused like any bad model; a model that panics while rendering is
 //! unloaded and named in [`Engine::faults`]; the other models keep
 //! serving. A panic outside any job restarts the worker loop in place,
-//! with its models, and is counted. A worker that hangs cannot be killed
-//! from inside a process: its heartbeat grows old, `/healthz` says so and
-//! the service watchdog has systemd restart the daemon.
+//! with its models, and is counted. A thread that hangs cannot be killed
+//! from inside a process, but it can be left behind: past a limit with no
+//! progress, [`Engine::replace_stuck`] answers the job it hangs in, refuses
+//! that model, and starts a new worker (its own thread pool) that loads the
+//! other models again; the old thread leaves as soon as its job returns,
+//! if ever, without answering or touching anything. Should that fail too,
+//! `/healthz` says so and the service watchdog has systemd restart the
+//! daemon.
 
 use crate::activity::{Heartbeat, Pulse, Work};
 use crate::engines::{EngineChoice, Engines};
@@ -25,7 +30,8 @@ use crate::picture::{Provenance, RgbImage};
 use crate::queue::{JobQueue, Urgency};
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -206,6 +212,14 @@ struct Shared {
     wake: Condvar,
     worker: Mutex<Option<JoinHandle<()>>>,
     threads: usize,
+    choice: EngineChoice,
+    /// Bumped when a stuck worker is replaced: a worker whose number is
+    /// not the current one is retired (see the module doc).
+    generation: AtomicU64,
+    /// The job the current worker is in, so a replacement can answer it.
+    running: Mutex<Option<Running>>,
+    /// The loaded models' packages, for a replacement worker to load again.
+    packages: Mutex<HashMap<String, ModelPackage>>,
     /// The worker's last sign of life (see [`Engine::heartbeat`]).
     pulse: Pulse,
     faults: Mutex<Faults>,
@@ -224,6 +238,73 @@ pub struct Faults {
     /// Models whose last load failed, with the reason (a crash included);
     /// a later successful load of the name clears it.
     pub refused: Vec<(String, String)>,
+}
+
+/// The job a worker is in: its model and the way to answer it.
+struct Running {
+    generation: u64,
+    model: String,
+    reply: Reply,
+}
+
+enum Reply {
+    Load(oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>, PathBuf),
+    Render(oneshot::Sender<Result<Rendered, RunError>>),
+    Batch(oneshot::Sender<Result<Vec<Rendered>, RunError>>),
+    /// A stream's open flag: closed, its sender opens a new one.
+    Stream(Arc<AtomicBool>),
+}
+
+impl Reply {
+    /// Answers a job its worker will never finish.
+    fn abandon(self, why: &str) {
+        match self {
+            Reply::Load(reply, path) => drop(reply.send(Err(LoadError::Stalled {
+                path,
+                message: why.to_string(),
+            }))),
+            Reply::Render(reply) => drop(reply.send(Err(RunError::Inference(why.to_string())))),
+            Reply::Batch(reply) => drop(reply.send(Err(RunError::Inference(why.to_string())))),
+            Reply::Stream(open) => open.store(false, Ordering::Release),
+        }
+    }
+}
+
+/// Leaves the answer of the job worker `generation` starts where a
+/// replacement can reach it.
+fn hold(shared: &Shared, generation: u64, model: &str, reply: Reply) {
+    *lock(&shared.running) = Some(Running {
+        generation,
+        model: model.to_string(),
+        reply,
+    });
+}
+
+/// Takes the answer back once the job returned; `None` when a replacement
+/// answered it already (the worker is retired).
+fn release(shared: &Shared, generation: u64) -> Option<Reply> {
+    let mut running = lock(&shared.running);
+    match running.as_ref() {
+        Some(r) if r.generation == generation => running.take().map(|r| r.reply),
+        _ => None,
+    }
+}
+
+/// A worker's engines; each worker gets its own inference thread pool, so
+/// a replacement does not wait for the threads a stuck job holds.
+fn new_engines(threads: usize, choice: EngineChoice) -> Engines {
+    // tract's `multithread(1)` spreads over every core (a known bug):
+    // one thread means the single-thread executor.
+    let executor = if threads == 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread_with_name(threads, "easel-infer")
+    };
+    let options = RunOptions {
+        executor: Some(executor),
+        ..RunOptions::default()
+    };
+    Engines::new(choice, options, threads)
 }
 
 /// A panic's message, as `panic!` was given it.
@@ -265,28 +346,90 @@ impl Engine {
             wake: Condvar::new(),
             worker: Mutex::new(None),
             threads,
+            choice,
+            generation: AtomicU64::new(0),
+            running: Mutex::new(None),
+            packages: Mutex::new(HashMap::new()),
             pulse: Pulse::new(Instant::now()),
             faults: Mutex::new(Faults::default()),
         });
-        // tract's `multithread(1)` spreads over every core (a known bug):
-        // one thread means the single-thread executor.
-        let executor = if threads == 1 {
-            Executor::SingleThread
-        } else {
-            Executor::multithread_with_name(threads, "easel-infer")
-        };
-        let options = RunOptions {
-            executor: Some(executor),
-            ..RunOptions::default()
-        };
-        let engines = Engines::new(choice, options, threads);
-        let worker_shared = shared.clone();
+        let engine = Engine { shared };
+        engine.spawn_worker(0, Vec::new());
+        engine
+    }
+
+    /// Starts worker `generation`, which first loads `reload`.
+    fn spawn_worker(&self, generation: u64, reload: Vec<ModelPackage>) {
+        let engines = new_engines(self.shared.threads, self.shared.choice.clone());
+        let worker_shared = self.shared.clone();
         let handle = std::thread::Builder::new()
             .name("easel-engine".into())
-            .spawn(move || supervise(&worker_shared, engines))
+            .spawn(move || supervise(&worker_shared, engines, generation, reload))
             .expect("spawning the inference thread");
-        *shared.worker.lock().expect("worker lock") = Some(handle);
-        Engine { shared }
+        // A replaced worker's handle is dropped: its thread is left to end
+        // on its own.
+        *lock(&self.shared.worker) = Some(handle);
+    }
+
+    /// Replaces a worker that has shown no progress for longer than
+    /// `running` (rendering) or `loading` (loading a model) at `now`: the
+    /// job it hangs in is answered with an error, that job's model is
+    /// refused, and a new worker loads the other models again and serves
+    /// the queue. Returns why, for the log; `None` when nothing is stuck.
+    pub fn replace_stuck(
+        &self,
+        now: Instant,
+        running: Duration,
+        loading: Duration,
+    ) -> Option<String> {
+        let shared = &self.shared;
+        let beat = shared.pulse.last();
+        let limit = match beat.work {
+            Work::Idle => return None,
+            Work::Loading => loading,
+            Work::Running => running,
+        };
+        let quiet = now.saturating_duration_since(beat.at);
+        if quiet <= limit || lock(&shared.queue).closed {
+            return None;
+        }
+        let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let stuck = lock(&shared.running).take();
+        let model = stuck.as_ref().map(|r| r.model.clone());
+        let why = match &model {
+            Some(m) => format!(
+                "the inference worker showed no progress for {} s on model {m}; it was replaced and {m} is refused",
+                quiet.as_secs()
+            ),
+            None => format!(
+                "the inference worker showed no progress for {} s; it was replaced",
+                quiet.as_secs()
+            ),
+        };
+        if let Some(stuck) = stuck {
+            stuck.reply.abandon(&why);
+        }
+        let reload: Vec<ModelPackage> = {
+            let mut packages = lock(&shared.packages);
+            if let Some(m) = &model {
+                packages.remove(m);
+            }
+            packages.values().cloned().collect()
+        };
+        {
+            let mut faults = lock(&shared.faults);
+            faults.restarts += 1;
+            faults.last_restart = Some(why.clone());
+            if let Some(m) = &model {
+                faults.refused.retain(|(n, _)| n != m);
+                faults.refused.push((m.clone(), why.clone()));
+            }
+        }
+        shared.pulse.beat(Work::Loading, Instant::now());
+        self.spawn_worker(generation, reload);
+        // The new worker may be waiting already.
+        shared.wake.notify_all();
+        Some(why)
     }
 
     pub fn threads(&self) -> usize {
@@ -462,12 +605,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 type Models = HashMap<String, (Model, Arc<ModelInfo>)>;
 
-/// The worker thread: runs the loop, and restarts it (models kept) when
-/// it panics outside a job. Returns when the engine shuts down.
-fn supervise(shared: &Shared, mut engines: Engines) {
+/// The worker thread: loads `reload` (a replacement's inheritance), runs
+/// the loop, and restarts it (models kept) when it panics outside a job.
+/// Returns when the engine shuts down or the worker is retired.
+fn supervise(shared: &Shared, mut engines: Engines, generation: u64, reload: Vec<ModelPackage>) {
     let mut models = Models::new();
+    for package in reload {
+        let (reply, _) = oneshot::channel();
+        load(
+            shared,
+            &mut engines,
+            &mut models,
+            generation,
+            Box::new(package),
+            reply,
+        );
+    }
     loop {
-        match guarded(|| work(shared, &mut engines, &mut models)) {
+        match guarded(|| work(shared, &mut engines, &mut models, generation)) {
             Ok(()) => return,
             Err(message) => {
                 tracing::error!("inference worker crashed ({message}); restarting it");
@@ -482,6 +637,7 @@ fn supervise(shared: &Shared, mut engines: Engines) {
 /// Unloads a model the engine panicked on, and remembers why.
 fn crashed(shared: &Shared, models: &mut Models, name: &str, message: &str) -> RunError {
     models.remove(name);
+    lock(&shared.packages).remove(name);
     tracing::error!(model = %name, "the engine crashed running this model ({message}); it is unloaded");
     let mut faults = lock(&shared.faults);
     faults.crashed.retain(|(n, _)| n != name);
@@ -491,12 +647,61 @@ fn crashed(shared: &Shared, models: &mut Models, name: &str, message: &str) -> R
     ))
 }
 
+fn retired(shared: &Shared, generation: u64) -> bool {
+    shared.generation.load(Ordering::SeqCst) != generation
+}
+
+/// Loads one model on worker `generation` and answers `reply`.
+fn load(
+    shared: &Shared,
+    engines: &mut Engines,
+    models: &mut Models,
+    generation: u64,
+    package: Box<ModelPackage>,
+    reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>,
+) {
+    let name = package.name().to_string();
+    hold(
+        shared,
+        generation,
+        &name,
+        Reply::Load(reply, package.onnx_path()),
+    );
+    let loaded = guarded(|| engines.load(&package)).unwrap_or_else(|message| {
+        Err(LoadError::Crashed {
+            path: package.onnx_path(),
+            message,
+        })
+    });
+    let Some(Reply::Load(reply, _)) = release(shared, generation) else {
+        return;
+    };
+    let result = loaded.map(|model| {
+        let info = Arc::new(model.info().clone());
+        models.insert(info.name.clone(), (model, info.clone()));
+        lock(&shared.packages).insert(name.clone(), (*package).clone());
+        info
+    });
+    {
+        let mut faults = lock(&shared.faults);
+        faults.crashed.retain(|(n, _)| *n != name);
+        faults.refused.retain(|(n, _)| *n != name);
+        if let Err(e) = &result {
+            faults.refused.push((name, e.to_string()));
+        }
+    }
+    let _ = reply.send(result);
+}
+
 /// The worker loop: the only place models live and run.
-fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
+fn work(shared: &Shared, engines: &mut Engines, models: &mut Models, generation: u64) {
     loop {
         let job = {
             let mut queue = lock(&shared.queue);
             loop {
+                if retired(shared, generation) {
+                    return;
+                }
                 if let Some(job) = queue.jobs.pop() {
                     let work = match job {
                         Job::Load { .. } => Work::Loading,
@@ -516,29 +721,10 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
         };
         match job {
             Job::Load { package, reply } => {
-                let loaded = guarded(|| engines.load(&package)).unwrap_or_else(|message| {
-                    Err(LoadError::Crashed {
-                        path: package.onnx_path(),
-                        message,
-                    })
-                });
-                let name = package.name().to_string();
-                let result = loaded.map(|model| {
-                    let info = Arc::new(model.info().clone());
-                    models.insert(info.name.clone(), (model, info.clone()));
-                    info
-                });
-                {
-                    let mut faults = lock(&shared.faults);
-                    faults.crashed.retain(|(n, _)| *n != name);
-                    faults.refused.retain(|(n, _)| *n != name);
-                    if let Err(e) = &result {
-                        faults.refused.push((name, e.to_string()));
-                    }
-                }
-                let _ = reply.send(result);
+                load(shared, engines, models, generation, package, reply)
             }
             Job::Unload { name, reply } => {
+                lock(&shared.packages).remove(&name);
                 let _ = reply.send(models.remove(&name).is_some());
             }
             Job::Render {
@@ -547,6 +733,7 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                 reply,
             } => {
                 let waited = queued.elapsed();
+                hold(shared, generation, &request.model, Reply::Render(reply));
                 let result = guarded(|| {
                     with_model(models, &request.model, |model, info| {
                         let started = Instant::now();
@@ -561,7 +748,9 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                     })
                 })
                 .unwrap_or_else(|m| Err(crashed(shared, models, &request.model, &m)));
-                let _ = reply.send(result);
+                if let Some(Reply::Render(reply)) = release(shared, generation) {
+                    let _ = reply.send(result);
+                }
             }
             Job::Batch {
                 request,
@@ -569,6 +758,7 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                 reply,
             } => {
                 let waited = queued.elapsed();
+                hold(shared, generation, &request.model, Reply::Batch(reply));
                 let result = guarded(|| {
                     with_model(models, &request.model, |model, info| {
                         let started = Instant::now();
@@ -584,15 +774,18 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                     })
                 })
                 .unwrap_or_else(|m| Err(crashed(shared, models, &request.model, &m)));
-                let _ = reply.send(result);
+                if let Some(Reply::Batch(reply)) = release(shared, generation) {
+                    let _ = reply.send(result);
+                }
             }
             Job::Stream {
                 model,
                 frames,
-                open: _open,
+                open,
             } => {
+                hold(shared, generation, &model, Reply::Stream(open.0.clone()));
                 let frames = Mutex::new(frames);
-                let next = || next_frame(shared, &frames);
+                let next = || next_frame(shared, generation, &frames);
                 match models.get_mut(&model) {
                     None => {
                         while let Some((_, frame)) = next() {
@@ -605,7 +798,9 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                         // their replies: their receivers read `Superseded`.
                         let streamed = guarded(|| {
                             m.stream(next, |frame: StreamFrame, picture, took| {
-                                shared.pulse.beat(Work::Running, Instant::now());
+                                if !retired(shared, generation) {
+                                    shared.pulse.beat(Work::Running, Instant::now());
+                                }
                                 let waited = frame.queued.elapsed().saturating_sub(took);
                                 let rendered = picture.map(|image| {
                                     Rendered::new(image, &info, &frame.source, took, waited)
@@ -618,6 +813,8 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
                         }
                     }
                 }
+                release(shared, generation);
+                drop(open);
             }
         }
     }
@@ -627,12 +824,13 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models) {
 /// its sender is gone, the engine is stopping, or another job waits.
 fn next_frame(
     shared: &Shared,
+    generation: u64,
     frames: &Mutex<mpsc::Receiver<StreamFrame>>,
 ) -> Option<(Source, StreamFrame)> {
     loop {
         {
             let queue = lock(&shared.queue);
-            if queue.closed || !queue.jobs.is_empty() {
+            if queue.closed || !queue.jobs.is_empty() || retired(shared, generation) {
                 return None;
             }
         }

@@ -2,7 +2,8 @@
 //! systemd watchdog reads: a load shows as loading, a picture as running
 //! with one beat for the whole render (nothing beats inside a model, so a
 //! render that never returns looks exactly like this, only longer), and
-//! the worker says idle once it waits again.
+//! the worker says idle once it waits again. A worker stuck past a limit
+//! is replaced (`Engine::replace_stuck`).
 
 use easel_engine::package::ModelPackage;
 use easel_engine::{Engine, Heartbeat, RenderRequest, Source, Urgency, Work};
@@ -85,5 +86,78 @@ fn loading_then_one_beat_per_render_then_idle() {
         "one beat for the whole render: {running:?}"
     );
     assert!(wait_idle(&engine).at > running[0].at);
+    engine.shutdown();
+}
+
+/// Regression: a worker that hung in a job could not be replaced; the
+/// piece stayed unable to answer until systemd restarted the daemon (which
+/// loaded the same model and hung again). Now a supervisor replaces it:
+/// the stuck job is answered with the reason, its model is refused, and a
+/// new worker serves the other models. Here a big CPPN picture stands in
+/// for the job that never returns, caught while it runs and judged an hour
+/// from now.
+#[test]
+fn a_stuck_worker_is_replaced_and_the_other_models_serve() {
+    let engine = Engine::start(1, 4);
+    engine.load_blocking(package("dcgan-64")).unwrap();
+    engine.load_blocking(package("cppn-aurora")).unwrap();
+    let limits = (Duration::from_secs(30), Duration::from_secs(240));
+    let later = || Instant::now() + Duration::from_secs(3600);
+    assert_eq!(wait_idle(&engine).work, Work::Idle);
+    assert_eq!(engine.replace_stuck(later(), limits.0, limits.1), None);
+
+    let stuck = engine.render(RenderRequest {
+        model: "cppn-aurora".into(),
+        source: Source::Seed(1),
+        size: Some((1536, 1536)),
+        urgency: Urgency::Ordered,
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.heartbeat().work != Work::Running {
+        assert!(Instant::now() < deadline, "the render never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let why = engine
+        .replace_stuck(later(), limits.0, limits.1)
+        .expect("a worker running for an hour is replaced");
+    assert!(
+        why.contains("cppn-aurora") && why.contains("replaced"),
+        "{why}"
+    );
+    // Answered at once, not when (if ever) the old thread returns.
+    let answer = stuck.blocking_recv().expect("the stuck job is answered");
+    let err = answer.expect_err("with an error");
+    assert!(err.to_string().contains("no progress"), "{err}");
+
+    // The other model serves on the new worker; the stuck one is refused.
+    let picture = engine.render_blocking(RenderRequest {
+        model: "dcgan-64".into(),
+        source: Source::Seed(3),
+        size: None,
+        urgency: Urgency::Ordered,
+    });
+    assert!(picture.is_ok(), "{picture:?}");
+    let refused = engine.render_blocking(RenderRequest {
+        model: "cppn-aurora".into(),
+        source: Source::Seed(1),
+        size: Some((64, 64)),
+        urgency: Urgency::Ordered,
+    });
+    assert!(
+        matches!(refused, Err(easel_engine::RunError::UnknownModel(_))),
+        "{refused:?}"
+    );
+    let faults = engine.faults();
+    assert_eq!(faults.restarts, 1, "{faults:?}");
+    assert!(
+        faults
+            .refused
+            .iter()
+            .any(|(m, why)| m == "cppn-aurora" && why.contains("no progress")),
+        "{faults:?}"
+    );
+    // Idle again: nothing more to replace, and it shuts down.
+    wait_idle(&engine);
+    assert_eq!(engine.replace_stuck(later(), limits.0, limits.1), None);
     engine.shutdown();
 }

@@ -138,7 +138,7 @@ impl Health {
         let faults = &checks.engine;
         if faults.restarts > 0 {
             self.warnings.push(format!(
-                "the inference worker crashed and was restarted ({} times; last: {})",
+                "the inference worker was restarted ({} times; last: {})",
                 faults.restarts,
                 faults.last_restart.as_deref().unwrap_or("unknown")
             ));
@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(
             h.warnings,
             [
-                "the inference worker crashed and was restarted (1 times; last: boom)",
+                "the inference worker was restarted (1 times; last: boom)",
                 "default model dcgan-64 is not available (tensor \"big\" needs 2048 MB); showing cppn-aurora instead",
                 "model dcgan-64 not loaded: tensor \"big\" needs 2048 MB",
                 "archive: cannot store pictures in /d/images: No space left on device",
