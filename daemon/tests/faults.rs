@@ -219,14 +219,8 @@ fn an_accept_error_in_a_loop_does_not_flood_the_log() {
 fn files_cut_at_any_byte_leave_a_piece_that_starts() {
     let mut daemon = web_support::easeld().node("faults").start();
     daemon.wait_ready();
-    let older = web_support::generate(&daemon, "{\"seed\":1}")["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let newest = web_support::generate(&daemon, "{\"seed\":2}")["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let older = new_picture(&daemon, 1);
+    let newest = new_picture(&daemon, 2);
     scene(&daemon, "blue");
     daemon.kill();
     let data = daemon.data_dir();
@@ -260,10 +254,7 @@ fn files_cut_at_any_byte_leave_a_piece_that_starts() {
         assert!(data.join("scenes.json.bad").exists(), "{at}: set aside");
         // A scene needs a picture of this run; it goes again with the
         // kill, so the next round starts from the same archive.
-        let fresh = web_support::generate(&daemon, "{\"seed\":3}")["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let fresh = new_picture(&daemon, 3);
         scene(&daemon, "red");
         daemon.kill();
         std::fs::remove_file(data.join("images").join(fresh.rsplit('/').next().unwrap())).unwrap();
@@ -275,6 +266,12 @@ fn files_cut_at_any_byte_leave_a_piece_that_starts() {
         );
         std::fs::remove_file(data.join("scenes.json.bad")).unwrap();
     }
+}
+
+/// A new picture's url.
+fn new_picture(daemon: &easel_test_support::Daemon, seed: u64) -> String {
+    let event = web_support::generate(daemon, &format!("{{\"seed\":{seed}}}"));
+    event["url"].as_str().expect("a picture's url").to_string()
 }
 
 /// The `hello` the page gets first on `/live` (its first picture is
