@@ -105,7 +105,11 @@ def generate(easel, model, out, seed=None, size=None, image=None, arm=True):
     if image is not None:
         cmd += ["--input", image]
     started = time.time()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    try:
+        # style-256 took 628 s under qemu on a busy 2-core machine.
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{' '.join(cmd)}: no picture after 1800 s")
     if run.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {run.stderr.strip()}")
     return read_png(out), time.time() - started
