@@ -11,7 +11,7 @@
 //! only records, and reads no clock but the one the worker gives it.
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The kind of work the worker is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,27 @@ pub struct Heartbeat {
     pub work: Work,
     /// When the worker last beat (took a job, moved a stream on, went idle).
     pub at: Instant,
+}
+
+impl Heartbeat {
+    /// How long the worker has been quiet at `now`, when that is longer
+    /// than the limit for its kind of work (`running` or `loading`); idle
+    /// is never stuck. The one verdict the watchdog and the in-process
+    /// replacement (`Engine::replace_stuck`) both use.
+    pub fn quiet_past(
+        &self,
+        now: Instant,
+        running: Duration,
+        loading: Duration,
+    ) -> Option<Duration> {
+        let limit = match self.work {
+            Work::Idle => return None,
+            Work::Loading => loading,
+            Work::Running => running,
+        };
+        let quiet = now.saturating_duration_since(self.at);
+        (quiet > limit).then_some(quiet)
+    }
 }
 
 /// The worker's side: one beat at a time.

@@ -383,14 +383,8 @@ impl Engine {
         loading: Duration,
     ) -> Option<String> {
         let shared = &self.shared;
-        let beat = shared.pulse.last();
-        let limit = match beat.work {
-            Work::Idle => return None,
-            Work::Loading => loading,
-            Work::Running => running,
-        };
-        let quiet = now.saturating_duration_since(beat.at);
-        if quiet <= limit || lock(&shared.queue).closed {
+        let quiet = shared.pulse.last().quiet_past(now, running, loading)?;
+        if lock(&shared.queue).closed {
             return None;
         }
         let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;

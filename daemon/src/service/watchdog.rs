@@ -55,19 +55,12 @@ pub enum Verdict {
 }
 
 pub fn verdict(beat: Heartbeat, now: Instant, limits: &Limits) -> Verdict {
-    let quiet = now.saturating_duration_since(beat.at);
-    let limit = match beat.work {
-        Work::Idle => return Verdict::Alive,
-        Work::Loading => limits.loading,
-        Work::Running => limits.running,
-    };
-    if quiet > limit {
-        Verdict::Stuck {
+    match beat.quiet_past(now, limits.running, limits.loading) {
+        Some(quiet) => Verdict::Stuck {
             work: beat.work,
             quiet,
-        }
-    } else {
-        Verdict::Alive
+        },
+        None => Verdict::Alive,
     }
 }
 

@@ -276,17 +276,8 @@ mod tests {
     #[test]
     fn an_engine_fallback_warns_but_stays_healthy() {
         let mut state = crate::piece::state::initial("n");
-        state.model = Some("dcgan-64".into());
-        state.models.push(crate::piece::state::ModelSummary {
-            name: "dcgan-64".into(),
-            kind: "latent".into(),
-            sha256: "ab".into(),
-            width: 64,
-            height: 64,
-            engine: Some("tract".into()),
-            provider: Some("cpu".into()),
-            warnings: vec!["onnxruntime: no library; it runs on tract instead".into()],
-        });
+        loaded(&mut state, "dcgan-64");
+        state.models[0].warnings = vec!["onnxruntime: no library; it runs on tract instead".into()];
         let h = Health::of(&state, true);
         assert!(h.ok);
         assert_eq!(
