@@ -8,7 +8,7 @@ fresh child process, as in `easel bench`, so peak RSS is that model's own
 (it includes the Python interpreter, numpy and onnxruntime, ~50-70 MB).
 
     pip install onnxruntime numpy
-    python3 bench/ort_bench.py models/dcgan-64 models/style-256 --threads 1,2
+    python3 bench/ort_bench.py tests/fixtures/models/dcgan-64 models/style-256 --threads 1,2
     python3 bench/ort_bench.py models/* --json > ort.json
     python3 bench/ort_bench.py --compare easel.json ort.json   # side by side
 

@@ -4,7 +4,7 @@ same models and seeds as `easel quantize` / `easel bench`, so the bench
 table can put easel's variants beside what the standard runtime does.
 
     pip install onnxruntime onnx numpy          # (scripts/setup.sh does this)
-    python3 bench/ort_quant.py models/dcgan-64 models/style-256
+    python3 bench/ort_quant.py tests/fixtures/models/dcgan-64 models/style-256
     python3 bench/ort_quant.py models/* --threads 1,2 --runs 20 --samples 32 --json
 
 For each model: onnxruntime's static quantization (QDQ format, per-channel

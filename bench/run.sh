@@ -4,8 +4,8 @@
 # (bench/ort_bench.py) on the reference models, at 1 and 2 threads, then
 # the three side by side as a markdown table.
 #
-#   bench/run.sh                         # all of models/*, threads 1,2
-#   bench/run.sh models/dcgan-64         # some models
+#   bench/run.sh                         # every reference model (models/*, tests/fixtures/models/*), threads 1,2
+#   bench/run.sh tests/fixtures/models/dcgan-64         # some models
 #   THREADS=1,2,4 RUNS=50 bench/run.sh   # more threads / runs
 #   TRACT_DISABLE_DIRECT_SPATIAL=1 bench/run.sh models/style-256
 #                                        # tract knobs pass through (shown in the table)
@@ -25,7 +25,7 @@ THREADS=${THREADS:-1,2}
 RUNS=${RUNS:-30}
 WARMUP=${WARMUP:-5}
 if [ "$#" -eq 0 ]; then
-    set -- models/*/
+    set -- models/*/ tests/fixtures/models/*/
 fi
 
 cargo build --release -p easel-tools --bin easel

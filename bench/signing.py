@@ -12,7 +12,7 @@
    differs). Runs alternate signed / unsigned / signed / unsigned so drift
    on a shared machine falls on both.
 
-    python3 bench/signing.py --easeld PATH/easeld --easel PATH/easel [--model models/dcgan-64]
+    python3 bench/signing.py --easeld PATH/easeld --easel PATH/easel [--model tests/fixtures/models/dcgan-64]
     bash bench/signing.sh      # builds (release), then runs this
 """
 
@@ -34,7 +34,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--easeld", required=True)
     p.add_argument("--easel", required=True)
-    p.add_argument("--model", default=os.path.join(ROOT, "models", "dcgan-64"))
+    p.add_argument("--model", default=os.path.join(ROOT, "tests", "fixtures", "models", "dcgan-64"))
     p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "2")))
     p.add_argument("--count", type=int, default=200, help="generate commands per run")
     p.add_argument("--runs", type=int, default=300, help="signatures per picture in bench-sign")

@@ -102,7 +102,7 @@ class Piece:
         self.http_port, self.mqtt_port = free_port(), free_port()
         self.models = os.path.join(tmp, "models")
         self.data = os.path.join(tmp, "data")
-        shutil.copytree(os.path.join(ROOT, "models", "dcgan-64"), os.path.join(self.models, "dcgan-64"))
+        shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "models", "dcgan-64"), os.path.join(self.models, "dcgan-64"))
         self.config = os.path.join(tmp, "easel.toml")
         with open(self.config, "w") as f:
             f.write(

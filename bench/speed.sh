@@ -5,7 +5,7 @@
 #
 #   bash bench/speed.sh                     # threads = 2, the reference models
 #   THREADS=1 bash bench/speed.sh
-#   bash bench/speed.sh --latent-model models/dcgan-64 --image-model models/style-256
+#   bash bench/speed.sh --latent-model tests/fixtures/models/dcgan-64 --image-model models/style-256
 #
 # Needs cargo, python3 with onnxruntime and numpy (scripts/setup.sh installs
 # them). Run it on an otherwise idle machine.

@@ -1,4 +1,4 @@
-//! Deploy groundwork against the real `models/dcgan-64`, through the path
+//! Deploy groundwork against the real reference DCGAN (`tests/fixtures/models/dcgan-64`), through the path
 //! the daemon takes for a completed transfer (`deploy::receive`: the whole
 //! file against its offer, verify, stage, smoke test): a signed package
 //! verifies, stages, passes its smoke test, activates and rolls back; every
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 fn dcgan() -> (String, Vec<u8>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64");
+    let dir = easel_test_support::reference_model("dcgan-64");
     let manifest = std::fs::read_to_string(dir.join(MANIFEST)).unwrap();
     let onnx = std::fs::read(dir.join("model.onnx")).unwrap();
     (manifest, onnx)

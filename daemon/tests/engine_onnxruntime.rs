@@ -110,10 +110,9 @@ fn wait_frames(daemon: &Daemon, from: f64, more: f64, what: &str) -> f64 {
 
 /// The same picture from tract in this process: the engines must agree.
 fn tract_picture(model: &str, seed: u64) -> RgbImage {
-    let package = easel_engine::package::ModelPackage::open(
-        easel_test_support::repo_root().join("models").join(model),
-    )
-    .unwrap();
+    let package =
+        easel_engine::package::ModelPackage::open(easel_test_support::reference_model(model))
+            .unwrap();
     let engine = easel_engine::Engine::start(1, 1);
     engine.load_blocking(package).unwrap();
     let picture = engine

@@ -180,3 +180,89 @@ async fn every_model_answers_a_click_with_a_picture() {
     let event = next_event(&mut probe, "a picture after attract").await;
     assert_eq!(event["type"], "generated", "{event}");
 }
+
+/// Sends `next_model` and returns the model of the picture it answers with.
+async fn next_model(probe: &mut Probe, n: usize) -> String {
+    let id = format!("next-{n}");
+    probe
+        .command("next_model", serde_json::json!({ "request_id": id }))
+        .await;
+    let event = probe.answer(&id, 60).await;
+    assert_eq!(event["type"], "generated", "next_model: {event}");
+    event["model"].as_str().unwrap().to_string()
+}
+
+/// A real int8 variant (`easel quantize`) copied into `models/` beside
+/// its source model: one entry in the rotation, and the variant that was
+/// picked (the default model, as `easel bench --pick --config` sets it)
+/// is the one the rotation shows, not the f32 source.
+///
+/// Regression: the variant was a second entry that looked the same on
+/// screen; then the group's entry was always the f32 source, so the
+/// picked variant was shown only until the first `next_model`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variant_is_one_entry_of_the_rotation_and_the_picked_one_is_shown() {
+    let _serial = mqtt_support::SERIAL.lock().await;
+    let Some(easel) = find_target_binary("easel") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "easel is not built (`cargo build --workspace`)"
+        );
+        eprintln!("skipped: easel is not built");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let variant = work.path().join("dcgan-64-int8w");
+    let out = Command::new(easel)
+        .arg("quantize")
+        .arg(easel_test_support::reference_model("dcgan-64"))
+        .args(["--mode", "weights", "--samples", "4", "-o"])
+        .arg(&variant)
+        .output()
+        .expect("running easel quantize");
+    assert!(
+        out.status.success(),
+        "easel quantize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: Daemon = Daemon::builder(env!("CARGO_BIN_EXE_easeld"))
+        .node(NODE)
+        .models(&["cppn-aurora", "dcgan-64"])
+        .package(&variant)
+        .default_model("dcgan-64-int8w")
+        .start();
+    wait_port(d.mqtt_port());
+    let mut probe = Probe::connect(d.mqtt_port(), "probe").await;
+    probe.wait_online(60).await;
+    let state = probe
+        .wait("three models loaded", 120, |s| {
+            s.topic == state_topic() && s.json()["models"].as_array().is_some_and(|m| m.len() == 3)
+        })
+        .await
+        .json();
+    assert_eq!(state["model"], "dcgan-64-int8w", "{state}");
+
+    let mut shown = Vec::new();
+    for n in 0..4 {
+        shown.push(next_model(&mut probe, n).await);
+    }
+    assert_eq!(
+        shown,
+        [
+            "cppn-aurora",
+            "dcgan-64-int8w",
+            "cppn-aurora",
+            "dcgan-64-int8w"
+        ]
+    );
+    // Chosen by name, the f32 source still serves; the next turn goes on
+    // to the other group.
+    probe
+        .command(
+            "model",
+            serde_json::json!({ "name": "dcgan-64", "request_id": "m" }),
+        )
+        .await;
+    probe.answer("m", 30).await;
+    assert_eq!(next_model(&mut probe, 4).await, "cppn-aurora");
+}

@@ -2,19 +2,11 @@
 //! one engine, across engines in one process, and whatever else the
 //! engine did in between. (Across processes: tools/tests/generate.rs.)
 
-use easel_engine::package::ModelPackage;
+mod reference;
+
 use easel_engine::picture::encode_png;
 use easel_engine::{Engine, RenderRequest, Source, Urgency};
-use std::path::Path;
-
-fn package(name: &str) -> ModelPackage {
-    ModelPackage::open(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../models")
-            .join(name),
-    )
-    .unwrap()
-}
+use reference::package;
 
 fn request(model: &str, seed: u64, size: Option<(u32, u32)>) -> RenderRequest {
     RenderRequest {

@@ -5,20 +5,12 @@
 //! the worker says idle once it waits again. A worker stuck past a limit
 //! is replaced (`Engine::replace_stuck`).
 
-use easel_engine::package::ModelPackage;
+mod reference;
+
 use easel_engine::{Engine, Heartbeat, RenderRequest, Source, Urgency, Work};
-use std::path::Path;
+use reference::package;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-
-fn package(name: &str) -> ModelPackage {
-    ModelPackage::open(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../models")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// Every heartbeat seen while waiting for `rx` (polled each millisecond).
 fn watch<T>(engine: &Engine, mut rx: oneshot::Receiver<T>) -> (T, Vec<Heartbeat>) {

@@ -16,7 +16,7 @@ use easel_engine::picture::RgbImage;
 use easel_engine::pixels::cppn_coords;
 use easel_engine::seed::Latent;
 use easel_engine::{Engine, Lane, Model, RenderRequest, RunError, Source, Urgency};
-use reference::{cases, fixture, max_level_diff, package, read_npy, root};
+use reference::{cases, fixture, max_level_diff, model_names, package, read_npy};
 use tract_linalg::multithread::Executor;
 use tract_onnx::tract_core::runtime::RunOptions;
 
@@ -29,15 +29,7 @@ fn check_all_cases(options: &RunOptions) {
 #[test]
 fn every_reference_model_is_covered_twice() {
     let cases = cases();
-    let models: Vec<String> = std::fs::read_dir(root().join("models"))
-        .expect("models/")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    let models = model_names();
     assert!(models.len() >= 3, "reference models: {models:?}");
     for name in &models {
         let inputs: std::collections::BTreeSet<String> = cases

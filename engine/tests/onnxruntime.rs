@@ -148,7 +148,7 @@ fn a_provider_the_library_lacks_falls_back_to_the_cpu_with_a_warning() {
 #[test]
 fn a_manifest_that_names_onnxruntime_runs_there_unless_the_engine_is_forced() {
     let dir = tempfile::tempdir().unwrap();
-    let from = reference::root().join("models/dcgan-64");
+    let from = reference::model_dir("dcgan-64");
     for entry in std::fs::read_dir(&from).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();

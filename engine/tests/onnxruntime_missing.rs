@@ -37,9 +37,10 @@ fn a_missing_library_named_first_falls_back_to_tract_with_a_warning() {
         "{err}"
     );
 
-    let package =
-        ModelPackage::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64"))
-            .unwrap();
+    let package = ModelPackage::open(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/models/dcgan-64"),
+    )
+    .unwrap();
     let daemonlike = EngineChoice {
         engine: EngineKind::Onnxruntime,
         onnxruntime: settings.clone(),

@@ -7,6 +7,8 @@
 //! Broken packages are made here from the real reference packages (copied
 //! and damaged) or from tiny ONNX graphs built with tract's protobuf types.
 
+mod reference;
+
 use easel_engine::package::{
     InputSpec, Layout, MANIFEST, Manifest, ModelKind, ModelPackage, OutputSpec, PackageError,
     sha256_hex,
@@ -16,22 +18,17 @@ use easel_engine::picture::{
 };
 use easel_engine::{Engine, LoadError, Model, RenderRequest, Source, Urgency};
 use prost::Message;
+use reference::model_dir;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tempfile::TempDir;
 use tract_onnx::pb;
 use tract_onnx::tract_core::runtime::RunOptions;
 
-fn reference(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
-
 /// A copy of a reference package in a temporary folder, to damage.
 fn copy_of(name: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(reference(name)).unwrap() {
+    for entry in std::fs::read_dir(model_dir(name)).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
@@ -306,7 +303,7 @@ fn empty_onnx_file_has_no_graph() {
 
 #[test]
 fn truncated_onnx_is_not_onnx() {
-    let bytes = std::fs::read(reference("cppn-aurora").join("model.onnx")).unwrap();
+    let bytes = std::fs::read(model_dir("cppn-aurora").join("model.onnx")).unwrap();
     let half = &bytes[..bytes.len() / 2];
     let dir = package_dir(half, &tiny_manifest(half));
     assert_mentions(
@@ -491,7 +488,7 @@ fn bad_packages_leave_the_engine_working() {
         "unknown_model"
     );
     let info = engine
-        .load_blocking(ModelPackage::open(reference("cppn-aurora")).unwrap())
+        .load_blocking(ModelPackage::open(model_dir("cppn-aurora")).unwrap())
         .unwrap();
     let rendered = engine
         .render_blocking(RenderRequest {
@@ -508,7 +505,7 @@ fn bad_packages_leave_the_engine_working() {
 #[test]
 fn png_from_the_engine_carries_parseable_provenance() {
     let engine = Engine::start(1, 4);
-    let package = ModelPackage::open(reference("dcgan-64")).unwrap();
+    let package = ModelPackage::open(model_dir("dcgan-64")).unwrap();
     let sha256 = package.manifest.sha256.clone();
     let info = engine.load_blocking(package).unwrap();
     let rendered = engine
@@ -687,7 +684,7 @@ fn a_model_that_crashes_the_engine_is_refused_and_the_others_keep_serving() {
     };
     let engine = Engine::start_with(1, 4, choice);
     let good = engine
-        .load_blocking(ModelPackage::open(reference("cppn-aurora")).unwrap())
+        .load_blocking(ModelPackage::open(model_dir("cppn-aurora")).unwrap())
         .unwrap();
     let onnx = bomb("ConstantOfShape", &HUGE);
     let dir = package_dir(&onnx, &tiny_manifest(&onnx));

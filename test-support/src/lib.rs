@@ -33,6 +33,38 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where the reference models live: the shipped ones in `models/`, and
+/// those kept only for tests (the DCGAN, whose untrained weights draw
+/// noise) in `tests/fixtures/models/`.
+pub fn reference_model_dirs() -> [PathBuf; 2] {
+    let root = repo_root();
+    [root.join("models"), root.join("tests/fixtures/models")]
+}
+
+/// The folder of the reference model `name`, shipped or test-only.
+pub fn reference_model(name: &str) -> PathBuf {
+    reference_model_dirs()
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|dir| dir.join("easel.toml").is_file())
+        .unwrap_or_else(|| panic!("no reference model {name} in models/ or tests/fixtures/models/"))
+}
+
+/// Every reference model's name, shipped and test-only, sorted.
+pub fn reference_model_names() -> Vec<String> {
+    let mut names: Vec<String> = reference_model_dirs()
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("easel.toml").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Every file under `dir`, recursively (empty folders do not count); none
 /// when `dir` does not exist.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -25,7 +25,7 @@ pub struct BenchSignArgs {
     /// Synthetic picture sizes WxH, comma separated.
     #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "64x64,256x256,512x512,1920x1080")]
     pub size: Vec<(u32, u32)>,
-    /// Also sign each model's own picture (seed 1; latent and cppn models), e.g. models/dcgan-64.
+    /// Also sign each model's own picture (seed 1; latent and cppn models), e.g. tests/fixtures/models/dcgan-64.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Timed signatures per picture.

@@ -49,7 +49,7 @@ pub enum Command {
     /// Render one picture from a model package.
     Generate(generate::GenerateArgs),
     /// Measure load time, latency (median, p99), throughput and peak memory
-    /// per model and thread count: `easel bench models/dcgan-64 --threads 1,2`.
+    /// per model and thread count: `easel bench tests/fixtures/models/dcgan-64 --threads 1,2`.
     Bench(bench::BenchArgs),
     /// What Content Credentials cost: signing time per picture (median,
     /// p99) and the bytes a manifest adds, per picture size or model.

@@ -82,7 +82,7 @@ fn a_studio_credential_signs_easel_generate_and_the_cai_sdk_trusts_it() {
     );
 
     let picture = dir.path().join("seed7.png");
-    let model = root().join("models/dcgan-64");
+    let model = easel_test_support::reference_model("dcgan-64");
     ok(&[
         "generate",
         "--model",
@@ -206,7 +206,7 @@ fn without_a_credential_generate_still_signs_and_a_style_transfer_is_a_composite
     let out = easel(&[
         "generate",
         "--model",
-        path(&root().join("models/dcgan-64")),
+        path(&easel_test_support::reference_model("dcgan-64")),
         "--seed",
         "1",
         "--credentials",

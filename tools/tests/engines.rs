@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn model(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
+    easel_test_support::reference_model(name)
 }
 
 /// `easel ARGS` with `ORT_DYLIB_PATH` set to `dylib` (empty: searched).

@@ -14,7 +14,7 @@ fn root() -> PathBuf {
 }
 
 fn model(name: &str) -> PathBuf {
-    root().join("models").join(name)
+    easel_test_support::reference_model(name)
 }
 
 /// Runs `easel generate ARGS --no-credentials -o <tmp>/NAME` and returns

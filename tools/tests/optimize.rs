@@ -27,7 +27,7 @@ fn root() -> PathBuf {
 }
 
 fn model(name: &str) -> PathBuf {
-    root().join("models").join(name)
+    easel_test_support::reference_model(name)
 }
 
 /// Runs `easel optimize`; returns (success, stderr).

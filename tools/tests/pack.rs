@@ -1,5 +1,5 @@
 //! `easel keygen` and `easel pack` as a studio runs them: the real binary,
-//! the real `models/dcgan-64`, and the daemon's own `verify` at the other
+//! the real reference DCGAN, and the daemon's own `verify` at the other
 //! end with the public key file as `[deploy] trusted_keys` would list it.
 
 use easel_pack::{self as deploy, TrustedKeys};
@@ -23,7 +23,7 @@ fn ok(args: &[&str]) {
 }
 
 fn dcgan() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/dcgan-64")
+    easel_test_support::reference_model("dcgan-64")
 }
 
 fn path(p: &Path) -> &str {

@@ -19,9 +19,7 @@ fn easel() -> Command {
 }
 
 fn model(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
+    easel_test_support::reference_model(name)
 }
 
 /// Runs `easel quantize`; returns (success, stderr).

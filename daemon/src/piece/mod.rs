@@ -135,6 +135,9 @@ struct Studio {
     /// Loaded variants (`[variant] source` in their manifest) and the
     /// model each was made from: one entry in the `next_model` rotation.
     variant_of: Mutex<HashMap<String, String>>,
+    /// The configured default model: when it is a variant (the one
+    /// `easel bench --pick` chose), it stands for its group in the rotation.
+    picked: String,
     scenes: Mutex<scenes::Scenes>,
     attract: Mutex<attract::Attract>,
     attract_config: attract::AttractConfig,
@@ -211,6 +214,7 @@ pub fn start(
         frames: frames_tx,
         infos: Mutex::new(HashMap::new()),
         variant_of: Mutex::new(HashMap::new()),
+        picked: config.default_model.clone(),
         scenes: Mutex::new(scenes::Scenes::open(&config.data_dir)),
         attract: Mutex::new(attract::Attract::new(&config.attract, Instant::now())),
         attract_config: config.attract,
@@ -342,6 +346,7 @@ impl Studio {
                     })
                 })
                 .collect(),
+            picked: Some(self.picked.clone()),
             params: s.params,
         }
     }

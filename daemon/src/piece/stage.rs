@@ -44,6 +44,10 @@ pub struct Stage {
     pub model: Option<String>,
     /// Loaded models, in rotation order.
     pub models: Vec<Loaded>,
+    /// The model that stands for its variant group in the rotation (the
+    /// configured default model: `easel bench --pick` writes the variant
+    /// it chose there); other groups show their base model.
+    pub picked: Option<String>,
     pub params: Params,
 }
 
@@ -156,11 +160,21 @@ impl Stage {
             .as_deref()
             .and_then(|m| self.models.iter().find(|l| l.name == m))
             .map(|l| l.group.as_str());
+        // The group's entry: the picked model, else the base model, else
+        // its first variant.
+        let rank = |m: &Loaded| {
+            if self.picked.as_deref() == Some(m.name.as_str()) {
+                0
+            } else if m.name == m.group {
+                1
+            } else {
+                2
+            }
+        };
         let mut groups: Vec<&Loaded> = Vec::new();
         for m in self.models.iter().filter(|m| serves(m.kind, self.mode)) {
             match groups.iter_mut().find(|g| g.group == m.group) {
-                // The group's entry is its base model, else its first variant.
-                Some(g) if m.name == m.group => *g = m,
+                Some(g) if rank(m) < rank(g) => *g = m,
                 Some(_) => {}
                 None => groups.push(m),
             }
@@ -296,6 +310,7 @@ mod tests {
                 loaded("style", ModelKind::Image, "style"),
                 loaded("style-b", ModelKind::Image, "style-b"),
             ],
+            picked: None,
             params: Params::default(),
         }
     }
@@ -566,5 +581,28 @@ mod tests {
     fn attract_morphs_a_model_that_can() {
         assert_eq!(stage("attract", "style").attract_model(), Some("cppn"));
         assert_eq!(stage("attract", "dcgan").attract_model(), Some("dcgan"));
+    }
+
+    #[test]
+    fn the_picked_variant_stands_for_its_group() {
+        let turn = |picked: Option<&str>| {
+            let mut s = stage("morph", "cppn");
+            s.picked = picked.map(String::from);
+            let mut shown = Vec::new();
+            for _ in 0..3 {
+                s.handle(&command("next_model"));
+                shown.push(s.model.clone().unwrap());
+            }
+            shown
+        };
+        assert_eq!(turn(None), ["dcgan", "cppn", "dcgan"]);
+        assert_eq!(
+            turn(Some("dcgan-int8")),
+            ["dcgan-int8", "cppn", "dcgan-int8"]
+        );
+        // From a variant shown by name, the rotation goes on to the next group.
+        let mut s = stage("morph", "dcgan-int8");
+        s.handle(&command("next_model"));
+        assert_eq!(s.model.as_deref(), Some("cppn"));
     }
 }

@@ -175,6 +175,21 @@ impl Browser {
         }
     }
 
+    /// Opens `url` in a new tab whose screen is `width` x `height` CSS
+    /// pixels at a device pixel ratio of 1, set before the page loads (so
+    /// its first script already sees that size).
+    pub fn open_sized(&mut self, url: &str, width: u32, height: u32) -> Page {
+        let page = self.open("about:blank");
+        let session = Some(page.session.as_str());
+        self.call(
+            session,
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        self.call(session, "Page.navigate", json!({"url": url}));
+        page
+    }
+
     /// Opens the gallery page at `url` and waits for its live connection.
     pub fn open_connected(&mut self, url: &str) -> Page {
         let page = self.open(url);

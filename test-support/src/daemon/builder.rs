@@ -1,10 +1,10 @@
 //! What a [`Daemon`] starts with: the binary, the node name, the models
-//! copied from the repository's `models/`, the broker, extra TOML and
+//! (reference models, or packages a test made), the broker, extra TOML and
 //! environment; and the config file made of them. This writes the daemon's
 //! folder; starting and stopping the process is `daemon.rs`'s.
 
 use super::Daemon;
-use crate::{Mosquitto, repo_root};
+use crate::{Mosquitto, reference_model, reference_model_names};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
@@ -27,8 +27,8 @@ pub enum Broker {
 pub struct DaemonBuilder {
     exe: PathBuf,
     node: String,
-    /// (folder under the repository's `models/`, name it is installed as).
-    models: Vec<(String, String)>,
+    /// (package folder to copy, name it is installed as).
+    models: Vec<(PathBuf, String)>,
     default_model: Option<String>,
     broker: Broker,
     /// The embedded broker's listen host (default `127.0.0.1`).
@@ -63,20 +63,28 @@ impl DaemonBuilder {
         self
     }
 
-    /// Copies these reference models (folders of the repository's
-    /// `models/`), after any named before. The first one named is the
+    /// Copies these reference models (`models/` and
+    /// `tests/fixtures/models/`), after any named before. The first one named is the
     /// default model. Name none and every reference model is copied; name
     /// only what the test needs, each copy and load costs start-up time.
     pub fn models(mut self, models: &[&str]) -> Self {
         self.models
-            .extend(models.iter().map(|m| (m.to_string(), m.to_string())));
+            .extend(models.iter().map(|m| (reference_model(m), m.to_string())));
         self
     }
 
     /// Copies the reference model `model` under another name: the same
     /// network as a second model (its manifest's `name` rewritten).
     pub fn model_as(mut self, model: &str, name: &str) -> Self {
-        self.models.push((model.into(), name.into()));
+        self.models.push((reference_model(model), name.into()));
+        self
+    }
+
+    /// Copies a package folder the test made (a quantized variant, a
+    /// damaged model) under its folder name, after any named before.
+    pub fn package(mut self, dir: &Path) -> Self {
+        let name = dir.file_name().expect("a package folder").to_string_lossy();
+        self.models.push((dir.to_path_buf(), name.into_owned()));
         self
     }
 
@@ -147,15 +155,15 @@ impl DaemonBuilder {
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().expect("a temp dir for easeld");
         let models = if self.models.is_empty() {
-            reference_models()
+            reference_model_names()
                 .into_iter()
-                .map(|m| (m.clone(), m))
+                .map(|m| (reference_model(&m), m))
                 .collect()
         } else {
             self.models
         };
-        for (model, name) in &models {
-            copy_model(model, name, &dir.path().join("models").join(name));
+        for (from, name) in &models {
+            copy_model(from, name, &dir.path().join("models").join(name));
         }
         let [http_port, embedded_port] = free_ports();
         let mosquitto = (self.broker == Broker::Mosquitto).then(|| Mosquitto::start(dir.path()));
@@ -209,26 +217,16 @@ fn free_ports() -> [u16; 2] {
     [a, b].map(|l| l.local_addr().unwrap().port())
 }
 
-/// Every folder of the repository's `models/` with a manifest, by name.
-fn reference_models() -> Vec<String> {
-    let dir = repo_root().join("models");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("easel.toml").is_file())
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Copies the reference model `model` to `to`; under another `name`, its
-/// manifest says so.
-fn copy_model(model: &str, name: &str, to: &Path) {
-    let from = repo_root().join("models").join(model);
+/// Copies the package folder `from` to `to`; under another `name` than
+/// its folder's, its manifest says so.
+fn copy_model(from: &Path, name: &str, to: &Path) {
+    let model = from
+        .file_name()
+        .expect("a package folder")
+        .to_string_lossy();
     std::fs::create_dir_all(to).unwrap();
-    let entries = std::fs::read_dir(&from)
-        .unwrap_or_else(|e| panic!("no reference model {model} ({}): {e}", from.display()));
+    let entries = std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("no model package {}: {e}", from.display()));
     for entry in entries {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
@@ -305,7 +303,7 @@ mod tests {
     #[test]
     fn a_model_copied_under_another_name_says_so_in_its_manifest() {
         let dir = tempfile::tempdir().unwrap();
-        copy_model("cppn-aurora", "cppn-b", dir.path());
+        copy_model(&reference_model("cppn-aurora"), "cppn-b", dir.path());
         let manifest = std::fs::read_to_string(dir.path().join("easel.toml")).unwrap();
         assert!(manifest.contains("name = \"cppn-b\""), "{manifest}");
         assert!(dir.path().join("model.onnx").is_file());
@@ -313,7 +311,7 @@ mod tests {
 
     #[test]
     fn every_reference_model_is_found() {
-        let models = reference_models();
+        let models = reference_model_names();
         for m in ["cppn-aurora", "dcgan-64", "style-256"] {
             assert!(models.iter().any(|n| n == m), "{models:?}");
         }
