@@ -2,6 +2,7 @@
 //! only parses arguments and calls [`run`]; tests and the `easel` tools use
 //! the same pieces (the engine above all) from here.
 
+pub mod accept;
 pub mod archive;
 pub mod board;
 pub mod config;

@@ -8,18 +8,22 @@
 //! republishes its retained topics on every connect, and an SD card on a
 //! gallery board should not be written for broker bookkeeping.
 //!
-//! This file owns only starting and stopping the broker; the daemon talks
-//! to it over TCP like any other client (docs/mqtt.md says why). Given an
+//! This file owns only starting and stopping the broker; connections reach
+//! it through easel's own accept loop (`front.rs` says why), and the
+//! daemon talks to it over TCP like any other client (docs/mqtt.md says
+//! why). Given an
 //! [`Access`], the broker is locked: logins and topics go through
 //! `gate.rs`; without one it is open (loopback, or `allow_anonymous`).
 
 use super::access::Access;
+use super::front::{self, Handoff};
 use super::gate::Gate;
 use mqtt5::broker::{
     BrokerConfig, BrokerShutdownHandle, MqttBroker, StorageBackendType, StorageConfig,
 };
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use tokio::sync::broadcast;
 
 /// Largest packet the embedded broker accepts. Above the daemon's own
 /// command limit, so an oversized command still reaches the daemon and is
@@ -30,16 +34,6 @@ pub const MAX_PACKET: usize = 2 * 1024 * 1024;
 /// controllers. (A TCP connection that never sends CONNECT is dropped by
 /// the broker after 10 s.)
 pub const MAX_CLIENTS: usize = 256;
-
-/// Accept errors that concern one connection (it went away before it was
-/// accepted), not the listener: the next accept may go ahead at once.
-pub fn is_connection_error(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    )
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("embedded MQTT broker on {addr}: {message}")]
@@ -53,6 +47,9 @@ pub struct EmbeddedBroker {
     addr: SocketAddr,
     shutdown: BrokerShutdownHandle,
     task: tokio::task::JoinHandle<()>,
+    /// Stops the accept loop and every client handler it started.
+    front_stop: broadcast::Sender<()>,
+    front: tokio::task::JoinHandle<()>,
 }
 
 impl EmbeddedBroker {
@@ -62,12 +59,18 @@ impl EmbeddedBroker {
         listen: SocketAddr,
         access: Option<Access>,
     ) -> Result<EmbeddedBroker, BrokerError> {
-        let fail = |e: mqtt5::MqttError| BrokerError {
+        let fail = |message: String| BrokerError {
             addr: listen,
-            message: e.to_string(),
+            message,
         };
+        // The front door first: a port in use is the error to report.
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let addr = listener.local_addr().unwrap_or(listen);
+        // The broker's own listener, which it needs to run: loopback only.
         let config = BrokerConfig::default()
-            .with_bind_address(listen)
+            .with_bind_address(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .with_max_packet_size(MAX_PACKET)
             .with_max_clients(MAX_CLIENTS)
             .with_sys_topics_enabled(false)
@@ -76,18 +79,25 @@ impl EmbeddedBroker {
                     .with_backend(StorageBackendType::Memory)
                     .with_persistence(false),
             );
-        let mut broker = MqttBroker::with_config(config).await.map_err(fail)?;
+        let mut broker = MqttBroker::with_config(config.clone())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let locked = access.is_some();
         if let Some(access) = access {
             broker = broker.with_auth_provider(Arc::new(Gate::new(access)));
         }
-        let addr = broker.local_addr().unwrap_or(listen);
+        let parts = Handoff::of(&broker, config);
         let shutdown = broker.shutdown_handle();
+        let mut ready = broker.ready_receiver();
         let task = tokio::spawn(async move {
             if let Err(e) = broker.run().await {
                 tracing::error!("embedded MQTT broker stopped: {e}");
             }
         });
+        // Sessions and the retained store are set up before the first client.
+        let _ = ready.wait_for(|ready| *ready).await;
+        let (front_stop, _) = broadcast::channel(1);
+        let front = tokio::spawn(front::run(listener, parts, front_stop.clone()));
         if locked {
             tracing::info!(%addr, "embedded MQTT broker listening (MQTT 3.1.1 and 5), locked: logins required");
         } else {
@@ -97,6 +107,8 @@ impl EmbeddedBroker {
             addr,
             shutdown,
             task,
+            front_stop,
+            front,
         })
     }
 
@@ -107,6 +119,8 @@ impl EmbeddedBroker {
 
     /// Stops accepting and closes every connection.
     pub async fn stop(self) {
+        let _ = self.front_stop.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(6), self.front).await;
         self.shutdown.shutdown();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
     }

@@ -14,6 +14,7 @@
 pub mod access;
 pub mod broker;
 pub mod client;
+mod front;
 pub mod gate;
 pub mod session;
 

@@ -144,8 +144,7 @@ impl Default for HttpLimits {
 /// hyper's own connection loop rather than `axum::serve`: axum sets no
 /// timer, so hyper's header-read timeout never runs, and it has no
 /// connection cap. An accept that fails for want of file descriptors
-/// (EMFILE, ENFILE) waits before the next try instead of spinning, and is
-/// logged through the daemon's rate-limited log (`crate::logs`).
+/// waits before the next try instead of spinning (`crate::accept`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     web: Web,
@@ -164,15 +163,9 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             _ = cancel.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    if !crate::mqtt::broker::is_connection_error(&e) {
-                        tracing::error!("http: accepting a connection: {e}");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    }
-                    continue;
-                }
+            accepted = crate::accept::next(&listener, "http") => match accepted {
+                Some((stream, _)) => stream,
+                None => continue,
             },
         };
         let service = TowerToHyperService::new(router.clone());
@@ -198,6 +191,3 @@ pub async fn serve(
     connections.wait().await;
     Ok(())
 }
-
-/// How long an accept that failed for want of resources waits.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);
