@@ -96,6 +96,11 @@ fn throttled_now(flags: u32) -> impl Iterator<Item = &'static str> {
 /// Every warning this reading earns, in a fixed order.
 pub fn warnings(board: &Board, limits: &Thresholds) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(why) = &board.unwritable {
+        out.push(format!(
+            "the data folder is not writable ({why}): new pictures and deploys cannot be saved"
+        ));
+    }
     if let Some(disk) = board.disk
         && disk.free_bytes < limits.min_free_disk_bytes
     {
@@ -195,6 +200,20 @@ mod tests {
             ..Board::default()
         };
         warnings(&board, &Thresholds::default())
+    }
+
+    #[test]
+    fn an_unwritable_data_folder_warns() {
+        let board = Board {
+            unwritable: Some("/d: Read-only file system (os error 30)".into()),
+            ..board(5000)
+        };
+        let w = warnings(&board, &Thresholds::default());
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("not writable") && w[0].contains("Read-only"),
+            "{w:?}"
+        );
     }
 
     #[test]

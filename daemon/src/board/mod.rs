@@ -27,6 +27,9 @@ pub mod sampler;
 pub struct Board {
     /// The filesystem that holds the data folder (archive, deploys).
     pub disk: Option<Disk>,
+    /// Why the daemon cannot write in its data folder (a read-only
+    /// filesystem, no permission), found before a picture fails to save.
+    pub unwritable: Option<String>,
     /// `/proc/meminfo`.
     pub memory: Option<Memory>,
     /// The daemon's own resident memory (`VmRSS`).

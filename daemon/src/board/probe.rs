@@ -49,6 +49,7 @@ impl Probe {
     pub fn read(&self) -> Board {
         Board {
             disk: disk(&self.data_dir),
+            unwritable: unwritable(&self.data_dir),
             memory: self.text("proc/meminfo").and_then(|t| meminfo(&t)),
             resident_bytes: self
                 .text("proc/self/status")
@@ -141,6 +142,24 @@ fn disk(dir: &Path) -> Option<Disk> {
     })
 }
 
+/// Why this process cannot create files in `dir` (read-only filesystem,
+/// no permission), by `access(2)` on it and on its `images/`; `None`
+/// when it can, or when `dir` does not exist yet (the daemon makes it).
+fn unwritable(dir: &Path) -> Option<String> {
+    use rustix::fs::{Access, access};
+    [dir.to_path_buf(), dir.join("images")]
+        .iter()
+        .filter(|d| d.is_dir())
+        .find_map(|d| match access(d, Access::WRITE_OK) {
+            Ok(()) => None,
+            Err(e) => Some(format!(
+                "{}: {}",
+                d.display(),
+                std::io::Error::from_raw_os_error(e.raw_os_error())
+            )),
+        })
+}
+
 /// `MemTotal` and `MemAvailable` of `/proc/meminfo`.
 fn meminfo(text: &str) -> Option<Memory> {
     Some(Memory {
@@ -205,6 +224,39 @@ mod tests {
             None,
             "a missing folder is no reading, not a zero"
         );
+    }
+
+    #[test]
+    fn a_writable_data_folder_is_no_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Probe::system(dir.path()).read().unwritable, None);
+        let missing = dir.path().join("missing");
+        assert_eq!(Probe::system(&missing).read().unwritable, None);
+    }
+
+    /// A folder on a read-only mount (this machine's own, found in
+    /// `/proc/self/mountinfo`) is reported with the kernel's reason. As
+    /// root, permissions never refuse, so a read-only mount is the case a
+    /// test can make; machines without one skip it.
+    #[test]
+    fn a_data_folder_on_a_read_only_filesystem_is_reported() {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let read_only = info.lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ro = f.get(5)?.split(',').any(|o| o == "ro");
+            let path = Path::new(f.get(4)?);
+            (ro && path.is_dir() && !path.starts_with("/proc") && !path.starts_with("/sys"))
+                .then(|| path.to_path_buf())
+        });
+        let Some(dir) = read_only else {
+            eprintln!("skipped: no read-only mount on this machine");
+            return;
+        };
+        let why = Probe::system(&dir)
+            .read()
+            .unwritable
+            .expect("a read-only folder is a fault");
+        assert!(why.contains("Read-only file system"), "{why}");
     }
 
     /// A Raspberry Pi 5 as its kernel lays it out.
