@@ -351,3 +351,36 @@ fn profile_lists_nodes_and_operators_with_their_share() {
     assert!((99.0..=101.0).contains(&total), "{total}: {text}");
     assert!(text.contains("ConvTranspose"), "{text}");
 }
+
+/// The engine's fast path shows in the profile as one node for the whole
+/// CPPN, and `EASEL_TRACT_FUSE=0` loads the model as tract alone would
+/// (the seven products and their packing back).
+#[test]
+fn the_cppn_runs_as_one_fused_node_unless_switched_off() {
+    let profile = |fuse: &str| {
+        let o = easel()
+            .args(["profile", "--threads", "1", "--runs", "1", "--warmup", "0"])
+            .arg(model("cppn-aurora"))
+            .env("EASEL_TRACT_FUSE", fuse)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The per-operator table's node count for `op`.
+    let nodes = |text: &str, op: &str| -> usize {
+        text.lines()
+            .find_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(op)).then(|| words.next()?.parse().ok())?
+            })
+            .unwrap_or(0)
+    };
+    let fused = profile("1");
+    assert_eq!(nodes(&fused, "EaselPointwiseChain"), 1, "{fused}");
+    // Left to tract: only the latent's own product (once per picture).
+    assert_eq!(nodes(&fused, "OptMatMul"), 1, "{fused}");
+    let plain = profile("0");
+    assert_eq!(nodes(&plain, "EaselPointwiseChain"), 0, "{plain}");
+    assert_eq!(nodes(&plain, "OptMatMul"), 7, "{plain}");
+}

@@ -192,6 +192,7 @@ pub fn optimize(
     knob_scope(path, manifest)?.enter(|| {
         let typed = model.into_typed().map_err(|e| tract_err("type", e))?;
         crate::budget::check_facts(path, typed_facts(&typed), budget)?;
+        let typed = super::fuse::fast_paths(typed).map_err(|e| tract_err("fuse", e))?;
         let optimized = typed
             .into_optimized()
             .map_err(|e| tract_err("optimize", e))?;

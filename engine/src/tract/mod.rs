@@ -6,6 +6,8 @@
 //! - `load`: tract's checks (operators, knobs), weight folding, fixed
 //!   shapes, optimizing.
 //! - `model`: a loaded model's plans, lanes and runs.
+//! - `fuse`: easel's own fast paths, put into tract's graph at load.
 
+pub mod fuse;
 pub mod load;
 pub mod model;

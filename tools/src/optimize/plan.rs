@@ -103,7 +103,13 @@ pub fn plan_sized(
     };
     let model = tract_load::fixed_model(&path, proto, &package.manifest, size)?;
     scope.enter(|| {
-        let optimized = model
+        // As the engine loads it: easel's fast paths in (or not, as the
+        // engine's switch says), then tract's optimizer.
+        let typed = model
+            .into_typed()
+            .and_then(easel_engine::tract::fuse::fast_paths)
+            .with_context(|| format!("tract cannot type {}", path.display()))?;
+        let optimized = typed
             .into_optimized()
             .with_context(|| format!("tract cannot optimize {}", path.display()))?;
         optimized

@@ -1,0 +1,287 @@
+//! easel's own fast paths inside tract: patterns of a typed, decluttered
+//! model replaced by easel's ops before tract optimizes the rest.
+//!
+//! One so far: a **pointwise chain** — two or more 1x1 convolutions
+//! (tract's `EinSum` `…IHW,OI->…OHW` with constant weights) with the
+//! per-channel adds and `Tanh`/`Sigmoid` between and after them, on one
+//! image — becomes one [`op::PointwiseChain`] evaluated tile by tile
+//! (`kernel.rs`). That is the whole of a CPPN, and the head of many
+//! generators. Applied at every load (`tract::load::optimize`); set
+//! `EASEL_TRACT_FUSE=0` in the environment to load models as tract alone
+//! would (benchmarks compare both).
+
+mod kernel;
+mod op;
+
+use op::{PointwiseChain, Stage};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
+
+/// The environment variable that turns the fast paths off (`0`).
+pub const SWITCH: &str = "EASEL_TRACT_FUSE";
+
+/// Whether fast paths apply to models loaded now.
+pub fn enabled() -> bool {
+    std::env::var(SWITCH).map_or(true, |v| v != "0")
+}
+
+/// A typed model as the engine hands it to `into_optimized`: decluttered,
+/// and with the fast paths in unless [`SWITCH`] is `0`.
+pub fn fast_paths(typed: TypedModel) -> TractResult<TypedModel> {
+    let mut typed = typed.into_decluttered()?;
+    if enabled() {
+        fuse(&mut typed)?;
+    }
+    Ok(typed)
+}
+
+/// Replaces every pointwise chain of `model` by one op; how many.
+pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
+    let mut fused = 0;
+    loop {
+        let Some(chain) = model
+            .eval_order()?
+            .into_iter()
+            .find_map(|id| find_chain(model, id))
+        else {
+            break;
+        };
+        let mut patch = TypedModelPatch::new("easel pointwise chain");
+        let mut taps = tvec![patch.tap_model(model, chain.input)?];
+        for v in &chain.vectors {
+            taps.push(patch.tap_model(model, *v)?);
+        }
+        let name = format!("{}.easel_chain", model.node(chain.last).name);
+        let out = patch.wire_node(name, chain.op, &taps)?;
+        patch.shunt_outside(model, OutletId::new(chain.last, 0), out[0])?;
+        patch.apply(model)?;
+        *model = std::mem::take(model).into_compact()?;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
+/// A chain found in the graph, ready to wire.
+struct Found {
+    op: PointwiseChain,
+    /// Input 0.
+    input: OutletId,
+    /// Inputs 1..: per-channel vectors the graph computes.
+    vectors: Vec<OutletId>,
+    /// The node whose output the chain replaces.
+    last: usize,
+}
+
+/// The chain that starts at node `start`, when it is one worth fusing.
+fn find_chain(model: &TypedModel, start: usize) -> Option<Found> {
+    let (first, input) = linear_stage(model, start, None)?;
+    let shape = concrete(model, input)?;
+    let (input_channels, pixels) = channels_and_pixels(&shape)?;
+    let mut op = PointwiseChain {
+        stages: vec![first],
+        input_channels,
+        pixels,
+        output_shape: TVec::new(),
+    };
+    let mut vectors = Vec::new();
+    let mut last = start;
+    let mut channels = match &op.stages[0] {
+        Stage::Linear { outputs, .. } => *outputs,
+        _ => unreachable!(),
+    };
+    while let Some(next) = sole_successor(model, last) {
+        let wire = OutletId::new(last, 0);
+        let stage = if let Some((stage, _)) = linear_stage(model, next, Some(wire)) {
+            match &stage {
+                Stage::Linear {
+                    inputs, outputs, ..
+                } if *inputs == channels => channels = *outputs,
+                _ => break,
+            }
+            stage
+        } else if let Some(stage) = activation(model, next) {
+            stage
+        } else if let Some((stage, vector)) = channel_add(model, next, wire, channels, &op) {
+            if let Some(v) = vector {
+                vectors.push(v);
+            }
+            stage
+        } else {
+            break;
+        };
+        // The output keeps the image's pixels in the same place.
+        let out = concrete(model, OutletId::new(next, 0))?;
+        if channels_and_pixels(&out) != Some((channels, pixels)) {
+            break;
+        }
+        op.stages.push(stage);
+        last = next;
+    }
+    let linears = op
+        .stages
+        .iter()
+        .filter(|s| matches!(s, Stage::Linear { .. }))
+        .count();
+    if linears < 2 {
+        return None;
+    }
+    op.output_shape = concrete(model, OutletId::new(last, 0))?.into();
+    Some(Found {
+        op,
+        input,
+        vectors,
+        last,
+    })
+}
+
+/// A node's output shape when every dimension is known.
+fn concrete(model: &TypedModel, outlet: OutletId) -> Option<Vec<usize>> {
+    let fact = model.outlet_fact(outlet).ok()?;
+    (fact.datum_type == f32::datum_type())
+        .then(|| fact.shape.as_concrete().map(|s| s.to_vec()))
+        .flatten()
+}
+
+/// `[1.., C, H, W]` -> `(C, H * W)`.
+fn channels_and_pixels(shape: &[usize]) -> Option<(usize, usize)> {
+    let [lead @ .., c, h, w] = shape else {
+        return None;
+    };
+    lead.iter().all(|&d| d == 1).then_some((*c, h * w))
+}
+
+/// The node that alone reads node `id`'s only output, when nothing else
+/// (a model output among them) does.
+fn sole_successor(model: &TypedModel, id: usize) -> Option<usize> {
+    let node = model.node(id);
+    let outlet = OutletId::new(id, 0);
+    if node.outputs.len() != 1
+        || node.outputs[0].successors.len() != 1
+        || model.output_outlets().ok()?.contains(&outlet)
+    {
+        return None;
+    }
+    Some(node.outputs[0].successors[0].node)
+}
+
+/// Node `id` as a 1x1 convolution over one image: an f32 `EinSum`
+/// `…I S T, O I -> …O S T` (leading axes of size 1, the two pixel axes
+/// kept in order) with constant `[O, I]` weights. With `from`, its data
+/// input must be that wire. Returns the stage and its data input.
+fn linear_stage(
+    model: &TypedModel,
+    id: usize,
+    from: Option<OutletId>,
+) -> Option<(Stage, OutletId)> {
+    let node = model.node(id);
+    let einsum = node.op_as::<EinSum>()?;
+    if einsum.q_params.is_some()
+        || einsum.operating_dt != f32::datum_type()
+        || node.inputs.len() != 2
+        || from.is_some_and(|f| node.inputs[0] != f)
+    {
+        return None;
+    }
+    let expr = einsum.axes.to_string();
+    let (ins, out) = expr.split_once("->")?;
+    let (data, weights) = ins.split_once(',')?;
+    let &[o, i] = weights.chars().collect::<Vec<_>>().as_slice() else {
+        return None;
+    };
+    let data: Vec<char> = data.chars().collect();
+    let out: Vec<char> = out.chars().collect();
+    let [.., di, ds, dt] = data.as_slice() else {
+        return None;
+    };
+    let [.., oo, os, ot] = out.as_slice() else {
+        return None;
+    };
+    if (*di, *oo) != (i, o) || (ds, dt) != (os, ot) || ds == dt {
+        return None;
+    }
+    let w = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
+    let &[outputs, inputs] = w.shape() else {
+        return None;
+    };
+    let weights = w.cast_to::<f32>().ok()?;
+    let weights = weights
+        .try_as_plain_ram()
+        .ok()?
+        .as_slice::<f32>()
+        .ok()?
+        .to_vec();
+    let data_shape = concrete(model, node.inputs[0])?;
+    let out_shape = concrete(model, OutletId::new(id, 0))?;
+    let (c_in, pixels) = channels_and_pixels(&data_shape)?;
+    let (c_out, out_pixels) = channels_and_pixels(&out_shape)?;
+    if (c_in, c_out, pixels) != (inputs, outputs, out_pixels) {
+        return None;
+    }
+    Some((
+        Stage::Linear {
+            outputs,
+            inputs,
+            weights: Arc::new(weights),
+        },
+        node.inputs[0],
+    ))
+}
+
+/// Node `id` as `Tanh` or `Sigmoid` in f32.
+fn activation(model: &TypedModel, id: usize) -> Option<Stage> {
+    let op = model.node(id).op_as::<ElementWiseOp>()?;
+    if op.1.is_some() {
+        return None;
+    }
+    match op.0.name().as_str() {
+        "Tanh" => Some(Stage::Tanh),
+        "Sigmoid" => Some(Stage::Sigmoid),
+        _ => None,
+    }
+}
+
+/// Node `id` as `wire + v` (either order) with `v` one value per channel
+/// (`[1.., C, 1, 1]`): a constant, or a vector the graph computes (then
+/// returned, to become an input of the op).
+fn channel_add(
+    model: &TypedModel,
+    id: usize,
+    wire: OutletId,
+    channels: usize,
+    op: &PointwiseChain,
+) -> Option<(Stage, Option<OutletId>)> {
+    let node = model.node(id);
+    let bin = node.op_as::<TypedBinOp>()?;
+    if bin.0.name() != "Add" || bin.1.is_some() || node.inputs.len() != 2 {
+        return None;
+    }
+    let other = match (node.inputs[0] == wire, node.inputs[1] == wire) {
+        (true, false) => node.inputs[1],
+        (false, true) => node.inputs[0],
+        _ => return None,
+    };
+    let shape = concrete(model, other)?;
+    let [lead @ .., c, 1, 1] = shape.as_slice() else {
+        return None;
+    };
+    if *c != channels || !lead.iter().all(|&d| d == 1) {
+        return None;
+    }
+    match &model.outlet_fact(other).ok()?.konst {
+        Some(k) => {
+            let v = k.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
+            Some((Stage::AddConst(Arc::new(v)), None))
+        }
+        None => {
+            let inputs_so_far = op
+                .stages
+                .iter()
+                .filter(|s| matches!(s, Stage::AddInput(_)))
+                .count();
+            Some((Stage::AddInput(inputs_so_far + 1), Some(other)))
+        }
+    }
+}
