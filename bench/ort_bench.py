@@ -10,7 +10,7 @@ fresh child process, as in `easel bench`, so peak RSS is that model's own
     pip install onnxruntime numpy
     python3 bench/ort_bench.py tests/fixtures/models/dcgan-64 models/style-256 --threads 1,2
     python3 bench/ort_bench.py models/* --json > ort.json
-    python3 bench/ort_bench.py --compare easel.json ort.json   # side by side
+    python3 bench/ort_bench.py --compare easel.json ort.json [plain.json]   # side by side
 
 Sessions use the CPU execution provider, intra_op_num_threads = the thread
 count, inter_op_num_threads = 1, default graph optimizations (what a user
@@ -126,18 +126,24 @@ def row(r):
     )
 
 
-def compare(easel_file, ort_file):
+def compare(easel_file, ort_file, plain_file=None):
     """A markdown table per model and thread count: easel on tract, easel on
     onnxruntime (rows of `easel bench --engine tract,onnxruntime`; rows
-    without an engine are tract's) and onnxruntime used alone."""
+    without an engine are tract's) and onnxruntime used alone; with
+    `plain_file`, also easel on tract without its fast paths
+    (`EASEL_TRACT_FUSE=0`)."""
     with open(easel_file) as f:
         easel = {(r["model"], r["threads"], r.get("engine") or "tract"): r for r in json.load(f)}
     with open(ort_file) as f:
         ort_rows = {(r["model"], r["threads"]): r for r in json.load(f)}
-    print("| model | size | threads | easel tract ms | easel onnxruntime ms | ORT alone ms | tract/ORT "
-          "| easel-ORT/ORT | p99 ms (tract, easel-ORT, ORT) | load ms (tract, easel-ORT, ORT) "
-          "| peak MB (tract, easel-ORT, ORT) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    plain = {}
+    if plain_file:
+        with open(plain_file) as f:
+            plain = {(r["model"], r["threads"]): r for r in json.load(f)}
+    print("| model | size | threads | easel tract ms | tract without fast paths ms | easel onnxruntime ms "
+          "| ORT alone ms | tract/ORT | tract without/ORT | easel-ORT/ORT | p99 ms (tract, easel-ORT, ORT) "
+          "| load ms (tract, easel-ORT, ORT) | peak MB (tract, easel-ORT, ORT) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     num = lambda v, fmt: "-" if v is None else format(v, fmt)
     for model, threads in dict.fromkeys((m, t) for (m, t, _) in easel):
         o = ort_rows.get((model, threads))
@@ -145,6 +151,7 @@ def compare(easel_file, ort_file):
             continue
         t = easel.get((model, threads, "tract"))
         e = easel.get((model, threads, "onnxruntime"))
+        n = plain.get((model, threads))
         for r in (t, e):
             if r is not None and (r["width"], r["height"]) != (o["width"], o["height"]):
                 sys.exit(f"{model}: sizes differ ({r['width']}x{r['height']} vs {o['width']}x{o['height']})")
@@ -152,7 +159,8 @@ def compare(easel_file, ort_file):
         ratio = lambda r: "-" if r is None else f"{r['median_ms'] / o['median_ms']:.2f}x"
         triple = lambda k, fmt: ", ".join(num(get(r, k), fmt) for r in (t, e, o))
         print(f"| {model} | {o['width']}x{o['height']} | {threads} | {num(get(t, 'median_ms'), '.2f')} | "
-              f"{num(get(e, 'median_ms'), '.2f')} | {o['median_ms']:.2f} | {ratio(t)} | {ratio(e)} | "
+              f"{num(get(n, 'median_ms'), '.2f')} | {num(get(e, 'median_ms'), '.2f')} | {o['median_ms']:.2f} | "
+              f"{ratio(t)} | {ratio(n)} | {ratio(e)} | "
               f"{triple('p99_ms', '.2f')} | {triple('load_ms', '.0f')} | {triple('peak_rss_mb', '.0f')} |")
 
 
@@ -169,7 +177,9 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--size", type=parse_size, help="WxH for cppn models (default: the manifest's)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--compare", nargs=2, metavar=("EASEL_JSON", "ORT_JSON"))
+    p.add_argument("--compare", nargs="+", metavar="JSON",
+                   help="EASEL_JSON ORT_JSON [PLAIN_JSON]: easel bench, this script, and easel bench "
+                        "with EASEL_TRACT_FUSE=0, side by side")
     p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.compare:

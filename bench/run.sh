@@ -35,9 +35,18 @@ easel="$target_dir/release/easel"
 mkdir -p bench/out
 echo "easel on tract and on onnxruntime (easel bench):" >&2
 "$easel" bench --engine tract,onnxruntime --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/easel.json
+echo "easel on tract without its fast paths (EASEL_TRACT_FUSE=0):" >&2
+EASEL_TRACT_FUSE=0 "$easel" bench --engine tract --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/easel-plain.json
 echo "onnxruntime alone (bench/ort_bench.py):" >&2
 python3 bench/ort_bench.py --threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP" --json "$@" >bench/out/ort.json
-python3 bench/ort_bench.py --compare bench/out/easel.json bench/out/ort.json | tee bench/out/table.md
+python3 bench/ort_bench.py --compare bench/out/easel.json bench/out/ort.json bench/out/easel-plain.json | tee bench/out/table.md
+# The default CPPN at a kiosk's screen size, the same three ways.
+SCREEN=${SCREEN:-1920x1080}
+echo "cppn-aurora at $SCREEN:" >&2
+"$easel" bench --engine tract,onnxruntime --threads "$THREADS" --runs 10 --warmup 2 --size "$SCREEN" --json models/cppn-aurora >bench/out/easel-screen.json
+EASEL_TRACT_FUSE=0 "$easel" bench --engine tract --threads "$THREADS" --runs 5 --warmup 1 --size "$SCREEN" --json models/cppn-aurora >bench/out/easel-screen-plain.json
+python3 bench/ort_bench.py --threads "$THREADS" --runs 10 --warmup 2 --size "$SCREEN" --json models/cppn-aurora >bench/out/ort-screen.json
+python3 bench/ort_bench.py --compare bench/out/easel-screen.json bench/out/ort-screen.json bench/out/easel-screen-plain.json | tee bench/out/screen.md
 # Live mode end to end (frames/s, capture-to-display latency) for the image
 # models among them, beside onnxruntime: bench/live_bench.py.
 cargo build --release -p easel-daemon --bin easeld

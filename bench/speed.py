@@ -161,13 +161,16 @@ def main():
             print(f"easel optimize {src}", file=sys.stderr)
             subprocess.run([a.easel, "optimize", src, "-o", dst], check=True,
                            stdout=subprocess.DEVNULL)
+        # A package no rewrite applies to is not written: run the original.
+        latent, image, cppn = (d if os.path.isdir(d) else src
+                               for src, d in zip(originals, (latent, image, cppn)))
     lname, iname, cname = (os.path.basename(m) for m in (latent, image, cppn))
 
     engines = [e for e in a.engines.split(",") if e]
     log = open(os.path.join(tempfile.gettempdir(), "easel-speed-easeld.log"), "w")
     easel = {}
     for engine in engines:
-        print(f"easeld on {engine}: {lname} and {iname}, threads = {a.threads}", file=sys.stderr)
+        print(f"easeld on {engine}: {lname}, {iname} and {cname}, threads = {a.threads}", file=sys.stderr)
         easel[engine] = run_piece(a, engine, latent, image, cppn, log)
     print("onnxruntime alone…", file=sys.stderr)
     runs = [ort([latent, image], a.threads, 100)]

@@ -19,32 +19,9 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Where the reference models live: the shipped ones in `models/`, and
-/// those kept only for tests (the DCGAN, whose untrained weights draw
-/// noise) in `tests/fixtures/models/`.
-pub fn model_dirs() -> [PathBuf; 2] {
-    [root().join("models"), root().join("tests/fixtures/models")]
-}
-
-/// The folder of the reference model `name`, shipped or test-only.
-pub fn model_dir(name: &str) -> PathBuf {
-    model_dirs()
-        .into_iter()
-        .map(|dir| dir.join(name))
-        .find(|dir| dir.join("easel.toml").is_file())
-        .unwrap_or_else(|| panic!("no reference model {name} in models/ or tests/fixtures/models/"))
-}
-
-/// Every reference model's name, shipped and test-only.
-pub fn model_names() -> Vec<String> {
-    model_dirs()
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.join("easel.toml").is_file())
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect()
-}
+/// The reference models, shipped (`models/`) and test-only
+/// (`tests/fixtures/models/`): where the other crates' tests find them too.
+pub use easel_test_support::{reference_model as model_dir, reference_model_names as model_names};
 
 pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
