@@ -21,6 +21,7 @@ pub fn root() -> PathBuf {
 
 /// The reference models, shipped (`models/`) and test-only
 /// (`tests/fixtures/models/`): where the other crates' tests find them too.
+#[allow(unused_imports)] // each test binary uses what it needs
 pub use easel_test_support::{reference_model as model_dir, reference_model_names as model_names};
 
 pub fn fixture(name: &str) -> PathBuf {
