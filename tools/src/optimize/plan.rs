@@ -73,18 +73,9 @@ pub fn prepared_proto(package: &ModelPackage) -> anyhow::Result<pb::ModelProto> 
 }
 
 /// Optimizes `proto` for the package's fixed input shape with `knobs`
-/// in scope (they are read while tract chooses its kernels) and plans it.
-pub fn plan(
-    package: &ModelPackage,
-    proto: &pb::ModelProto,
-    threads: usize,
-    knobs: &[(String, String)],
-) -> anyhow::Result<Plan> {
-    plan_sized(package, proto, threads, knobs, None)
-}
-
-/// [`plan`] with a CPPN's picture size `(width, height)` instead of the
-/// manifest's (`None`: the manifest's; ignored for other kinds).
+/// in scope (they are read while tract chooses its kernels) and plans it;
+/// a CPPN at `cppn_size` `(width, height)` instead of the manifest's
+/// (`None`: the manifest's; ignored for other kinds).
 pub fn plan_sized(
     package: &ModelPackage,
     proto: &pb::ModelProto,

@@ -49,6 +49,10 @@ pub struct ProfileArgs {
     /// Print markdown tables (for docs) instead of aligned text.
     #[arg(long)]
     pub markdown: bool,
+    /// Picture size WxH for cppn models (default: the manifest's size);
+    /// tract only.
+    #[arg(long, value_parser = crate::generate::parse_size)]
+    pub size: Option<(u32, u32)>,
     #[command(flatten)]
     pub engine: crate::engine_args::EngineArgs,
 }
@@ -105,8 +109,13 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     );
     let cli_knobs = plan::parse_knobs(&args.knobs)?;
     if args.engine.engine == Some(EngineKind::Onnxruntime) {
+        ensure!(
+            args.size.is_none(),
+            "--size profiles tract only (onnxruntime's profile runs the manifest's size)"
+        );
         return run_onnxruntime(&args);
     }
+    let size = args.size.map(|(w, h)| (w as usize, h as usize));
     for dir in &args.models {
         let package = ModelPackage::open(dir)
             .with_context(|| format!("opening model package {}", dir.display()))?;
@@ -114,7 +123,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         let mut knobs = plan::manifest_knobs(&package);
         knobs.extend(cli_knobs.iter().cloned());
         for &threads in &args.threads {
-            let plan = plan::plan(&package, &proto, threads, &knobs)?;
+            let plan = plan::plan_sized(&package, &proto, threads, &knobs, size)?;
             let p = profile(&package, &plan, threads, &knobs, args.runs, args.warmup)?;
             print(&p, args.top, args.markdown);
         }
