@@ -41,7 +41,8 @@ pub fn fast_paths(typed: TypedModel) -> TractResult<TypedModel> {
 /// Replaces every pointwise chain of `model` by one op; how many.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
-    loop {
+    // Each pass replaces a chain of at least two nodes by one: bounded.
+    for _ in 0..model.nodes().len() {
         let Some(chain) = model
             .eval_order()?
             .into_iter()
