@@ -138,12 +138,7 @@ fn a_cppn_picture_fills_the_screen_the_page_reports() {
     daemon.wait_ready();
     let mut browser = Browser::launch();
     let page = browser.open_sized(&daemon.url("/"), 320, 180);
-    browser.wait_until(
-        &page,
-        Duration::from_secs(30),
-        "a live connection",
-        "window.easel && window.easel.connected",
-    );
+    browser.wait_connected(&page);
     assert_eq!(browser.eval(&page, "window.easel.viewport"), "320x180");
 
     let event = generate(&daemon, r#"{"seed":11}"#);

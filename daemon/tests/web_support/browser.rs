@@ -193,13 +193,18 @@ impl Browser {
     /// Opens the gallery page at `url` and waits for its live connection.
     pub fn open_connected(&mut self, url: &str) -> Page {
         let page = self.open(url);
+        self.wait_connected(&page);
+        page
+    }
+
+    /// Waits for the gallery page in `page` to hold its live connection.
+    pub fn wait_connected(&mut self, page: &Page) {
         self.wait_until(
-            &page,
+            page,
             Duration::from_secs(30),
             "a live connection",
             "window.easel && window.easel.connected",
         );
-        page
     }
 
     /// Evaluates `expression` in the page (awaiting promises); its value.

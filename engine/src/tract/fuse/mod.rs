@@ -28,13 +28,16 @@ pub fn enabled() -> bool {
     std::env::var(SWITCH).map_or(true, |v| v != "0")
 }
 
-/// A typed model as the engine hands it to `into_optimized`: decluttered,
-/// and with the fast paths in unless [`SWITCH`] is `0`.
+/// A typed model as the engine hands it to `into_optimized`: with the
+/// fast paths in, unless [`SWITCH`] is `0` (then as it came: the patterns
+/// are found on a decluttered model, and `into_optimized` declutters
+/// anyway, so the model is decluttered here only to fuse).
 pub fn fast_paths(typed: TypedModel) -> TractResult<TypedModel> {
-    let mut typed = typed.into_decluttered()?;
-    if enabled() {
-        fuse(&mut typed)?;
+    if !enabled() {
+        return Ok(typed);
     }
+    let mut typed = typed.into_decluttered()?;
+    fuse(&mut typed)?;
     Ok(typed)
 }
 
@@ -89,33 +92,30 @@ fn find_chain(model: &TypedModel, start: usize) -> Option<Found> {
     };
     let mut vectors = Vec::new();
     let mut last = start;
-    let mut channels = match &op.stages[0] {
-        Stage::Linear { outputs, .. } => *outputs,
-        _ => unreachable!(),
-    };
     while let Some(next) = sole_successor(model, last) {
         let wire = OutletId::new(last, 0);
+        let (channels, _) = channels_and_pixels(&concrete(model, wire)?)?;
+        // A product's input is `wire` itself (`linear_stage` checks its
+        // channels); an add or activation keeps the channels.
         let stage = if let Some((stage, _)) = linear_stage(model, next, Some(wire)) {
-            match &stage {
-                Stage::Linear {
-                    inputs, outputs, ..
-                } if *inputs == channels => channels = *outputs,
-                _ => break,
-            }
             stage
         } else if let Some(stage) = activation(model, next) {
             stage
-        } else if let Some((stage, vector)) = channel_add(model, next, wire, channels, &op) {
-            if let Some(v) = vector {
-                vectors.push(v);
-            }
+        } else if let Some((stage, vector)) =
+            channel_add(model, next, wire, channels, vectors.len())
+        {
+            vectors.extend(vector);
             stage
         } else {
             break;
         };
+        let keeps = match &stage {
+            Stage::Linear { outputs, .. } => *outputs,
+            _ => channels,
+        };
         // The output keeps the image's pixels in the same place.
         let out = concrete(model, OutletId::new(next, 0))?;
-        if channels_and_pixels(&out) != Some((channels, pixels)) {
+        if channels_and_pixels(&out) != Some((keeps, pixels)) {
             break;
         }
         op.stages.push(stage);
@@ -246,13 +246,13 @@ fn activation(model: &TypedModel, id: usize) -> Option<Stage> {
 
 /// Node `id` as `wire + v` (either order) with `v` one value per channel
 /// (`[1.., C, 1, 1]`): a constant, or a vector the graph computes (then
-/// returned, to become an input of the op).
+/// returned, to become input `inputs_before + 1` of the op).
 fn channel_add(
     model: &TypedModel,
     id: usize,
     wire: OutletId,
     channels: usize,
-    op: &PointwiseChain,
+    inputs_before: usize,
 ) -> Option<(Stage, Option<OutletId>)> {
     let node = model.node(id);
     let bin = node.op_as::<TypedBinOp>()?;
@@ -276,13 +276,6 @@ fn channel_add(
             let v = k.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
             Some((Stage::AddConst(Arc::new(v)), None))
         }
-        None => {
-            let inputs_so_far = op
-                .stages
-                .iter()
-                .filter(|s| matches!(s, Stage::AddInput(_)))
-                .count();
-            Some((Stage::AddInput(inputs_so_far + 1), Some(other)))
-        }
+        None => Some((Stage::AddInput(inputs_before + 1), Some(other))),
     }
 }
