@@ -4,7 +4,9 @@
 //! engine, so systemd restarts it).
 //!
 //! The worker beats when it takes a job, whenever a live stream asks for
-//! or answers a frame, and when it goes idle; nothing else writes here.
+//! or answers a frame, and when it goes idle; the loader thread keeps a
+//! pulse of its own (when it starts a load, when it goes idle); nothing
+//! else writes here.
 //! A job that never returns (a hung kernel, a deadlock, a thread that
 //! died in the middle) leaves the last beat behind, growing older. The
 //! verdict ("too old for this kind of work") is the caller's: this file

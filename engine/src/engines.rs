@@ -185,6 +185,7 @@ impl EngineChoice {
 /// The engines one worker loads models on: tract's run options (its
 /// thread pool), and onnxruntime opened on first need and kept, whether
 /// it opened or not (a missing library is looked for once, not per model).
+#[derive(Clone)]
 pub struct Engines {
     choice: EngineChoice,
     tract: RunOptions,
@@ -200,6 +201,16 @@ impl Engines {
             threads: threads.max(1),
             runtime: None,
         }
+    }
+
+    /// tract's run options (the thread pool models run on): the worker's,
+    /// for models loaded on another thread.
+    pub fn tract(&self) -> &RunOptions {
+        &self.tract
+    }
+
+    pub fn set_tract(&mut self, tract: RunOptions) {
+        self.tract = tract;
     }
 
     pub fn choice(&self) -> &EngineChoice {

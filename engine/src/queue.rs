@@ -87,6 +87,13 @@ impl<T> JobQueue<T> {
         }
     }
 
+    /// Puts `job` first among the ordered ones, whatever the capacity: for
+    /// short bookkeeping jobs that must not be refused (a loaded model
+    /// handed to the worker).
+    pub fn push_first(&mut self, job: T) {
+        self.items.push_front((Urgency::Ordered, job));
+    }
+
     /// The next job: a visitor's command first (it should not wait behind
     /// frames or a model load), then the others in arrival order.
     pub fn pop(&mut self) -> Option<T> {
@@ -132,6 +139,17 @@ mod tests {
         assert_eq!(q.pop(), Some("load"));
         assert_eq!(q.pop(), Some("frames"));
         assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn a_job_pushed_first_comes_next_even_when_full() {
+        let mut q = JobQueue::new(2);
+        q.push(Ordered, "load");
+        q.push(Latest(Frames), "frames");
+        q.push_first("install");
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.pop(), Some("install"));
+        assert_eq!(q.pop(), Some("load"));
     }
 
     #[test]

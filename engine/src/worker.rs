@@ -1,6 +1,8 @@
 //! The inference worker: one dedicated thread that owns every loaded model
 //! and runs jobs from a bounded [`JobQueue`], so inference never blocks
 //! the async parts of the daemon and two renders never fight for cores.
+//! Model loads run beside it on the loader thread (`worker/loader.rs`), so
+//! pictures of the models already loaded never wait for another's load.
 //!
 //! Callers get a oneshot receiver per job; every job is answered exactly
 //! once: with its result, `Superseded`, `Busy`, or `Stopped` at shutdown.
@@ -38,6 +40,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tract_linalg::multithread::Executor;
 use tract_onnx::tract_core::runtime::RunOptions;
+
+mod loader;
 
 /// Jobs waiting at most; more are refused with `Busy`.
 pub const DEFAULT_QUEUE: usize = 16;
@@ -157,9 +161,11 @@ impl Stream {
 }
 
 enum Job {
-    Load {
+    /// A model the loader thread loaded, to make current here.
+    Install {
+        model: Box<Model>,
         package: Box<ModelPackage>,
-        reply: oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>,
+        reply: LoadReply,
     },
     Unload {
         name: String,
@@ -194,7 +200,7 @@ impl Job {
             // as `Superseded` (see `Stream::paint`).
             Job::Stream { .. } => {}
             Job::Unload { reply, .. } => drop(reply.send(false)),
-            Job::Load { package, reply } => drop(reply.send(Err(LoadError::Graph {
+            Job::Install { package, reply, .. } => drop(reply.send(Err(LoadError::Graph {
                 path: package.onnx_path(),
                 message: why.to_string(),
             }))),
@@ -223,7 +229,20 @@ struct Shared {
     /// The worker's last sign of life (see [`Engine::heartbeat`]).
     pulse: Pulse,
     faults: Mutex<Faults>,
+    /// Loads waiting for the loader thread, and the one it is in.
+    loads: Mutex<loader::Loads>,
+    load_wake: Condvar,
+    /// The loader's last sign of life.
+    load_pulse: Pulse,
+    /// Bumped when a stuck loader is replaced, like `generation`.
+    load_generation: AtomicU64,
+    loader: Mutex<Option<JoinHandle<()>>>,
+    /// The current worker's tract options (its thread pool): the loader
+    /// loads models on them, so they run on that worker's threads.
+    tract: Mutex<RunOptions>,
 }
+
+type LoadReply = oneshot::Sender<Result<Arc<ModelInfo>, LoadError>>;
 
 /// What went wrong inside the worker since it started (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -352,15 +371,23 @@ impl Engine {
             packages: Mutex::new(HashMap::new()),
             pulse: Pulse::new(Instant::now()),
             faults: Mutex::new(Faults::default()),
+            loads: Mutex::new(loader::Loads::default()),
+            load_wake: Condvar::new(),
+            load_pulse: Pulse::new(Instant::now()),
+            load_generation: AtomicU64::new(0),
+            loader: Mutex::new(None),
+            tract: Mutex::new(RunOptions::default()),
         });
         let engine = Engine { shared };
         engine.spawn_worker(0, Vec::new());
+        loader::spawn(&engine.shared, 0);
         engine
     }
 
     /// Starts worker `generation`, which first loads `reload`.
     fn spawn_worker(&self, generation: u64, reload: Vec<ModelPackage>) {
         let engines = new_engines(self.shared.threads, self.shared.choice.clone());
+        *lock(&self.shared.tract) = engines.tract().clone();
         let worker_shared = self.shared.clone();
         let handle = std::thread::Builder::new()
             .name("easel-engine".into())
@@ -383,10 +410,12 @@ impl Engine {
         loading: Duration,
     ) -> Option<String> {
         let shared = &self.shared;
-        let quiet = shared.pulse.last().quiet_past(now, running, loading)?;
         if lock(&shared.queue).closed {
             return None;
         }
+        let Some(quiet) = shared.pulse.last().quiet_past(now, running, loading) else {
+            return loader::replace_stuck(shared, now, running, loading);
+        };
         let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let stuck = lock(&shared.running).take();
         let model = stuck.as_ref().map(|r| r.model.clone());
@@ -430,10 +459,18 @@ impl Engine {
         self.shared.threads
     }
 
-    /// What the worker is doing and when it last showed progress: a
-    /// supervisor's way to tell a long job from a stuck one.
+    /// What the engine is doing and when it last showed progress: a
+    /// supervisor's way to tell a long job from a stuck one. Of the worker
+    /// and the loader, the one busy (not idle) and quiet for longest.
     pub fn heartbeat(&self) -> Heartbeat {
-        self.shared.pulse.last()
+        let worker = self.shared.pulse.last();
+        let loader = self.shared.load_pulse.last();
+        match (worker.work, loader.work) {
+            (_, Work::Idle) => worker,
+            (Work::Idle, _) => loader,
+            _ if loader.at < worker.at => loader,
+            _ => worker,
+        }
     }
 
     /// What went wrong inside the worker so far (see the module doc).
@@ -466,19 +503,16 @@ impl Engine {
     }
 
     /// Loads (or reloads) a model; it replaces a loaded one of the same name
-    /// only once it has loaded and passed its smoke test.
+    /// only once it has loaded and passed its smoke test. Loads run one at
+    /// a time on their own thread, in the order asked, while the worker
+    /// goes on serving the models already loaded: a picture never waits
+    /// for another model's load.
     pub fn load(
         &self,
         package: ModelPackage,
     ) -> oneshot::Receiver<Result<Arc<ModelInfo>, LoadError>> {
         let (reply, rx) = oneshot::channel();
-        self.submit(
-            Urgency::Ordered,
-            Job::Load {
-                package: Box::new(package),
-                reply,
-            },
-        );
+        loader::submit(&self.shared, Box::new(package), reply);
         rx
     }
 
@@ -574,6 +608,7 @@ impl Engine {
     /// Stops taking jobs, lets the running one finish, answers the waiting
     /// ones with `Stopped`, and joins the worker. Idempotent.
     pub fn shutdown(&self) {
+        loader::shutdown(&self.shared);
         let waiting = {
             let mut queue = lock(&self.shared.queue);
             queue.closed = true;
@@ -616,7 +651,7 @@ fn supervise(shared: &Shared, mut engines: Engines, generation: u64, reload: Vec
         );
     }
     loop {
-        match guarded(|| work(shared, &mut engines, &mut models, generation)) {
+        match guarded(|| work(shared, &mut models, generation)) {
             Ok(()) => return,
             Err(message) => {
                 tracing::error!("inference worker crashed ({message}); restarting it");
@@ -670,25 +705,44 @@ fn load(
     let Some(Reply::Load(reply, _)) = release(shared, generation) else {
         return;
     };
-    let result = loaded.map(|model| {
-        let info = Arc::new(model.info().clone());
-        models.insert(info.name.clone(), (model, info.clone()));
-        lock(&shared.packages).insert(name.clone(), (*package).clone());
-        info
-    });
-    {
-        let mut faults = lock(&shared.faults);
-        faults.crashed.retain(|(n, _)| *n != name);
-        faults.refused.retain(|(n, _)| *n != name);
-        if let Err(e) = &result {
-            faults.refused.push((name, e.to_string()));
+    let result = match loaded {
+        Ok(model) => Ok(install(shared, models, &package, model)),
+        Err(e) => {
+            refuse(shared, &name, &e);
+            Err(e)
         }
-    }
+    };
     let _ = reply.send(result);
 }
 
+/// Makes a loaded model current on this worker (replacing one of the same
+/// name) and clears what the faults said of the name.
+fn install(
+    shared: &Shared,
+    models: &mut Models,
+    package: &ModelPackage,
+    model: Model,
+) -> Arc<ModelInfo> {
+    let info = Arc::new(model.info().clone());
+    let name = package.name().to_string();
+    models.insert(info.name.clone(), (model, info.clone()));
+    lock(&shared.packages).insert(name.clone(), package.clone());
+    let mut faults = lock(&shared.faults);
+    faults.crashed.retain(|(n, _)| *n != name);
+    faults.refused.retain(|(n, _)| *n != name);
+    info
+}
+
+/// Lists a model whose load failed among the refused ones.
+fn refuse(shared: &Shared, name: &str, e: &LoadError) {
+    let mut faults = lock(&shared.faults);
+    faults.crashed.retain(|(n, _)| n != name);
+    faults.refused.retain(|(n, _)| n != name);
+    faults.refused.push((name.to_string(), e.to_string()));
+}
+
 /// The worker loop: the only place models live and run.
-fn work(shared: &Shared, engines: &mut Engines, models: &mut Models, generation: u64) {
+fn work(shared: &Shared, models: &mut Models, generation: u64) {
     loop {
         let job = {
             let mut queue = lock(&shared.queue);
@@ -697,11 +751,7 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models, generation:
                     return;
                 }
                 if let Some(job) = queue.jobs.pop() {
-                    let work = match job {
-                        Job::Load { .. } => Work::Loading,
-                        _ => Work::Running,
-                    };
-                    shared.pulse.beat(work, Instant::now());
+                    shared.pulse.beat(Work::Running, Instant::now());
                     break job;
                 }
                 if queue.closed {
@@ -714,8 +764,12 @@ fn work(shared: &Shared, engines: &mut Engines, models: &mut Models, generation:
             }
         };
         match job {
-            Job::Load { package, reply } => {
-                load(shared, engines, models, generation, package, reply)
+            Job::Install {
+                model,
+                package,
+                reply,
+            } => {
+                let _ = reply.send(Ok(install(shared, models, &package, *model)));
             }
             Job::Unload { name, reply } => {
                 lock(&shared.packages).remove(&name);

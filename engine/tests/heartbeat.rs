@@ -153,3 +153,92 @@ fn a_stuck_worker_is_replaced_and_the_other_models_serve() {
     assert_eq!(engine.replace_stuck(later(), limits.0, limits.1), None);
     engine.shutdown();
 }
+
+/// Regression: loads ran on the worker itself, so every picture asked
+/// while another model loaded waited for that load (the first picture
+/// after a start waited ~6 s behind the style network's). Now loads run
+/// on the loader thread: a picture of a loaded model is answered while a
+/// slow load is still going on.
+#[test]
+fn a_picture_does_not_wait_for_another_models_load() {
+    let engine = Engine::start(1, 4);
+    engine.load_blocking(package("cppn-aurora")).unwrap();
+    let mut slow = engine.load(package("style-256"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.heartbeat().work != Work::Loading {
+        assert!(Instant::now() < deadline, "the load never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let picture = engine
+        .render_blocking(RenderRequest {
+            model: "cppn-aurora".into(),
+            source: Source::Seed(5),
+            // The size the load warmed: a new size would plan the model anew.
+            size: None,
+            urgency: Urgency::Latest(easel_engine::Lane::Interactive),
+        })
+        .expect("the loaded model renders");
+    assert_eq!((picture.image.width, picture.image.height), (512, 512));
+    assert!(
+        matches!(slow.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+        "the picture was answered only after the other load"
+    );
+    let (loaded, _) = watch(&engine, slow);
+    let info = loaded.expect("style-256 loads");
+    assert_eq!(info.name, "style-256");
+    engine.shutdown();
+}
+
+/// A load that never returns (a hostile graph the optimizer loops on)
+/// no longer blocks the worker, and its loader is replaced like a stuck
+/// worker: the load is answered `Stalled`, the model refused, and the
+/// next load runs on a new loader. The style network's load stands in
+/// for the one that never returns, judged an hour from now.
+#[test]
+fn a_stuck_load_is_answered_and_the_next_load_runs() {
+    let engine = Engine::start(1, 4);
+    let limits = (Duration::from_secs(30), Duration::from_secs(240));
+    let later = || Instant::now() + Duration::from_secs(3600);
+    let stuck = engine.load(package("style-256"));
+    let next = engine.load(package("dcgan-64"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while engine.heartbeat().work != Work::Loading {
+        assert!(Instant::now() < deadline, "the load never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let why = engine
+        .replace_stuck(later(), limits.0, limits.1)
+        .expect("a load quiet for an hour is replaced");
+    assert!(
+        why.contains("style-256") && why.contains("loader was replaced"),
+        "{why}"
+    );
+    let err = stuck
+        .blocking_recv()
+        .expect("the stuck load is answered")
+        .expect_err("with an error");
+    assert!(
+        matches!(err, easel_engine::LoadError::Stalled { .. }),
+        "{err}"
+    );
+    next.blocking_recv()
+        .expect("answered")
+        .expect("the next load runs on the new loader");
+    let faults = engine.faults();
+    assert_eq!(faults.restarts, 1, "{faults:?}");
+    assert!(
+        faults.refused.iter().any(|(m, _)| m == "style-256"),
+        "{faults:?}"
+    );
+    assert!(
+        engine
+            .render_blocking(RenderRequest {
+                model: "dcgan-64".into(),
+                source: Source::Seed(2),
+                size: None,
+                urgency: Urgency::Ordered,
+            })
+            .is_ok()
+    );
+    engine.shutdown();
+}

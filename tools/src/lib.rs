@@ -99,9 +99,9 @@ pub enum Command {
         /// The package folder to write.
         #[arg(short, long)]
         output: PathBuf,
-        /// Weight seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Weight seed (default: the shipped package's, 4 for cppn, 1 for the others).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Package name (default: cppn-aurora, dcgan-64 or style-<size>).
         #[arg(long)]
         name: Option<String>,
@@ -141,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             size,
         } => {
             use models::Architecture::Style;
+            let seed = seed.unwrap_or(architecture.default_seed());
             let built = match (architecture, size) {
                 (_, None) => Ok(architecture.build(seed)),
                 (Style, Some(n)) if n >= 4 && n % 4 == 0 => Ok(models::style::build_sized(seed, n)),

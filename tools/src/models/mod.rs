@@ -40,6 +40,16 @@ impl Architecture {
         }
     }
 
+    /// The weight seed of the committed package: `easel model` without
+    /// `--seed` rewrites it. The CPPN's was picked by eye among the first
+    /// few for its colours; the others kept the first.
+    pub fn default_seed(self) -> u64 {
+        match self {
+            Architecture::Cppn => 4,
+            Architecture::Dcgan | Architecture::Style => 1,
+        }
+    }
+
     /// The package name a fresh `easel model` run uses.
     pub fn default_name(self) -> &'static str {
         match self {

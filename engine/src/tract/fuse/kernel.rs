@@ -36,6 +36,8 @@ pub enum Step<'a> {
     Add(Vec<f32>),
     /// tract-linalg's vectorised kernel, element by element.
     Activation(&'a dyn ElementWise<f32>),
+    /// One of easel's own element-wise functions (`maps.rs`).
+    Map(super::maps::Map),
 }
 
 /// Runs `steps` over every pixel: `input` is `[channels][pixels]`, and
@@ -89,6 +91,7 @@ pub fn run_tiles(
                 Step::Activation(f) => f
                     .run(a[..channels].as_flattened_mut())
                     .map_err(|e| format!("{e:#}"))?,
+                Step::Map(map) => map.run(a[..channels].as_flattened_mut()),
             }
         }
         for (row, out) in a.iter().zip(output.iter_mut()) {
@@ -100,13 +103,13 @@ pub fn run_tiles(
 }
 
 /// `a * b + c`, fused or not: the product is compiled once per flavour.
-trait Madd {
+pub(super) trait Madd {
     fn madd(a: f32, b: f32, c: f32) -> f32;
 }
 
 /// A fused multiply-add instruction (x86 FMA, AArch64's baseline).
 #[allow(dead_code)]
-struct Fused;
+pub(super) struct Fused;
 impl Madd for Fused {
     #[inline(always)]
     fn madd(a: f32, b: f32, c: f32) -> f32 {
@@ -116,7 +119,7 @@ impl Madd for Fused {
 
 /// Multiply, then add (x86_64 without FMA: `mul_add` would call libm).
 #[allow(dead_code)]
-struct Separate;
+pub(super) struct Separate;
 impl Madd for Separate {
     #[inline(always)]
     fn madd(a: f32, b: f32, c: f32) -> f32 {

@@ -3,18 +3,24 @@
 //!
 //! One so far: a **pointwise chain** — two or more 1x1 convolutions
 //! (tract's `EinSum` `…IHW,OI->…OHW` with constant weights) with the
-//! per-channel adds and `Tanh`/`Sigmoid` between and after them, on one
-//! image — becomes one [`op::PointwiseChain`] evaluated tile by tile
-//! (`kernel.rs`). That is the whole of a CPPN, and the head of many
+//! per-channel adds and element-wise functions between and after them
+//! (`Tanh`, `Sigmoid`, `Exp` through tract-linalg's kernels; `Sin`, `Cos`,
+//! `Square`, `Neg`, `Abs` through easel's own, `maps.rs`), on one image —
+//! becomes one [`op::PointwiseChain`] evaluated tile by tile
+//! (`kernel.rs`). That is the whole of a CPPN, a classic one with sine
+//! and Gaussian `exp(-x²)` layers included, and the head of many
 //! generators. Applied at every load (`tract::load::optimize`); set
 //! `EASEL_TRACT_FUSE=0` in the environment to load models as tract alone
 //! would (benchmarks compare both).
 
 mod kernel;
+mod maps;
 mod op;
 
+use maps::Map;
 use op::{PointwiseChain, Stage};
 use std::sync::Arc;
+use tract_linalg::Func;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -231,15 +237,22 @@ fn linear_stage(
     ))
 }
 
-/// Node `id` as `Tanh` or `Sigmoid` in f32.
+/// Node `id` as an element-wise function the chain computes: those
+/// tract-linalg has kernels for, and easel's own (`maps.rs`).
 fn activation(model: &TypedModel, id: usize) -> Option<Stage> {
     let op = model.node(id).op_as::<ElementWiseOp>()?;
     if op.1.is_some() {
         return None;
     }
     match op.0.name().as_str() {
-        "Tanh" => Some(Stage::Tanh),
-        "Sigmoid" => Some(Stage::Sigmoid),
+        "Tanh" => Some(Stage::Linalg(Func::Tanh)),
+        "Sigmoid" => Some(Stage::Linalg(Func::Sigmoid)),
+        "Exp" => Some(Stage::Linalg(Func::Exp)),
+        "Sin" => Some(Stage::Map(Map::Sin)),
+        "Cos" => Some(Stage::Map(Map::Cos)),
+        "Square" => Some(Stage::Map(Map::Square)),
+        "Neg" => Some(Stage::Map(Map::Neg)),
+        "Abs" => Some(Stage::Map(Map::Abs)),
         _ => None,
     }
 }

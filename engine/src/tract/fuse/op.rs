@@ -5,6 +5,7 @@
 //! each added where its [`Stage::AddInput`] says.
 
 use super::kernel::{self, Step, TILE};
+use super::maps::Map;
 use std::sync::Arc;
 use tract_linalg::Func;
 use tract_linalg::multithread::{Executor, current_tract_executor};
@@ -24,9 +25,14 @@ pub enum Stage {
     AddConst(Arc<Vec<f32>>),
     /// The op's input `n` (a per-channel vector) added.
     AddInput(usize),
-    Tanh,
-    Sigmoid,
+    /// An element-wise function tract-linalg has a vectorised kernel for.
+    Linalg(Func),
+    /// One of easel's own element-wise functions.
+    Map(Map),
 }
+
+/// The functions of [`Stage::Linalg`]: what `steps` asks tract-linalg for.
+const LINALG: [Func; 3] = [Func::Tanh, Func::Sigmoid, Func::Exp];
 
 /// Shapes, not weights: tract prints ops in its dumps and errors.
 impl std::fmt::Debug for Stage {
@@ -37,8 +43,8 @@ impl std::fmt::Debug for Stage {
             } => write!(f, "{inputs}->{outputs}"),
             Stage::AddConst(_) => write!(f, "+bias"),
             Stage::AddInput(n) => write!(f, "+input{n}"),
-            Stage::Tanh => write!(f, "tanh"),
-            Stage::Sigmoid => write!(f, "sigmoid"),
+            Stage::Linalg(func) => write!(f, "{}", func.name()),
+            Stage::Map(map) => write!(f, "{}", map.name()),
         }
     }
 }
@@ -86,7 +92,7 @@ impl PointwiseChain {
     fn steps<'a>(
         &'a self,
         vectors: &[&[f32]],
-        kernels: &'a [Box<dyn tract_linalg::element_wise::ElementWise<f32>>; 2],
+        kernels: &'a [Box<dyn tract_linalg::element_wise::ElementWise<f32>>],
     ) -> TractResult<Vec<Step<'a>>> {
         let mut steps: Vec<Step> = Vec::new();
         for stage in &self.stages {
@@ -119,8 +125,14 @@ impl PointwiseChain {
                     weights,
                     bias: vec![0.0; *outputs],
                 }),
-                (Stage::Tanh, None, _) => steps.push(Step::Activation(&*kernels[0])),
-                (Stage::Sigmoid, None, _) => steps.push(Step::Activation(&*kernels[1])),
+                (Stage::Linalg(func), None, _) => {
+                    let at = LINALG
+                        .iter()
+                        .position(|f| f == func)
+                        .with_context(|| format!("no kernel for {}", func.name()))?;
+                    steps.push(Step::Activation(&*kernels[at]))
+                }
+                (Stage::Map(map), None, _) => steps.push(Step::Map(*map)),
                 (Stage::AddConst(_) | Stage::AddInput(_), None, _) => unreachable!(),
             }
         }
@@ -149,7 +161,10 @@ impl EvalOp for PointwiseChain {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let kernels = [Func::Tanh.ew_f32()?, Func::Sigmoid.ew_f32()?];
+        let kernels = LINALG
+            .iter()
+            .map(|f| f.ew_f32())
+            .collect::<TractResult<Vec<_>>>()?;
         let rams: Vec<_> = inputs
             .iter()
             .map(|t| t.try_as_plain_ram())
