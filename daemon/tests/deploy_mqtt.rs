@@ -172,7 +172,7 @@ fn manifest_sha(manifest: &str) -> String {
         .to_string()
 }
 
-/// The reference cppn model's files (small: 28 KB), for packages built by hand.
+/// The reference cppn model's files (small: 5 KB), for packages built by hand.
 fn cppn() -> (String, Vec<u8>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/cppn-aurora");
     (
@@ -525,8 +525,11 @@ async fn bad_packages_are_rejected_with_a_clear_error_and_nothing_installed() {
 
     // One flipped byte in one chunk, sent by hand: the chunk's own hash
     // catches it and the transfer ends.
+    // More than three chunks: the reference CPPN is only 5 KB, so padded
+    // (the transfer ends at the bad chunk, before the package is read).
+    let padded = [onnx.clone(), vec![0u8; 16 << 10]].concat();
     let signed = format::encode(
-        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &onnx)],
+        &[(MANIFEST, manifest.as_bytes()), ("model.onnx", &padded)],
         Some(&key),
     );
     assert!(signed.len() > 3 * 4096);
