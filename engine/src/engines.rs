@@ -185,7 +185,6 @@ impl EngineChoice {
 /// The engines one worker loads models on: tract's run options (its
 /// thread pool), and onnxruntime opened on first need and kept, whether
 /// it opened or not (a missing library is looked for once, not per model).
-#[derive(Clone)]
 pub struct Engines {
     choice: EngineChoice,
     tract: RunOptions,

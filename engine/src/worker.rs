@@ -696,12 +696,7 @@ fn load(
         &name,
         Reply::Load(reply, package.onnx_path()),
     );
-    let loaded = guarded(|| engines.load(&package)).unwrap_or_else(|message| {
-        Err(LoadError::Crashed {
-            path: package.onnx_path(),
-            message,
-        })
-    });
+    let loaded = load_guarded(engines, &package);
     let Some(Reply::Load(reply, _)) = release(shared, generation) else {
         return;
     };
@@ -713,6 +708,17 @@ fn load(
         }
     };
     let _ = reply.send(result);
+}
+
+/// Loads `package` on `engines`, a panic inside the engine turned into
+/// that model's refusal.
+fn load_guarded(engines: &mut Engines, package: &ModelPackage) -> Result<Model, LoadError> {
+    guarded(|| engines.load(package)).unwrap_or_else(|message| {
+        Err(LoadError::Crashed {
+            path: package.onnx_path(),
+            message,
+        })
+    })
 }
 
 /// Makes a loaded model current on this worker (replacing one of the same

@@ -14,7 +14,7 @@
 //! old thread, if its load ever returns, answers nothing.
 
 use super::{
-    Engines, Job, LoadError, LoadReply, ModelPackage, Shared, Work, guarded, lock, refuse,
+    Engines, Job, LoadError, LoadReply, ModelPackage, Shared, Work, load_guarded, lock, refuse,
 };
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -106,12 +106,7 @@ fn run(shared: &Shared, mut engines: Engines, generation: u64) {
             }
         };
         engines.set_tract(lock(&shared.tract).clone());
-        let loaded = guarded(|| engines.load(&package)).unwrap_or_else(|message| {
-            Err(LoadError::Crashed {
-                path: package.onnx_path(),
-                message,
-            })
-        });
+        let loaded = load_guarded(&mut engines, &package);
         // The answer is ours only while this loader is the current one.
         let reply = {
             let mut loads = lock(&shared.loads);

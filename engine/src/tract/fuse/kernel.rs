@@ -182,30 +182,52 @@ fn linear_avx2(w: &[f32], o: usize, i: usize, bias: &[f32], x: &[Row], out: &mut
 
 /// `out = bias + W · x` on one tile, with the best instructions this CPU has.
 fn linear(w: &[f32], o: usize, i: usize, bias: &[f32], x: &[Row], out: &mut [Row]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { linear_avx512(w, o, i, bias, x, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { linear_avx2(w, o, i, bias, x, out) };
-        }
-        linear_with::<Separate, 4>(w, o, i, bias, x, out)
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        linear_with::<Fused, 4>(w, o, i, bias, x, out)
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        linear_with::<Separate, 4>(w, o, i, bias, x, out)
+    match isa() {
+        // SAFETY: `isa` found the features the function is compiled for.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { linear_avx512(w, o, i, bias, x, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { linear_avx2(w, o, i, bias, x, out) },
+        Isa::Baseline => linear_with::<Baseline, 4>(w, o, i, bias, x, out),
     }
 }
+
+/// The instruction sets the kernels here and in `maps.rs` are compiled
+/// for, one picked at run time.
+#[derive(Clone, Copy)]
+pub(super) enum Isa {
+    /// AVX-512F with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// What the target always has (NEON with FMA on aarch64).
+    Baseline,
+}
+
+/// The best instruction set this CPU has (the detection is cached by std).
+pub(super) fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// The multiply-add of [`Isa::Baseline`]: fused where the target always
+/// has the instruction (AArch64), else separate.
+#[cfg(target_arch = "aarch64")]
+pub(super) type Baseline = Fused;
+#[cfg(not(target_arch = "aarch64"))]
+pub(super) type Baseline = Separate;
 
 #[cfg(test)]
 mod tests {

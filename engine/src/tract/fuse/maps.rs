@@ -14,7 +14,7 @@
 //! holds (no network here comes near it). Compiled per instruction set and
 //! picked at run time, like the products (`kernel.rs`).
 
-use super::kernel::Madd;
+use super::kernel::{Baseline, Isa, Madd, isa};
 
 /// An element-wise function easel computes itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,29 +39,14 @@ impl Map {
 
     /// Applies the function to every element, in place.
     pub fn run(self, xs: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { map_avx512(self, xs) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                return unsafe { map_avx2(self, xs) };
-            }
-            map_with::<super::kernel::Separate>(self, xs)
-        }
-        #[cfg(target_arch = "aarch64")]
-        {
-            map_with::<super::kernel::Fused>(self, xs)
-        }
-        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-        {
-            map_with::<super::kernel::Separate>(self, xs)
+        match isa() {
+            // SAFETY: `isa` found the features the function is compiled for.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { map_avx512(self, xs) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { map_avx2(self, xs) },
+            Isa::Baseline => map_with::<Baseline>(self, xs),
         }
     }
 }
