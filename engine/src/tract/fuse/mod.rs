@@ -9,10 +9,19 @@
 //! becomes one [`op::PointwiseChain`] evaluated tile by tile
 //! (`kernel.rs`). That is the whole of a CPPN, a classic one with sine
 //! and Gaussian `exp(-x²)` layers included, and the head of many
-//! generators. Applied at every load (`tract::load::optimize`); set
+//! generators.
+//!
+//! And a **transposed convolution** (`deconv.rs`) with the per-channel
+//! scale, shift and ReLU after it becomes tract's own matrix product and
+//! one [`deconv_op::DeconvSum`] that sums the taps into each output
+//! plane in cache and finishes it there (a DCGAN's layers).
+//!
+//! Applied at every load (`tract::load::optimize`); set
 //! `EASEL_TRACT_FUSE=0` in the environment to load models as tract alone
 //! would (benchmarks compare both).
 
+mod deconv;
+mod deconv_op;
 mod kernel;
 mod maps;
 mod op;
@@ -47,8 +56,13 @@ pub fn fast_paths(typed: TypedModel) -> TractResult<TypedModel> {
     Ok(typed)
 }
 
-/// Replaces every pointwise chain of `model` by one op; how many.
+/// Puts every fast path into `model`; how many ops it replaced.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
+    Ok(fuse_chains(model)? + deconv::fuse(model)?)
+}
+
+/// Replaces every pointwise chain of `model` by one op; how many.
+fn fuse_chains(model: &mut TypedModel) -> TractResult<usize> {
     let mut fused = 0;
     // Each pass replaces a chain of at least two nodes by one: bounded.
     for _ in 0..model.nodes().len() {
