@@ -25,50 +25,41 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// Replaces every transposed convolution it can; how many.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
-    let mut fused = 0;
-    // Each pass removes one `Deconv`: bounded.
-    for _ in 0..model.nodes().len() {
-        let Some(found) = model
-            .eval_order()?
-            .into_iter()
-            .find_map(|id| find(model, id))
-        else {
-            break;
-        };
-        let mut patch = TypedModelPatch::new("easel deconv sum");
-        let name = &model.node(found.deconv).name;
-        let [n, _, h, w] = found.input_shape;
-        // [N, Cin, H, W] -> [Cin, N·H·W]: the images side by side in the
-        // product's columns (a copy only when N > 1).
-        let x = patch.tap_model(model, found.input)?;
-        let x = patch.wire_node(format!("{name}.easel_images"), AxisOp::Move(0, 1), &[x])?;
-        let dims = tvec![n.to_dim(), h.to_dim(), w.to_dim()];
-        let flat = patch.wire_node(
-            format!("{name}.easel_flat"),
-            AxisOp::Reshape(1, dims, tvec![(n * h * w).to_dim()]),
-            &x,
-        )?;
-        let kernel = patch.add_const(format!("{name}.easel_kernel"), found.matrix)?;
-        let einsum = patch.wire_node(
-            format!("{name}.easel_einsum"),
-            EinSum {
-                axes: "mk,kn->mn".parse()?,
-                operating_dt: f32::datum_type(),
-                q_params: None,
-            },
-            &[kernel, flat[0]],
-        )?;
-        debug_assert_eq!(
-            patch.outlet_fact(einsum[0])?.shape.as_concrete(),
-            Some(&[found.op.channels * found.op.taps(), n * h * w][..])
-        );
-        let out = patch.wire_node(format!("{name}.easel_sum"), found.op, &einsum)?;
-        patch.shunt_outside(model, OutletId::new(found.last, 0), out[0])?;
-        patch.apply(model)?;
-        *model = std::mem::take(model).into_compact()?;
-        fused += 1;
-    }
-    Ok(fused)
+    super::replace_each(model, find, wire)
+}
+
+/// The patch that puts `found` in.
+fn wire(model: &TypedModel, found: Found) -> TractResult<TypedModelPatch> {
+    let mut patch = TypedModelPatch::new("easel deconv sum");
+    let name = &model.node(found.deconv).name;
+    let [n, _, h, w] = found.input_shape;
+    // [N, Cin, H, W] -> [Cin, N·H·W]: the images side by side in the
+    // product's columns (a copy only when N > 1).
+    let x = patch.tap_model(model, found.input)?;
+    let x = patch.wire_node(format!("{name}.easel_images"), AxisOp::Move(0, 1), &[x])?;
+    let dims = tvec![n.to_dim(), h.to_dim(), w.to_dim()];
+    let flat = patch.wire_node(
+        format!("{name}.easel_flat"),
+        AxisOp::Reshape(1, dims, tvec![(n * h * w).to_dim()]),
+        &x,
+    )?;
+    let kernel = patch.add_const(format!("{name}.easel_kernel"), found.matrix)?;
+    let einsum = patch.wire_node(
+        format!("{name}.easel_einsum"),
+        EinSum {
+            axes: "mk,kn->mn".parse()?,
+            operating_dt: f32::datum_type(),
+            q_params: None,
+        },
+        &[kernel, flat[0]],
+    )?;
+    debug_assert_eq!(
+        patch.outlet_fact(einsum[0])?.shape.as_concrete(),
+        Some(&[found.op.channels * found.op.taps(), n * h * w][..])
+    );
+    let out = patch.wire_node(format!("{name}.easel_sum"), found.op, &einsum)?;
+    patch.shunt_outside(model, OutletId::new(found.last, 0), out[0])?;
+    Ok(patch)
 }
 
 /// A transposed convolution found in the graph, ready to wire.

@@ -61,18 +61,33 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     Ok(fuse_chains(model)? + deconv::fuse(model)?)
 }
 
-/// Replaces every pointwise chain of `model` by one op; how many.
-fn fuse_chains(model: &mut TypedModel) -> TractResult<usize> {
-    let mut fused = 0;
-    // Each pass replaces a chain of at least two nodes by one: bounded.
+/// Finds a pattern at the first node (in evaluation order) where `find`
+/// sees one, puts `wire`'s patch in, and again until none is left; how
+/// many. Each patch replaces two or more nodes by fewer: bounded.
+fn replace_each<T>(
+    model: &mut TypedModel,
+    find: impl Fn(&TypedModel, usize) -> Option<T>,
+    wire: impl Fn(&TypedModel, T) -> TractResult<TypedModelPatch>,
+) -> TractResult<usize> {
+    let mut replaced = 0;
     for _ in 0..model.nodes().len() {
-        let Some(chain) = model
+        let Some(found) = model
             .eval_order()?
             .into_iter()
-            .find_map(|id| find_chain(model, id))
+            .find_map(|id| find(model, id))
         else {
             break;
         };
+        wire(model, found)?.apply(model)?;
+        *model = std::mem::take(model).into_compact()?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// Replaces every pointwise chain of `model` by one op; how many.
+fn fuse_chains(model: &mut TypedModel) -> TractResult<usize> {
+    replace_each(model, find_chain, |model, chain| {
         let mut patch = TypedModelPatch::new("easel pointwise chain");
         let mut taps = tvec![patch.tap_model(model, chain.input)?];
         for v in &chain.vectors {
@@ -81,11 +96,8 @@ fn fuse_chains(model: &mut TypedModel) -> TractResult<usize> {
         let name = format!("{}.easel_chain", model.node(chain.last).name);
         let out = patch.wire_node(name, chain.op, &taps)?;
         patch.shunt_outside(model, OutletId::new(chain.last, 0), out[0])?;
-        patch.apply(model)?;
-        *model = std::mem::take(model).into_compact()?;
-        fused += 1;
-    }
-    Ok(fused)
+        Ok(patch)
+    })
 }
 
 /// A chain found in the graph, ready to wire.
