@@ -15,7 +15,7 @@
 //! ReLU before moving on.
 
 use super::deconv_op::DeconvSum;
-use super::{concrete, sole_successor};
+use super::{concrete, f32_values, sole_successor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::change_axes::AxisOp;
@@ -104,16 +104,10 @@ fn find(model: &TypedModel, id: usize) -> Option<Found> {
     if kernel.shape() != [cout, cin, kh, kw] || kernel.datum_type() != f32::datum_type() {
         return None;
     }
-    let bias = bias.cast_to::<f32>().ok()?;
-    let bias = bias
-        .try_as_plain_ram()
-        .ok()?
-        .as_slice::<f32>()
-        .ok()?
-        .to_vec();
+    let bias = f32_values(&*bias.cast_to::<f32>().ok()?)?;
     let shift = match bias.len() {
         1 => vec![bias[0]; cout],
-        n if n == cout => bias,
+        len if len == cout => bias,
         _ => return None,
     };
     let padding = spec
@@ -162,8 +156,7 @@ fn product_matrix(kernel: &Tensor) -> Option<Tensor> {
     let &[cout, cin, kh, kw] = kernel.shape() else {
         return None;
     };
-    let ram = kernel.try_as_plain_ram().ok()?;
-    let k = ram.as_slice::<f32>().ok()?;
+    let k = f32_values(kernel)?;
     let taps = kh * kw;
     let mut m = vec![0.0f32; cout * taps * cin];
     for o in 0..cout {
@@ -220,17 +213,12 @@ fn absorb(model: &TypedModel, id: usize, wire: OutletId, op: &mut DeconvSum) -> 
 /// `channels` values.
 fn per_channel(model: &TypedModel, outlet: OutletId, channels: usize) -> Option<Vec<f32>> {
     let konst = model.outlet_fact(outlet).ok()?.konst.clone()?;
-    if konst.datum_type() != f32::datum_type() {
-        return None;
-    }
-    let ram = konst.try_as_plain_ram().ok()?;
-    let v = ram.as_slice::<f32>().ok()?;
-    let shape = konst.shape();
+    let v = f32_values(&konst)?;
     if v.len() == 1 {
         return Some(vec![v[0]; channels]);
     }
-    let [lead @ .., c, 1, 1] = shape else {
+    let [lead @ .., c, 1, 1] = konst.shape() else {
         return None;
     };
-    (*c == channels && lead.iter().all(|&d| d == 1)).then(|| v.to_vec())
+    (*c == channels && lead.iter().all(|&d| d == 1)).then_some(v)
 }

@@ -1,21 +1,20 @@
 //! `EaselDeconvSum`: the second half of a transposed convolution. Input 0
 //! is tract's product `[C·kh·kw, N·H·W]` (row `(c, ky, kx)`, one column
-//! per image and input pixel); the output `[N, C, OH, OW]` is, per channel, the sum
-//! of every tap at its place (`o = i·stride - pad + k·dilation` on each
-//! axis), then `· scale + shift` (the convolution's bias and any batch
-//! norm after it) and the ReLU when one followed.
+//! per image and input pixel); the output `[N, C, OH, OW]` is, per
+//! channel, the sum of every tap at its place (`o = i·stride - pad +
+//! k·dilation` on each axis), then `· scale + shift` (the convolution's
+//! bias and any batch norm after it) and the ReLU when one followed.
 //!
 //! Channel by channel, so the plane being summed stays in L1 (64x64
 //! floats are 16 KiB). The output is summed as its `stride` phases (on
 //! each axis, output `a·s + r` is value `a` of phase `r`): a tap then
 //! adds its whole input plane, shifted, into one phase with unit-stride
-//! (vectorised) adds, where a scatter into the output would stride.
-//! The phases are interleaved into the output once, finished on the way. Channels are split over the run's tract
-//! executor. The taps are added in another order than tract's scatter
-//! (and the bias last instead of first): results differ in float
-//! rounding only.
+//! (vectorised) adds, where a scatter into the output would stride. The
+//! phases are interleaved into the output once, finished on the way.
+//! Channels are split over the run's tract executor. The taps are added
+//! in another order than tract's scatter (and the bias last instead of
+//! first): results differ in float rounding only.
 
-use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
@@ -284,16 +283,14 @@ impl EvalOp for DeconvSum {
                 let cols = &cols[c * self.taps() * stride + b * pixels..];
                 self.channel(&plan, c, (cols, stride), scratch, out)
             };
-            match current_tract_executor() {
-                Executor::MultiThread(pool) if pool.current_num_threads() > 1 => {
-                    pool.install(|| {
-                        use rayon::prelude::*;
-                        out.par_chunks_mut(plane)
-                            .enumerate()
-                            .for_each_init(|| vec![0.0; plane], one)
-                    })
-                }
-                _ => {
+            match super::parallel_pool() {
+                Some(pool) => pool.install(|| {
+                    use rayon::prelude::*;
+                    out.par_chunks_mut(plane)
+                        .enumerate()
+                        .for_each_init(|| vec![0.0; plane], one)
+                }),
+                None => {
                     let mut scratch = vec![0.0; plane];
                     out.chunks_mut(plane)
                         .enumerate()

@@ -1,7 +1,7 @@
 //! easel's own fast paths inside tract: patterns of a typed, decluttered
 //! model replaced by easel's ops before tract optimizes the rest.
 //!
-//! One so far: a **pointwise chain** — two or more 1x1 convolutions
+//! Two so far. A **pointwise chain** — two or more 1x1 convolutions
 //! (tract's `EinSum` `…IHW,OI->…OHW` with constant weights) with the
 //! per-channel adds and element-wise functions between and after them
 //! (`Tanh`, `Sigmoid`, `Exp` through tract-linalg's kernels; `Sin`, `Cos`,
@@ -30,6 +30,7 @@ use maps::Map;
 use op::{PointwiseChain, Stage};
 use std::sync::Arc;
 use tract_linalg::Func;
+use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -170,6 +171,22 @@ fn find_chain(model: &TypedModel, start: usize) -> Option<Found> {
     })
 }
 
+/// A tensor's values when it holds f32 (no conversion: callers that
+/// accept other types cast first).
+fn f32_values(t: &Tensor) -> Option<Vec<f32>> {
+    Some(t.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec())
+}
+
+/// The run's tract thread pool, when it has more than one thread: the
+/// fused ops split their work over it, else they run on the caller's
+/// thread (one morph lane, or a single-threaded engine).
+fn parallel_pool() -> Option<Arc<rayon::ThreadPool>> {
+    match current_tract_executor() {
+        Executor::MultiThread(pool) if pool.current_num_threads() > 1 => Some(pool),
+        _ => None,
+    }
+}
+
 /// A node's output shape when every dimension is known.
 fn concrete(model: &TypedModel, outlet: OutletId) -> Option<Vec<usize>> {
     let fact = model.outlet_fact(outlet).ok()?;
@@ -239,13 +256,7 @@ fn linear_stage(
     let &[outputs, inputs] = w.shape() else {
         return None;
     };
-    let weights = w.cast_to::<f32>().ok()?;
-    let weights = weights
-        .try_as_plain_ram()
-        .ok()?
-        .as_slice::<f32>()
-        .ok()?
-        .to_vec();
+    let weights = f32_values(&*w.cast_to::<f32>().ok()?)?;
     let data_shape = concrete(model, node.inputs[0])?;
     let out_shape = concrete(model, OutletId::new(id, 0))?;
     let (c_in, pixels) = channels_and_pixels(&data_shape)?;
@@ -312,7 +323,7 @@ fn channel_add(
     }
     match &model.outlet_fact(other).ok()?.konst {
         Some(k) => {
-            let v = k.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec();
+            let v = f32_values(k)?;
             Some((Stage::AddConst(Arc::new(v)), None))
         }
         None => Some((Stage::AddInput(inputs_before + 1), Some(other))),

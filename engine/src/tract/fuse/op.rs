@@ -8,7 +8,6 @@ use super::kernel::{self, Step, TILE};
 use super::maps::Map;
 use std::sync::Arc;
 use tract_linalg::Func;
-use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
@@ -197,10 +196,7 @@ impl EvalOp for PointwiseChain {
 fn run(chain: &PointwiseChain, steps: &[Step], x: &[f32], out: &mut [f32]) -> Result<(), String> {
     let pixels = chain.pixels;
     let widest = chain.widest();
-    let pool = match current_tract_executor() {
-        Executor::MultiThread(pool) if pool.current_num_threads() > 1 => Some(pool),
-        _ => None,
-    };
+    let pool = super::parallel_pool();
     let parts = pool.as_ref().map_or(1, |p| 4 * p.current_num_threads());
     let chunk = pixels.div_ceil(parts).div_ceil(TILE) * TILE;
     let mut per_part: Vec<Vec<&mut [f32]>> = Vec::new();
