@@ -26,14 +26,20 @@ fn plan(w: usize, h: usize, fused: bool) -> (std::sync::Arc<TypedSimplePlan>, us
     model
         .set_input_fact(1, InferenceFact::dt_shape(f32::datum_type(), [1, 8, 1, 1]))
         .unwrap();
+    optimized(model, fused)
+}
+
+/// `model` typed and decluttered, with the fast paths put in (how many
+/// ops they replaced) or not, then optimized as the engine does.
+fn optimized(model: InferenceModel, fused: bool) -> (std::sync::Arc<TypedSimplePlan>, usize) {
     let mut typed = model.into_typed().unwrap().into_decluttered().unwrap();
-    let chains = if fused {
+    let replaced = if fused {
         fuse::fuse(&mut typed).unwrap()
     } else {
         0
     };
     let plan = typed.into_optimized().unwrap().into_runnable().unwrap();
-    (plan, chains)
+    (plan, replaced)
 }
 
 fn run(plan: &std::sync::Arc<TypedSimplePlan>, w: usize, h: usize, seed: u64) -> Vec<f32> {
@@ -43,13 +49,7 @@ fn run(plan: &std::sync::Arc<TypedSimplePlan>, w: usize, h: usize, seed: u64) ->
     let z = tract_ndarray::Array4::from_shape_vec((1, 8, 1, 1), Latent::from_seed(seed, 8).values)
         .unwrap()
         .into_tensor();
-    let out = plan.run(tvec![coords.into(), z.into()]).unwrap();
-    out[0]
-        .try_as_plain_ram()
-        .unwrap()
-        .as_slice::<f32>()
-        .unwrap()
-        .to_vec()
+    values(plan.run(tvec![coords.into(), z.into()]).unwrap())
 }
 
 #[test]
@@ -78,15 +78,7 @@ fn the_fused_cppn_is_tract_up_to_rounding() {
 /// dcgan-64 typed and decluttered, fused or not, then optimized.
 fn dcgan(fused: bool) -> (std::sync::Arc<TypedSimplePlan>, usize) {
     let path = reference::model_dir("dcgan-64").join("model.onnx");
-    let model = tract_onnx::onnx().model_for_path(path).unwrap();
-    let mut typed = model.into_typed().unwrap().into_decluttered().unwrap();
-    let replaced = if fused {
-        fuse::fuse(&mut typed).unwrap()
-    } else {
-        0
-    };
-    let plan = typed.into_optimized().unwrap().into_runnable().unwrap();
-    (plan, replaced)
+    optimized(tract_onnx::onnx().model_for_path(path).unwrap(), fused)
 }
 
 fn values(outputs: TVec<TValue>) -> Vec<f32> {
@@ -140,7 +132,7 @@ fn the_fused_dcgan_is_tract_up_to_rounding() {
     }
 }
 
-/// A transposed convolution of `geometry` on a `[1, cin, h, w]` input,
+/// A transposed convolution of `geometry` on an `[images, cin, h, w]` input,
 /// with a bias, then (when `finish`) a per-channel scale and shift and a
 /// ReLU, weights from `seed`.
 fn deconv_model(geometry: &Geometry, finish: bool, seed: u64) -> TypedModel {
