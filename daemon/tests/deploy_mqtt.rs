@@ -682,7 +682,20 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
     let _serial = mqtt_support::SERIAL.lock().await;
     let studio = Studio::new();
     let (v1, v1_sha) = studio.dcgan("dcgan-b", 2);
-    let (v2, _) = studio.dcgan("dcgan-b", 3);
+    // v2 is the reference CPPN under the same name, drawing 2048x2048: its
+    // smoke test alone takes seconds in a test build, so the kill below
+    // lands inside the install however slowly this machine answers (a
+    // second DCGAN installs in ~0.2 s: a loaded machine could finish first).
+    let (manifest, onnx) = cppn();
+    let heavy = manifest
+        .replace("name = \"cppn-aurora\"", "name = \"dcgan-b\"")
+        .replace("size = [512, 512]", "size = [2048, 2048]");
+    assert_ne!(heavy, manifest);
+    let v2 = studio.write(
+        "dcgan-b-heavy",
+        &[(MANIFEST, heavy.as_bytes()), ("model.onnx", &onnx)],
+        Some(&studio.key()),
+    );
     let (mut d, mut probe) = online(BrokerKind::Mosquitto, &studio.config("")).await;
     let (ok, out) = deploy(&v1, d.mqtt_port(), NODE, true).await;
     assert!(ok, "{out}");
