@@ -1,7 +1,7 @@
 //! easel's own fast paths inside tract: patterns of a typed, decluttered
 //! model replaced by easel's ops before tract optimizes the rest.
 //!
-//! Two so far. A **pointwise chain** — two or more 1x1 convolutions
+//! Three so far. A **pointwise chain** — two or more 1x1 convolutions
 //! (tract's `EinSum` `…IHW,OI->…OHW` with constant weights) with the
 //! per-channel adds and element-wise functions between and after them
 //! (`Tanh`, `Sigmoid`, `Exp` through tract-linalg's kernels; `Sin`, `Cos`,
@@ -16,15 +16,24 @@
 //! one [`deconv_op::DeconvSum`] that sums the taps into each output
 //! plane in cache and finishes it there (a DCGAN's layers).
 //!
+//! And nearest **up-sampling and reflect or edge padding** (`remap.rs`),
+//! alone or one after the other, become one [`remap_op::Remap`]: a copy
+//! through index maps worked out at load (a style network's decoder).
+//!
 //! Applied at every load (`tract::load::optimize`); set
 //! `EASEL_TRACT_FUSE=0` in the environment to load models as tract alone
 //! would (benchmarks compare both).
 
+mod conv;
+mod conv_kernel;
+mod conv_op;
 mod deconv;
 mod deconv_op;
 mod kernel;
 mod maps;
 mod op;
+mod remap;
+mod remap_op;
 
 use maps::Map;
 use op::{PointwiseChain, Stage};
@@ -59,7 +68,7 @@ pub fn fast_paths(typed: TypedModel) -> TractResult<TypedModel> {
 
 /// Puts every fast path into `model`; how many ops it replaced.
 pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
-    Ok(fuse_chains(model)? + deconv::fuse(model)?)
+    Ok(fuse_chains(model)? + deconv::fuse(model)? + remap::fuse(model)? + conv::fuse(model)?)
 }
 
 /// Finds a pattern at the first node (in evaluation order) where `find`
