@@ -48,9 +48,13 @@ pub enum Rewrite {
     Subpixel,
     /// A nearest-neighbour Resize by an integer factor as Concat +
     /// DepthToSpace (+ edge Pad and Slice for shifted coordinate modes).
+    /// Exact, but since the engine copies a Resize and the Pad after it in
+    /// one pass itself (`EaselRemap`) it only adds copies: not a default.
     ResizeNearest,
     /// A Conv with few output channels as SpaceToDepth + Conv +
-    /// DepthToSpace, filling tract's matrix tiles.
+    /// DepthToSpace, filling tract's matrix tiles. Since the engine
+    /// computes such a Conv directly (`EaselDirectConv`), slower: not a
+    /// default.
     ThinConv,
     /// A stride-2 Conv as SpaceToDepth + a dense stride-1 Conv (exact, but
     /// slower in tract 0.23 on style-256: not a default).
@@ -68,12 +72,13 @@ pub struct OptimizeArgs {
     /// The package folder to write (must not exist yet, or be empty).
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Rewrites to apply, comma separated (default: all).
+    /// Rewrites to apply, comma separated (default: those that still pay
+    /// with the engine's fast paths, docs/performance.md).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "fold-batch-norm,resize-nearest,thin-conv"
+        default_value = "fold-batch-norm"
     )]
     pub rewrites: Vec<Rewrite>,
     /// How `subpixel` splits a ConvTranspose.
