@@ -7,12 +7,15 @@
 //! The numeric tests (`numerics.rs`) check the fused model against
 //! onnxruntime's fixtures as well, since the engine fuses at every load.
 
+mod fused;
 mod reference;
+
+use fused::{executors, op_names, optimized, values};
 
 use easel_engine::pixels::cppn_coords;
 use easel_engine::seed::Latent;
 use easel_engine::tract::fuse;
-use tract_linalg::multithread::{Executor, multithread_tract_scope};
+use tract_linalg::multithread::multithread_tract_scope;
 use tract_onnx::prelude::*;
 
 /// The reference CPPN typed and decluttered at `w` x `h`, fused or not,
@@ -29,19 +32,6 @@ fn plan(w: usize, h: usize, fused: bool) -> (std::sync::Arc<TypedSimplePlan>, us
     optimized(model, fused)
 }
 
-/// `model` typed and decluttered, with the fast paths put in (how many
-/// ops they replaced) or not, then optimized as the engine does.
-fn optimized(model: InferenceModel, fused: bool) -> (std::sync::Arc<TypedSimplePlan>, usize) {
-    let mut typed = model.into_typed().unwrap().into_decluttered().unwrap();
-    let replaced = if fused {
-        fuse::fuse(&mut typed).unwrap()
-    } else {
-        0
-    };
-    let plan = typed.into_optimized().unwrap().into_runnable().unwrap();
-    (plan, replaced)
-}
-
 fn run(plan: &std::sync::Arc<TypedSimplePlan>, w: usize, h: usize, seed: u64) -> Vec<f32> {
     let coords = tract_ndarray::Array4::from_shape_vec((1, 3, h, w), cppn_coords(w, h, 1.0))
         .unwrap()
@@ -54,14 +44,14 @@ fn run(plan: &std::sync::Arc<TypedSimplePlan>, w: usize, h: usize, seed: u64) ->
 
 #[test]
 fn the_fused_cppn_is_tract_up_to_rounding() {
-    let pool = Executor::multithread(2);
+    let executors = executors();
     for (w, h) in [(64, 48), (37, 23), (5, 3), (160, 90), (17, 300)] {
         let (fused, chains) = plan(w, h, true);
         assert_eq!(chains, 1, "{w}x{h}: the whole CPPN is one chain");
         let (plain, _) = plan(w, h, false);
         for seed in [0, 1, 7, 42, 1 << 40, u64::MAX] {
             let want = run(&plain, w, h, seed);
-            for executor in [Executor::SingleThread, pool.clone()] {
+            for executor in executors.iter().cloned() {
                 let got = multithread_tract_scope(executor, || run(&fused, w, h, seed));
                 let diff = reference::max_abs_diff(&got, &want);
                 // One 8-bit level is 1/255 of the [0, 1] output.
@@ -81,24 +71,6 @@ fn dcgan(fused: bool) -> (std::sync::Arc<TypedSimplePlan>, usize) {
     optimized(tract_onnx::onnx().model_for_path(path).unwrap(), fused)
 }
 
-fn values(outputs: TVec<TValue>) -> Vec<f32> {
-    outputs[0]
-        .try_as_plain_ram()
-        .unwrap()
-        .as_slice::<f32>()
-        .unwrap()
-        .to_vec()
-}
-
-/// Ops of `plan` by name.
-fn op_names(plan: &TypedSimplePlan) -> Vec<String> {
-    plan.model()
-        .nodes()
-        .iter()
-        .map(|n| n.op.name().to_string())
-        .collect()
-}
-
 #[test]
 fn the_fused_dcgan_is_tract_up_to_rounding() {
     let (fused, replaced) = dcgan(true);
@@ -112,7 +84,7 @@ fn the_fused_dcgan_is_tract_up_to_rounding() {
         "{names:?}"
     );
     let (plain, _) = dcgan(false);
-    let pool = Executor::multithread(2);
+    let executors = executors();
     for seed in [0, 1, 7, 42, 1 << 40, u64::MAX] {
         let z = tract_ndarray::Array4::from_shape_vec(
             (1, 100, 1, 1),
@@ -121,7 +93,7 @@ fn the_fused_dcgan_is_tract_up_to_rounding() {
         .unwrap()
         .into_tensor();
         let want = values(plain.run(tvec![z.clone().into()]).unwrap());
-        for executor in [Executor::SingleThread, pool.clone()] {
+        for executor in executors.iter().cloned() {
             let got = multithread_tract_scope(executor, || {
                 values(fused.run(tvec![z.clone().into()]).unwrap())
             });

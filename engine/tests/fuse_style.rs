@@ -7,50 +7,19 @@
 //! style-256 whole. `numerics.rs` checks the fused model against
 //! onnxruntime's fixtures as well, since the engine fuses at every load.
 
+mod fused;
 mod reference;
+
+use fused::{count, executors, op_names, planned, values};
 
 use easel_engine::seed::Latent;
 use easel_engine::tract::fuse;
-use tract_linalg::multithread::{Executor, multithread_tract_scope};
+use tract_linalg::multithread::multithread_tract_scope;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::ops::nn::resize::{CoordTransformer, Interpolator, Nearest, Resize};
-
-fn values(outputs: TVec<TValue>) -> Vec<f32> {
-    outputs[0]
-        .try_as_plain_ram()
-        .unwrap()
-        .as_slice::<f32>()
-        .unwrap()
-        .to_vec()
-}
-
-/// Ops of `plan` by name.
-fn op_names(plan: &TypedSimplePlan) -> Vec<String> {
-    plan.model()
-        .nodes()
-        .iter()
-        .map(|n| n.op.name().to_string())
-        .collect()
-}
-
-fn count(names: &[String], name: &str) -> usize {
-    names.iter().filter(|n| *n == name).count()
-}
-
-/// `model` (decluttered) with the fast paths put in or not, optimized and
-/// planned, and how many ops the fast paths replaced.
-fn planned(mut model: TypedModel, fused: bool) -> (std::sync::Arc<TypedSimplePlan>, usize) {
-    let replaced = if fused {
-        fuse::fuse(&mut model).unwrap()
-    } else {
-        0
-    };
-    let plan = model.into_optimized().unwrap().into_runnable().unwrap();
-    (plan, replaced)
-}
 
 /// `shape` filled from `seed`.
 fn random(shape: &[usize], seed: u64) -> Tensor {
@@ -146,7 +115,7 @@ fn up_sampling_and_padding_move_pixels_as_tract_does() {
             ],
         ),
     ];
-    let pool = Executor::multithread(2);
+    let executors = executors();
     for (n, (input, moves)) in cases.iter().enumerate() {
         let (fused, replaced) = planned(remap_model(*input, moves), true);
         assert_eq!(replaced, 1, "{moves:?}: one op for the whole run");
@@ -161,7 +130,7 @@ fn up_sampling_and_padding_move_pixels_as_tract_does() {
         let (plain, _) = planned(remap_model(*input, moves), false);
         let x = random(input, n as u64);
         let want = values(plain.run(tvec![x.clone().into()]).unwrap());
-        for executor in [Executor::SingleThread, pool.clone()] {
+        for executor in executors.iter().cloned() {
             let got = multithread_tract_scope(executor, || {
                 values(fused.run(tvec![x.clone().into()]).unwrap())
             });
@@ -275,7 +244,7 @@ fn convolutions_of_any_geometry_compute_as_tract_does() {
             ..style
         },
     ];
-    let pool = Executor::multithread(2);
+    let executors = executors();
     for (n, g) in taken.iter().enumerate() {
         let (fused, replaced) = planned(conv_model(g, n as u64), true);
         assert_eq!(replaced, 1, "{g:?}");
@@ -284,7 +253,7 @@ fn convolutions_of_any_geometry_compute_as_tract_does() {
         let [h, w] = g.hw;
         let x = random(&[g.images, g.cin, h, w], 100 + n as u64);
         let want = values(plain.run(tvec![x.clone().into()]).unwrap());
-        for executor in [Executor::SingleThread, pool.clone()] {
+        for executor in executors.iter().cloned() {
             let got = multithread_tract_scope(executor, || {
                 values(fused.run(tvec![x.clone().into()]).unwrap())
             });
@@ -342,7 +311,7 @@ fn the_fused_style_network_is_tract_up_to_rounding() {
         "{names:?}"
     );
     let (plain, _) = style(false);
-    let pool = Executor::multithread(2);
+    let executors = executors();
     for seed in [3, 11] {
         // A picture's values, 0..255.
         let shape = [1, 3, 256, 256];
@@ -353,7 +322,7 @@ fn the_fused_style_network_is_tract_up_to_rounding() {
             .collect();
         let x = Tensor::from_shape(&shape, &v).unwrap();
         let want = values(plain.run(tvec![x.clone().into()]).unwrap());
-        for executor in [Executor::SingleThread, pool.clone()] {
+        for executor in executors.iter().cloned() {
             let got = multithread_tract_scope(executor, || {
                 values(fused.run(tvec![x.clone().into()]).unwrap())
             });
