@@ -683,9 +683,10 @@ async fn kill_9_while_installing_keeps_the_previous_version_current() {
     let studio = Studio::new();
     let (v1, v1_sha) = studio.dcgan("dcgan-b", 2);
     // v2 is the reference CPPN under the same name, drawing 2048x2048: its
-    // smoke test alone takes seconds in a test build, so the kill below
-    // lands inside the install however slowly this machine answers (a
-    // second DCGAN installs in ~0.2 s: a loaded machine could finish first).
+    // check and smoke test take ~1 s in a test build (and activating it,
+    // another load, about as long), so the kill below lands inside the
+    // install however slowly this machine answers (a second DCGAN installs
+    // in ~0.2 s: a loaded machine could finish first).
     let (manifest, onnx) = cppn();
     let heavy = manifest
         .replace("name = \"cppn-aurora\"", "name = \"dcgan-b\"")
