@@ -59,7 +59,7 @@ fn find(model: &TypedModel, id: usize) -> Option<(usize, DirectConv)> {
     let &[cout, kcin, kh, kw] = kernel.shape() else {
         return None;
     };
-    if kcin != cin || kh * kw < 2 || kh > h || kw > w {
+    if kcin != cin || kh * kw < 2 || kh > h || kw > w || w + 1 - kw < MIN_WIDTH || n == 0 {
         return None;
     }
     let padding = spec
@@ -72,21 +72,8 @@ fn find(model: &TypedModel, id: usize) -> Option<(usize, DirectConv)> {
         return None;
     }
     let values = f32_values(&kernel)?;
-    let bias = model.outlet_fact(node.inputs[2]).ok()?.konst.clone()?;
-    let bias = f32_values(&*bias.cast_to::<f32>().ok()?)?;
-    let bias = match bias.len() {
-        1 => vec![bias[0]; cout],
-        len if len == cout => bias,
-        _ => return None,
-    };
+    let bias = super::channel_bias(model, node.inputs[2], cout)?;
     let op = DirectConv::new(input, [cout, cin, kh, kw], &values, bias);
     // The graph's output shape is the op's.
-    let [.., ow] = op.output_shape();
-    if concrete(model, OutletId::new(id, 0))?.as_slice() != op.output_shape()
-        || n == 0
-        || ow < MIN_WIDTH
-    {
-        return None;
-    }
-    Some((id, op))
+    (concrete(model, OutletId::new(id, 0))?.as_slice() == op.output_shape()).then_some((id, op))
 }

@@ -99,17 +99,11 @@ fn find(model: &TypedModel, id: usize) -> Option<Found> {
         return None;
     }
     let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
-    let bias = model.outlet_fact(node.inputs[2]).ok()?.konst.clone()?;
     let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
     if kernel.shape() != [cout, cin, kh, kw] || kernel.datum_type() != f32::datum_type() {
         return None;
     }
-    let bias = f32_values(&*bias.cast_to::<f32>().ok()?)?;
-    let shift = match bias.len() {
-        1 => vec![bias[0]; cout],
-        len if len == cout => bias,
-        _ => return None,
-    };
+    let shift = super::channel_bias(model, node.inputs[2], cout)?;
     let padding = spec
         .padding
         .compute_for_deconv(

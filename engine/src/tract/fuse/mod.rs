@@ -186,6 +186,18 @@ fn f32_values(t: &Tensor) -> Option<Vec<f32>> {
     Some(t.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec())
 }
 
+/// A convolution's constant bias input as one value per output channel:
+/// given per channel, or one value for all (cast to f32).
+fn channel_bias(model: &TypedModel, outlet: OutletId, channels: usize) -> Option<Vec<f32>> {
+    let konst = model.outlet_fact(outlet).ok()?.konst.clone()?;
+    let v = f32_values(&*konst.cast_to::<f32>().ok()?)?;
+    match v.len() {
+        1 => Some(vec![v[0]; channels]),
+        len if len == channels => Some(v),
+        _ => None,
+    }
+}
+
 /// The run's tract thread pool, when it has more than one thread: the
 /// fused ops split their work over it, else they run on the caller's
 /// thread (one morph lane, or a single-threaded engine).
