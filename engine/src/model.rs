@@ -334,6 +334,32 @@ pub fn faster(mut run: impl FnMut(usize) -> Result<(), RunError>) -> Option<[Dur
     Some(best)
 }
 
+/// Hands out the frame indexes `0..len` one at a time to whichever lane
+/// asks first, so a lane that runs faster (or starts earlier) takes more
+/// frames and none sits idle while another still has several to paint;
+/// a fixed split leaves one lane waiting on the other's last frames.
+pub struct Claims {
+    next: std::sync::atomic::AtomicUsize,
+    len: usize,
+}
+
+impl Claims {
+    pub fn new(len: usize) -> Claims {
+        Claims {
+            next: std::sync::atomic::AtomicUsize::new(0),
+            len,
+        }
+    }
+
+    /// The indexes this lane takes, claimed as it goes.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::from_fn(|| {
+            let ix = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (ix < self.len).then_some(ix)
+        })
+    }
+}
+
 /// Results of frames painted out of order, put back in `0..len` order;
 /// a frame a lane never returned (its thread panicked) is an error.
 pub fn in_order<R>(
@@ -348,4 +374,27 @@ pub fn in_order<R>(
             None => Err(RunError::Inference("the inference lane failed".into())),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claims;
+
+    #[test]
+    fn lanes_claim_every_frame_exactly_once() {
+        let claims = Claims::new(1000);
+        let mut taken: Vec<usize> = std::thread::scope(|scope| {
+            let lanes: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| claims.iter().collect::<Vec<_>>()))
+                .collect();
+            lanes
+                .into_iter()
+                .flat_map(|lane| lane.join().unwrap())
+                .collect()
+        });
+        taken.sort_unstable();
+        assert_eq!(taken, (0..1000).collect::<Vec<_>>());
+        // Nothing is left for a lane that asks after the end.
+        assert_eq!(claims.iter().next(), None);
+    }
 }

@@ -11,13 +11,16 @@ use easel_engine::seed::Latent;
 use easel_engine::{BatchRequest, Lane, ModelInfo, Rendered, RunError, Source, Urgency};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut state = studio.state.subscribe();
     let mut walk: Option<Walk> = None;
     let mut pending: Option<Batch> = None;
+    // Two batches may wait to be shown: the one on screen and the next.
+    let (show_tx, show_rx) = mpsc::channel(2);
+    tokio::spawn(show(studio.clone(), show_rx, cancel.clone()));
     loop {
         let now = Instant::now();
         let (still, attracting, closed) = {
@@ -136,9 +139,39 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 "morph batch"
             );
         }
-        // The next batch renders while this one is shown.
+        // The next batch renders while this one is shown: the show task
+        // paces the frames, so the engine never waits for the screen.
         pending = ask(&studio, &info, m, pace, Instant::now()).ok();
-        for (shot, rendered) in shots.iter().zip(rendered) {
+        let shown = Shown {
+            model: info.name.clone(),
+            shots,
+            rendered,
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = show_tx.send(shown) => if r.is_err() { return },
+        }
+    }
+}
+
+/// A rendered batch on its way to the screen.
+struct Shown {
+    model: String,
+    shots: Vec<morph::Shot>,
+    rendered: Vec<Rendered>,
+}
+
+/// Shows each batch's frames at their planned instants, batch after
+/// batch; frames no longer wanted (another mode or model) are dropped.
+async fn show(studio: Arc<Studio>, mut batches: mpsc::Receiver<Shown>, cancel: CancellationToken) {
+    let mut state = studio.state.subscribe();
+    loop {
+        let batch = tokio::select! {
+            _ = cancel.cancelled() => return,
+            b = batches.recv() => match b { Some(b) => b, None => return },
+        };
+        let mut wanted = None;
+        for (shot, rendered) in batch.shots.iter().zip(batch.rendered) {
             // tokio's timers tick in milliseconds: sleeping for less would
             // wait a whole tick and make showing slower than rendering.
             if shot.at > Instant::now() + TIMER_TICK {
@@ -147,7 +180,11 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                     _ = tokio::time::sleep_until(shot.at.into()) => {},
                 }
             }
-            if state.has_changed().unwrap_or(true) && !still_wanted(&studio, &info.name) {
+            if wanted.is_none() || state.has_changed().unwrap_or(true) {
+                state.mark_unchanged();
+                wanted = Some(still_wanted(&studio, &batch.model));
+            }
+            if wanted == Some(false) {
                 break;
             }
             let plan = shot.plan;

@@ -20,7 +20,7 @@
 use super::Runtime;
 use crate::engines::Provider;
 use crate::load::{Checked, LoadError};
-use crate::model::{PLAN_CACHE, RunError, Source, faster, in_order};
+use crate::model::{Claims, PLAN_CACHE, RunError, Source, faster, in_order};
 use crate::package::Manifest;
 use crate::picture::RgbImage;
 use crate::tensors::Tensors;
@@ -214,9 +214,10 @@ impl OrtModel {
         }
         let tensors = &self.tensors;
         let grid = grid.as_ref();
-        let lane = |first: usize, session: &mut Session| {
-            (first..sources.len())
-                .step_by(lanes)
+        let claims = Claims::new(sources.len());
+        let lane = |_, session: &mut Session| {
+            claims
+                .iter()
                 .map(|ix| (ix, paint(session, tensors, &sources[ix], grid)))
                 .collect::<Vec<_>>()
         };

@@ -17,7 +17,7 @@
 use super::load::{self, LoadError};
 use crate::budget::Budget;
 use crate::load::Checked;
-use crate::model::{PLAN_CACHE, RunError, Source, faster, in_order};
+use crate::model::{Claims, PLAN_CACHE, RunError, Source, faster, in_order};
 use crate::package::{Manifest, ModelKind};
 use crate::picture::RgbImage;
 use crate::tensors::Tensors;
@@ -227,10 +227,11 @@ impl TractModel {
         };
         let lanes = self.lanes().min(sources.len()).max(1);
         let this = &*self;
-        let lane = |first: usize| -> Vec<(usize, Result<RgbImage, RunError>)> {
+        let claims = Claims::new(sources.len());
+        let lane = |_| -> Vec<(usize, Result<RgbImage, RunError>)> {
             let mut state = new_state(&plan);
-            (first..sources.len())
-                .step_by(lanes)
+            claims
+                .iter()
                 .map(|ix| (ix, this.paint(&plan, &mut state, &sources[ix])))
                 .collect()
         };
