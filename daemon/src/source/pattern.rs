@@ -10,7 +10,7 @@
 use super::{Frame, FrameSource, SourceError};
 use easel_engine::picture::RgbImage;
 use std::f32::consts::TAU;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 pub const URI: &str = "test://pattern";
@@ -34,7 +34,7 @@ pub fn render(width: u32, height: u32, t: f32) -> RgbImage {
     let vs: Vec<f32> = (0..h)
         .map(|y| (y as f32 + 0.5 - h as f32 / 2.0) / unit)
         .collect();
-    let wave = Cycle::new();
+    let wave = &*WAVE;
     let column_wave: Vec<f32> = us.iter().map(|u| (u * 3.0 + t * 0.7).sin()).collect();
     let row_wave: Vec<f32> = vs.iter().map(|v| (v * 2.3 - t * 0.5).sin()).collect();
     // u + v depends on x + y only.
@@ -71,6 +71,9 @@ pub fn render(width: u32, height: u32, t: f32) -> RgbImage {
     }
     RgbImage::new(width, height, rgb)
 }
+
+/// The wave table, built once for every frame of every pattern.
+static WAVE: LazyLock<Cycle> = LazyLock::new(Cycle::new);
 
 /// cos and sin of an angle in turns, from a table: within 1e-3, far
 /// below a level of 255, for a picture that only has to move.

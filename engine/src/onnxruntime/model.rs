@@ -215,7 +215,7 @@ impl OrtModel {
         let tensors = &self.tensors;
         let grid = grid.as_ref();
         let claims = Claims::new(sources.len());
-        let lane = |_, session: &mut Session| {
+        let lane = |session: &mut Session| {
             claims
                 .iter()
                 .map(|ix| (ix, paint(session, tensors, &sources[ix], grid)))
@@ -250,7 +250,7 @@ impl OrtModel {
         }
         let tensors = &self.tensors;
         let grid = grid.as_ref();
-        let lane = |_, session: &mut Session| {
+        let lane = |session: &mut Session| {
             while let Some((source, tag)) = next() {
                 let started = Instant::now();
                 let picture = paint(session, tensors, &source, grid);
@@ -317,11 +317,12 @@ fn session(
     builder.commit_from_memory(bytes).map_err(|e| e.to_string())
 }
 
-/// Runs `lane(i, session i)` for every session on its own thread (the
-/// first on this one); the lanes' outputs, concatenated.
+/// Runs `lane(session)` for every session on its own thread (the first
+/// on this one); the lanes' outputs, concatenated. Lanes share their work
+/// through what `lane` reads (`Claims`, a stream's `next`).
 fn on_lanes<R: Send>(
     sessions: &mut [Session],
-    lane: impl Fn(usize, &mut Session) -> Vec<R> + Sync,
+    lane: impl Fn(&mut Session) -> Vec<R> + Sync,
 ) -> Vec<R> {
     let lane = &lane;
     let Some((first, rest)) = sessions.split_first_mut() else {
@@ -330,15 +331,14 @@ fn on_lanes<R: Send>(
     std::thread::scope(|scope| {
         let others: Vec<_> = rest
             .iter_mut()
-            .enumerate()
-            .map(|(ix, session)| {
+            .map(|session| {
                 std::thread::Builder::new()
                     .name("easel-lane".into())
-                    .spawn_scoped(scope, move || lane(ix + 1, session))
+                    .spawn_scoped(scope, move || lane(session))
                     .expect("spawning an inference lane")
             })
             .collect();
-        let mut all = lane(0, first);
+        let mut all = lane(first);
         for handle in others {
             // A panicking lane's frames are simply missing (`in_order`).
             all.extend(handle.join().unwrap_or_default());

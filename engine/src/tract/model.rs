@@ -228,7 +228,7 @@ impl TractModel {
         let lanes = self.lanes().min(sources.len()).max(1);
         let this = &*self;
         let claims = Claims::new(sources.len());
-        let lane = |_| -> Vec<(usize, Result<RgbImage, RunError>)> {
+        let lane = || -> Vec<(usize, Result<RgbImage, RunError>)> {
             let mut state = new_state(&plan);
             claims
                 .iter()
@@ -254,7 +254,7 @@ impl TractModel {
             }
         };
         let this = &*self;
-        let lane = |_| {
+        let lane = || {
             let mut state = new_state(&plan);
             while let Some((source, tag)) = next() {
                 let started = Instant::now();
@@ -266,26 +266,27 @@ impl TractModel {
         self.on_lanes(self.lanes(), lane);
     }
 
-    /// Runs `lane(0..lanes)` on as many threads, each single-threaded in
-    /// tract (one lane: in place, on the executor chosen for single
-    /// pictures); the lanes' outputs, concatenated.
-    fn on_lanes<R: Send>(&self, lanes: usize, lane: impl Fn(usize) -> Vec<R> + Sync) -> Vec<R> {
+    /// Runs `lane` on `lanes` threads, each single-threaded in tract (one
+    /// lane: in place, on the executor chosen for single pictures); the
+    /// lanes' outputs, concatenated. Lanes share their work through what
+    /// `lane` reads (`Claims`, a stream's `next`), so they need no number.
+    fn on_lanes<R: Send>(&self, lanes: usize, lane: impl Fn() -> Vec<R> + Sync) -> Vec<R> {
         if lanes <= 1 {
-            return multithread_tract_scope(self.single.clone(), || lane(0));
+            return multithread_tract_scope(self.single.clone(), lane);
         }
         let lane = &lane;
         std::thread::scope(|scope| {
             let others: Vec<_> = (1..lanes)
-                .map(|first| {
+                .map(|_| {
                     std::thread::Builder::new()
                         .name("easel-lane".into())
                         .spawn_scoped(scope, move || {
-                            multithread_tract_scope(Executor::SingleThread, || lane(first))
+                            multithread_tract_scope(Executor::SingleThread, lane)
                         })
                         .expect("spawning an inference lane")
                 })
                 .collect();
-            let mut all = multithread_tract_scope(Executor::SingleThread, || lane(0));
+            let mut all = multithread_tract_scope(Executor::SingleThread, lane);
             for handle in others {
                 // A panic in tract is reported by the panic hook; its
                 // frames are simply missing.
