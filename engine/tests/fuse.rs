@@ -78,6 +78,12 @@ fn the_fused_dcgan_is_tract_up_to_rounding() {
     let names = op_names(&fused);
     assert_eq!(names.iter().filter(|n| *n == "EaselDeconvSum").count(), 5);
     assert!(!names.iter().any(|n| n == "DeconvSum"), "{names:?}");
+    // The products of the four layers past the 1x1 latent on easel's kernel.
+    assert_eq!(
+        names.iter().filter(|n| *n == "EaselDirectConv").count(),
+        4,
+        "{names:?}"
+    );
     // BatchNorm and ReLU went into the sums: no binary chain is left.
     assert!(
         !names.iter().any(|n| n.starts_with("OptBinChain")),
@@ -245,6 +251,13 @@ fn transposed_convolutions_of_any_geometry_sum_as_tract_does() {
             assert_eq!(fuse::fuse(&mut fused).unwrap(), 1, "{geometry:?}");
             let fused = fused.into_optimized().unwrap().into_runnable().unwrap();
             assert!(op_names(&fused).iter().any(|n| n == "EaselDeconvSum"));
+            // The product on easel's kernel from 16 columns (images x
+            // pixels), tract's below.
+            assert_eq!(
+                op_names(&fused).iter().any(|n| n == "EaselDirectConv"),
+                geometry.images * h * w >= 16,
+                "{geometry:?}"
+            );
             // The reference: tract alone, one image at a time (so the
             // batch's images are checked to stay independent too).
             let one = Geometry {

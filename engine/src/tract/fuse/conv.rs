@@ -10,10 +10,12 @@
 //! (AVX-512) or 8: a style network's last 9x9 convolution back to three
 //! RGB channels wastes most of every tile (30 % of style-256's time at
 //! 3.4 GMAC/s). Easel's kernel reads the input where it lies, blocks the
-//! output channels by four and tiles the pixels, and reached 40–50
-//! GMAC/s on every stride-1 layer of style-256 where tract's product ran
-//! 8–25 (docs/performance.md). 1x1 kernels stay tract's (a plain product;
-//! a pointwise chain takes them where it can).
+//! output channels (eight on AVX-512) and tiles the pixels, with the
+//! accumulators in registers, and reached 60–80 GMAC/s on every stride-1
+//! layer of style-256 where tract's product ran 8–25
+//! (docs/performance.md). 1x1 kernels stay tract's here (a plain
+//! product; a pointwise chain takes them where it can); a transposed
+//! convolution's product runs on the same kernel (`deconv.rs`).
 
 use super::conv_op::DirectConv;
 use super::{concrete, f32_values};

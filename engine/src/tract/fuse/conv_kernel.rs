@@ -1,24 +1,26 @@
 //! The arithmetic of easel's direct convolution (`conv_op.rs`): a block of
-//! up to [`BLOCK`] output channels over a tile of consecutive output
-//! pixels of one row, the accumulators in registers while every input
-//! channel and tap is added in. Per tap the tile's input values are read
-//! once for all the block's channels, and the input rows a tile reads
-//! (its width plus the kernel's) stay in L1 across the taps of a row; no
-//! im2col matrix is written.
+//! output channels over a tile of consecutive output pixels of one row,
+//! the accumulators in registers while every input channel and tap is
+//! added in. Per tap the tile's input values are loaded once into
+//! registers for all the block's channels, each channel's weight is
+//! broadcast once, and the input rows a tile reads (its width plus the
+//! kernel's) stay in L1 across the taps of a row; no im2col matrix is
+//! written.
 //!
-//! Plain Rust that LLVM vectorises along the tile, compiled per
-//! instruction set (`kernel::isa`): on AVX-512 a tile is 64 pixels (four
-//! registers per channel, 16 accumulators for a block of four), on AVX2
-//! 32, on the baseline (NEON on aarch64) 16; what is left of a row goes
-//! one register at a time, then column by column. Sums run in another order than
-//! tract's kernels: results differ in float rounding only.
+//! Written with explicit vector registers ([`Lanes`]: one register of
+//! the instruction set, chosen at run time by `kernel::isa`), because
+//! LLVM, given the same loops over plain arrays, kept the accumulators
+//! of a 4-channel x 64-pixel tile on the stack and stored them back
+//! after every multiply-add (half the AVX-512 peak at best). A block is
+//! as many channels as fill the registers beside the tile's inputs:
+//! 8 channels x 3 AVX-512 registers (48 pixels), 6 x 2 AVX2 registers
+//! (16 pixels), 6 x 4 NEON registers (16 pixels), the shapes that
+//! measured fastest on style-256's layers; what is left of a row goes
+//! one register at a time, then column by column. Sums run in
+//! another order than tract's kernels: results differ in float rounding
+//! only.
 
-#[cfg(target_arch = "x86_64")]
-use super::kernel::Fused;
-use super::kernel::{Baseline, Isa, Madd, isa};
-
-/// Output channels per block: a block's accumulators fill the registers.
-pub const BLOCK: usize = 4;
+use super::kernel::{Isa, isa};
 
 /// One image's convolution: stride 1, no padding (the input is read as
 /// it is, already padded), no dilation.
@@ -38,8 +40,24 @@ pub struct Block<'a> {
     pub bias: &'a [f32],
 }
 
+/// Output channels per block on this CPU: the weights are packed for it
+/// at load (`conv_op.rs`), and [`rows`] takes blocks of at most this.
+pub fn block() -> usize {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86::AVX512_BLOCK,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::AVX2_BLOCK,
+        Isa::Baseline => baseline::BLOCK,
+    }
+}
+
 /// Output rows `rows` of a block's channels: `input` is one image
 /// `[Cin][H][W]`, `out[k]` channel `k`'s rows `rows` (`rows.len() · OW`).
+///
+/// # Panics
+/// If the block has more channels than [`block`], or a slice is shorter
+/// than the geometry says.
 pub fn rows(
     geo: &Geometry,
     input: &[f32],
@@ -47,61 +65,65 @@ pub fn rows(
     rows: std::ops::Range<usize>,
     out: &mut [&mut [f32]],
 ) {
-    match isa() {
-        // SAFETY: `isa` found the features the function is compiled for.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { rows_avx512(geo, input, block, rows, out) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { rows_avx2(geo, input, block, rows, out) },
-        Isa::Baseline => rows_with::<Baseline, 16, 4>(geo, input, block, rows, out),
+    let [h, w] = geo.input;
+    let [kh, kw] = geo.kernel;
+    let [oh, ow] = geo.output;
+    let k = out.len();
+    assert!(k >= 1 && k <= self::block(), "a block of {k} channels");
+    assert!(kh <= h && kw <= w && oh == h + 1 - kh && ow == w + 1 - kw);
+    assert!(rows.end <= oh && input.len() >= geo.input_channels * h * w);
+    assert!(block.weights.len() >= geo.input_channels * kh * kw * k && block.bias.len() >= k);
+    assert!(out.iter().all(|o| o.len() >= rows.len() * ow));
+    // SAFETY: the bounds every tile reads and writes follow from the
+    // asserts above (see `tile`); `isa` found the features.
+    unsafe {
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86::rows_avx512(geo, input, block, rows, out),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::rows_avx2(geo, input, block, rows, out),
+            Isa::Baseline => baseline::rows(geo, input, block, rows, out),
+        }
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn rows_avx512(
-    geo: &Geometry,
-    input: &[f32],
-    block: &Block,
-    rows: std::ops::Range<usize>,
-    out: &mut [&mut [f32]],
-) {
-    rows_with::<Fused, 64, 16>(geo, input, block, rows, out)
+/// One register of `N` lanes of f32 (or one lane, for the last columns).
+trait Lanes: Copy {
+    const N: usize;
+    /// # Safety
+    /// `N` values readable at `p`; the instruction set enabled.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `N` values writable at `p`; the instruction set enabled.
+    unsafe fn store(self, p: *mut f32);
+    /// # Safety
+    /// The instruction set enabled.
+    unsafe fn splat(x: f32) -> Self;
+    /// `a · b + self`.
+    /// # Safety
+    /// The instruction set enabled.
+    unsafe fn madd(self, a: Self, b: Self) -> Self;
+    /// A hint to bring the line at `p` into L1 (any address: a hint
+    /// never faults and nothing is read).
+    #[inline(always)]
+    fn prefetch(_p: *const f32) {}
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn rows_avx2(
-    geo: &Geometry,
-    input: &[f32],
-    block: &Block,
-    rows: std::ops::Range<usize>,
-    out: &mut [&mut [f32]],
-) {
-    rows_with::<Fused, 32, 8>(geo, input, block, rows, out)
-}
+/// How far ahead of the multiply-adds a tile asks for the block's
+/// weights, in floats: 4 KiB, a few hundred nanoseconds of work ahead.
+/// Only the first tile of a block's band streams its weights from
+/// memory (the others find them in cache), and a product's matrix is
+/// read once per run: without the hint dcgan-64's 8 MB layer waited on
+/// memory (1.27 ms with its weights out of cache, 0.69 with it).
+const AHEAD: usize = 1024;
 
-/// Every tile of `rows`, `TW` pixels at a time, then `S` (one register),
-/// then the leftover columns one by one; one instance per block width.
+/// Every tile of `rows` for a block of `K` channels: `R` registers `V`
+/// at a time, then one, then column by column in `S`.
+///
+/// # Safety
+/// The bounds asserted by [`rows`]; `V`'s and `S`'s instruction set enabled.
 #[inline(always)]
-fn rows_with<M: Madd, const TW: usize, const S: usize>(
-    geo: &Geometry,
-    input: &[f32],
-    block: &Block,
-    rows: std::ops::Range<usize>,
-    out: &mut [&mut [f32]],
-) {
-    match out.len() {
-        1 => block_rows::<M, 1, TW, S>(geo, input, block, rows, out),
-        2 => block_rows::<M, 2, TW, S>(geo, input, block, rows, out),
-        3 => block_rows::<M, 3, TW, S>(geo, input, block, rows, out),
-        _ => block_rows::<M, BLOCK, TW, S>(geo, input, block, rows, out),
-    }
-}
-
-#[inline(always)]
-fn block_rows<M: Madd, const K: usize, const TW: usize, const S: usize>(
+unsafe fn block_rows<V: Lanes, S: Lanes, const K: usize, const R: usize>(
     geo: &Geometry,
     input: &[f32],
     block: &Block,
@@ -109,57 +131,337 @@ fn block_rows<M: Madd, const K: usize, const TW: usize, const S: usize>(
     out: &mut [&mut [f32]],
 ) {
     let ow = geo.output[1];
+    let mut to: [*mut f32; K] = [std::ptr::null_mut(); K];
+    for (t, o) in to.iter_mut().zip(out.iter_mut()) {
+        *t = o.as_mut_ptr();
+    }
     for (r, y) in rows.enumerate() {
         let mut x = 0;
-        while x + TW <= ow {
-            tile::<M, K, TW>(geo, input, block, y, x, out, r * ow + x);
-            x += TW;
+        // SAFETY (all three): `x + width <= ow`, so every read stays in
+        // the input row and every write in the output row (`tile`).
+        while x + R * V::N <= ow {
+            let first = r == 0 && x == 0;
+            unsafe { tile::<V, K, R>(geo, input, block, (y, x), &to, r * ow + x, first) };
+            x += R * V::N;
         }
-        while x + S <= ow {
-            tile::<M, K, S>(geo, input, block, y, x, out, r * ow + x);
-            x += S;
+        while x + V::N <= ow {
+            let first = r == 0 && x == 0;
+            unsafe { tile::<V, K, 1>(geo, input, block, (y, x), &to, r * ow + x, first) };
+            x += V::N;
         }
         while x < ow {
-            tile::<M, K, 1>(geo, input, block, y, x, out, r * ow + x);
+            let first = r == 0 && x == 0;
+            unsafe { tile::<S, K, 1>(geo, input, block, (y, x), &to, r * ow + x, first) };
             x += 1;
         }
     }
 }
 
-/// Output pixels `x..x + TW` of row `y` for the block's `K` channels,
-/// written at `out[k][at..]`.
+/// Output pixels `x..x + R·N` of row `y` for the block's `K` channels,
+/// written at `out[k] + at`; `prefetch`: ask for the weights [`AHEAD`].
+///
+/// # Safety
+/// `x + R·N <= OW` and `y < OH`: the reads then end at input column
+/// `x + R·N + kw − 2 < W` of rows `y..y + kh`, and the writes at
+/// `at + R·N`, inside the rows of the band `out` holds.
 #[inline(always)]
-fn tile<M: Madd, const K: usize, const TW: usize>(
+unsafe fn tile<V: Lanes, const K: usize, const R: usize>(
     geo: &Geometry,
     input: &[f32],
     block: &Block,
-    y: usize,
-    x: usize,
-    out: &mut [&mut [f32]],
+    (y, x): (usize, usize),
+    out: &[*mut f32; K],
     at: usize,
+    prefetch: bool,
 ) {
     let [h, w] = geo.input;
     let [kh, kw] = geo.kernel;
-    let mut acc = [[0.0f32; TW]; K];
-    for (row, &b) in acc.iter_mut().zip(block.bias) {
-        *row = [b; TW];
-    }
-    for ci in 0..geo.input_channels {
-        for ky in 0..kh {
-            let line = &input[(ci * h + y + ky) * w + x..][..TW + kw - 1];
-            let taps = &block.weights[(ci * kh + ky) * kw * K..][..kw * K];
-            for (kx, wk) in taps.chunks_exact(K).enumerate() {
-                let xs: &[f32; TW] = line[kx..kx + TW].try_into().expect("TW values");
-                for (row, &wk) in acc.iter_mut().zip(wk) {
-                    for t in 0..TW {
-                        row[t] = M::madd(wk, xs[t], row[t]);
+    unsafe {
+        let mut acc = [[V::splat(0.0); R]; K];
+        for (row, &b) in acc.iter_mut().zip(block.bias) {
+            *row = [V::splat(b); R];
+        }
+        let (input, weights) = (input.as_ptr(), block.weights.as_ptr());
+        for ci in 0..geo.input_channels {
+            if prefetch {
+                V::prefetch(weights.wrapping_add(ci * kh * kw * K + AHEAD));
+            }
+            for ky in 0..kh {
+                let line = input.add((ci * h + y + ky) * w + x);
+                let taps = weights.add((ci * kh + ky) * kw * K);
+                for kx in 0..kw {
+                    let mut xs = [V::splat(0.0); R];
+                    for (i, v) in xs.iter_mut().enumerate() {
+                        *v = V::load(line.add(kx + i * V::N));
+                    }
+                    for (k, row) in acc.iter_mut().enumerate() {
+                        let wk = V::splat(*taps.add(kx * K + k));
+                        for (a, &v) in row.iter_mut().zip(&xs) {
+                            *a = a.madd(wk, v);
+                        }
                     }
                 }
             }
         }
+        for (o, row) in out.iter().zip(&acc) {
+            for (i, v) in row.iter().enumerate() {
+                v.store(o.add(at + i * V::N));
+            }
+        }
     }
-    for (o, row) in out.iter_mut().zip(&acc) {
-        o[at..at + TW].copy_from_slice(row);
+}
+
+/// One lane with a fused multiply-add (x86 FMA contexts, AArch64).
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+struct Fused1(f32);
+impl Lanes for Fused1 {
+    const N: usize = 1;
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        Fused1(unsafe { *p })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        unsafe { *p = self.0 }
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        Fused1(x)
+    }
+    #[inline(always)]
+    unsafe fn madd(self, a: Self, b: Self) -> Self {
+        Fused1(a.0.mul_add(b.0, self.0))
+    }
+}
+
+/// Every block width for one register type, each `channels => registers
+/// per tile`: the block's channel count and the tile's width are
+/// compile-time constants of the tile.
+macro_rules! by_width {
+    ($v:ty, $s:ty, $geo:expr, $input:expr, $block:expr, $rows:expr, $out:expr; $($k:literal => $r:literal),+) => {
+        match $out.len() {
+            $($k => block_rows::<$v, $s, $k, $r>($geo, $input, $block, $rows, $out),)+
+            k => unreachable!("a block of {k} channels"),
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Block, Fused1, Geometry, Lanes, block_rows};
+    use std::arch::x86_64::*;
+
+    pub const AVX512_BLOCK: usize = 8;
+    pub const AVX2_BLOCK: usize = 6;
+
+    #[derive(Clone, Copy)]
+    pub struct Avx512(__m512);
+    impl Lanes for Avx512 {
+        const N: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Avx512(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Avx512(unsafe { _mm512_set1_ps(x) })
+        }
+        #[inline(always)]
+        unsafe fn madd(self, a: Self, b: Self) -> Self {
+            Avx512(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn prefetch(p: *const f32) {
+            // SAFETY: a prefetch reads nothing and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    pub struct Avx2(__m256);
+    impl Lanes for Avx2 {
+        const N: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Avx2(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Avx2(unsafe { _mm256_set1_ps(x) })
+        }
+        #[inline(always)]
+        unsafe fn madd(self, a: Self, b: Self) -> Self {
+            Avx2(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
+        }
+        #[inline(always)]
+        fn prefetch(p: *const f32) {
+            // SAFETY: a prefetch reads nothing and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+        }
+    }
+
+    /// 8 channels x 3 registers: 24 accumulators, 3 inputs and a
+    /// broadcast of the 32 registers.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn rows_avx512(
+        geo: &Geometry,
+        input: &[f32],
+        block: &Block,
+        rows: std::ops::Range<usize>,
+        out: &mut [&mut [f32]],
+    ) {
+        unsafe {
+            by_width!(Avx512, Fused1, geo, input, block, rows, out; 1 => 8, 2 => 8, 3 => 4, 4 => 4, 5 => 4, 6 => 4, 7 => 3, 8 => 3)
+        }
+    }
+
+    /// 6 channels x 2 registers: 12 accumulators, 2 inputs and a
+    /// broadcast of the 16 registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn rows_avx2(
+        geo: &Geometry,
+        input: &[f32],
+        block: &Block,
+        rows: std::ops::Range<usize>,
+        out: &mut [&mut [f32]],
+    ) {
+        unsafe {
+            by_width!(Avx2, Fused1, geo, input, block, rows, out; 1 => 4, 2 => 4, 3 => 3, 4 => 2, 5 => 2, 6 => 2)
+        }
+    }
+}
+
+/// NEON on aarch64 (always there, with a fused multiply-add).
+#[cfg(target_arch = "aarch64")]
+mod baseline {
+    use super::{Block, Fused1, Geometry, Lanes, block_rows};
+    use std::arch::aarch64::*;
+
+    pub const BLOCK: usize = 6;
+
+    #[derive(Clone, Copy)]
+    pub struct Neon(float32x4_t);
+    impl Lanes for Neon {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Neon(unsafe { vld1q_f32(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { vst1q_f32(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Neon(unsafe { vdupq_n_f32(x) })
+        }
+        #[inline(always)]
+        unsafe fn madd(self, a: Self, b: Self) -> Self {
+            Neon(unsafe { vfmaq_f32(self.0, a.0, b.0) })
+        }
+        #[inline(always)]
+        fn prefetch(p: *const f32) {
+            // SAFETY: a prefetch reads nothing and never faults.
+            unsafe {
+                std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+            }
+        }
+    }
+
+    /// 6 channels x 4 registers: 24 accumulators of the 32.
+    pub unsafe fn rows(
+        geo: &Geometry,
+        input: &[f32],
+        block: &Block,
+        rows: std::ops::Range<usize>,
+        out: &mut [&mut [f32]],
+    ) {
+        unsafe {
+            by_width!(Neon, Fused1, geo, input, block, rows, out; 1 => 8, 2 => 8, 3 => 6, 4 => 4, 5 => 4, 6 => 4)
+        }
+    }
+}
+
+/// SSE2 on x86_64 without AVX2 or FMA: multiply, then add (a fused
+/// multiply-add would be a libm call), as the rest of easel's kernels.
+#[cfg(not(target_arch = "aarch64"))]
+mod baseline {
+    use super::{Block, Geometry, Lanes, block_rows};
+    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::*;
+
+    pub const BLOCK: usize = 4;
+
+    #[cfg(target_arch = "x86_64")]
+    #[derive(Clone, Copy)]
+    pub struct Sse(__m128);
+    #[cfg(target_arch = "x86_64")]
+    impl Lanes for Sse {
+        const N: usize = 4;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Sse(unsafe { _mm_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Sse(unsafe { _mm_set1_ps(x) })
+        }
+        #[inline(always)]
+        unsafe fn madd(self, a: Self, b: Self) -> Self {
+            Sse(unsafe { _mm_add_ps(_mm_mul_ps(a.0, b.0), self.0) })
+        }
+    }
+
+    /// One lane, multiply then add.
+    #[derive(Clone, Copy)]
+    pub struct Separate1(f32);
+    impl Lanes for Separate1 {
+        const N: usize = 1;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            Separate1(unsafe { *p })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { *p = self.0 }
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            Separate1(x)
+        }
+        #[inline(always)]
+        unsafe fn madd(self, a: Self, b: Self) -> Self {
+            Separate1(a.0 * b.0 + self.0)
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    type Sse = Separate1;
+
+    /// 4 channels x 2 registers: 8 accumulators of the 16.
+    pub unsafe fn rows(
+        geo: &Geometry,
+        input: &[f32],
+        block: &Block,
+        rows: std::ops::Range<usize>,
+        out: &mut [&mut [f32]],
+    ) {
+        unsafe {
+            by_width!(Sse, Separate1, geo, input, block, rows, out; 1 => 4, 2 => 4, 3 => 2, 4 => 2)
+        }
     }
 }
 
@@ -167,11 +469,12 @@ fn tile<M: Madd, const K: usize, const TW: usize>(
 mod tests {
     use super::*;
 
-    /// Against a plain loop, with rows that leave partial tiles and a
-    /// block of three channels.
+    /// Against a plain loop, with rows that leave partial tiles (full
+    /// tiles, one-register tiles and single columns) and every block
+    /// width this CPU's kernel takes.
     #[test]
     fn the_tiles_sum_every_tap() {
-        let (cin, h, w, kh, kw, k) = (3, 7, 83, 3, 2, 3);
+        let (cin, h, w, kh, kw) = (3, 7, 83, 3, 2);
         let geo = Geometry {
             input_channels: cin,
             input: [h, w],
@@ -179,32 +482,40 @@ mod tests {
             output: [h - kh + 1, w - kw + 1],
         };
         let input: Vec<f32> = (0..cin * h * w).map(|i| (i as f32 * 0.37).sin()).collect();
-        let weights: Vec<f32> = (0..cin * kh * kw * k)
-            .map(|i| (i as f32 * 0.11).cos())
-            .collect();
-        let bias = [0.5, -1.0, 2.0];
         let [oh, ow] = geo.output;
-        let mut planes = vec![vec![0.0f32; oh * ow]; k];
-        let mut out: Vec<&mut [f32]> = planes.iter_mut().map(|p| p.as_mut_slice()).collect();
-        let block = Block {
-            weights: &weights,
-            bias: &bias,
-        };
-        rows(&geo, &input, &block, 0..oh, &mut out);
-        for (o, plane) in planes.iter().enumerate() {
-            for y in 0..oh {
-                for x in 0..ow {
-                    let mut want = bias[o];
-                    for ci in 0..cin {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                want += weights[((ci * kh + ky) * kw + kx) * k + o]
-                                    * input[(ci * h + y + ky) * w + x + kx];
+        for k in 1..=block() {
+            let weights: Vec<f32> = (0..cin * kh * kw * k)
+                .map(|i| (i as f32 * 0.11).cos())
+                .collect();
+            let bias: Vec<f32> = (0..k).map(|o| o as f32 * 0.75 - 1.0).collect();
+            let mut planes = vec![vec![0.0f32; oh * ow]; k];
+            let block = Block {
+                weights: &weights,
+                bias: &bias,
+            };
+            // Two calls, so a band that starts past row 0 is covered.
+            let (mut top, mut bottom): (Vec<_>, Vec<_>) =
+                planes.iter_mut().map(|p| p.split_at_mut(2 * ow)).unzip();
+            rows(&geo, &input, &block, 0..2, &mut top);
+            rows(&geo, &input, &block, 2..oh, &mut bottom);
+            for (o, plane) in planes.iter().enumerate() {
+                for y in 0..oh {
+                    for x in 0..ow {
+                        let mut want = bias[o];
+                        for ci in 0..cin {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    want += weights[((ci * kh + ky) * kw + kx) * k + o]
+                                        * input[(ci * h + y + ky) * w + x + kx];
+                                }
                             }
                         }
+                        let got = plane[y * ow + x];
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "block of {k}: [{o}][{y}][{x}] {got} vs {want}"
+                        );
                     }
-                    let got = plane[y * ow + x];
-                    assert!((got - want).abs() < 1e-4, "[{o}][{y}][{x}] {got} vs {want}");
                 }
             }
         }

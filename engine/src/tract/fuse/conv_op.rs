@@ -1,10 +1,10 @@
 //! `EaselDirectConv`: a stride-1, unpadded f32 convolution over
 //! `[N, Cin, H, W]` images computed straight from the input
-//! (`conv_kernel.rs`), output channels in blocks of
-//! [`BLOCK`](super::conv_kernel::BLOCK), each block's rows in bands split
-//! over the run's tract executor.
+//! (`conv_kernel.rs`), output channels in blocks of the CPU's kernel
+//! ([`conv_kernel::block`]), each block's rows in bands split over the
+//! run's tract executor.
 
-use super::conv_kernel::{self, BLOCK, Block, Geometry};
+use super::conv_kernel::{self, Block, Geometry};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -19,8 +19,9 @@ pub struct DirectConv {
     pub output_channels: usize,
     /// `[kh, kw]`.
     pub kernel: [usize; 2],
-    /// Per block of output channels, `[Cin][kh][kw][block]`
-    /// ([`DirectConv::pack`]).
+    /// Output channels per block (the kernel's on this CPU).
+    pub block: usize,
+    /// Per block of output channels, `[Cin][kh][kw][block]`.
     pub weights: Arc<Vec<Vec<f32>>>,
     pub bias: Arc<Vec<f32>>,
 }
@@ -44,10 +45,11 @@ impl DirectConv {
     pub fn new(input: [usize; 4], kernel: [usize; 4], values: &[f32], bias: Vec<f32>) -> Self {
         let [cout, cin, kh, kw] = kernel;
         let taps = kh * kw;
+        let block = conv_kernel::block();
         let weights = (0..cout)
-            .step_by(BLOCK)
+            .step_by(block)
             .map(|first| {
-                let k = BLOCK.min(cout - first);
+                let k = block.min(cout - first);
                 let mut packed = Vec::with_capacity(cin * taps * k);
                 for i in 0..cin {
                     for t in 0..taps {
@@ -63,6 +65,7 @@ impl DirectConv {
             input,
             output_channels: cout,
             kernel: [kh, kw],
+            block,
             weights: Arc::new(weights),
             bias: Arc::new(bias),
         }
@@ -142,19 +145,19 @@ impl EvalOp for DirectConv {
                     image: i / (bands_per_plane * blocks),
                     block: i % blocks,
                     first: i / blocks % bands_per_plane * BAND,
-                    out: Vec::with_capacity(BLOCK),
+                    out: Vec::with_capacity(self.block),
                 })
                 .collect();
             for (p, plane) in out.chunks_mut(oh * ow).enumerate() {
                 let (b, o) = (p / self.output_channels, p % self.output_channels);
                 for (r, rows) in plane.chunks_mut(BAND * ow).enumerate() {
-                    bands[(b * bands_per_plane + r) * blocks + o / BLOCK]
+                    bands[(b * bands_per_plane + r) * blocks + o / self.block]
                         .out
                         .push(rows);
                 }
             }
             let one = |band: &mut Band| {
-                let first = band.block * BLOCK;
+                let first = band.block * self.block;
                 let block = Block {
                     weights: &self.weights[band.block],
                     bias: &self.bias[first..first + band.out.len()],

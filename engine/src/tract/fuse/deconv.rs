@@ -1,7 +1,7 @@
 //! Finds transposed convolutions (`Deconv`, ONNX `ConvTranspose`) and the
 //! per-channel scale, shift and ReLU after them (a DCGAN's
-//! BatchNorm + ReLU), and wires them as tract's own matrix product
-//! followed by one [`DeconvSum`](super::deconv_op::DeconvSum) of easel's.
+//! BatchNorm + ReLU), and wires them as a matrix product followed by one
+//! [`DeconvSum`](super::deconv_op::DeconvSum) of easel's.
 //!
 //! tract lowers a transposed convolution to a product
 //! (`[Cout·kh·kw, Cin] × [Cin, H·W]`, one column per input pixel and tap)
@@ -9,11 +9,19 @@
 //! whole output (`DeconvSum`); the batch norm and ReLU after it are
 //! another pass. tract's scatter walks the channels innermost on inputs
 //! narrower than 16 pixels — on dcgan-64 most of its layers — so it
-//! strides through memory, 23 % of the model's time. Here the product
-//! stays tract's, and one op adds each channel's taps into its output
-//! plane while the plane is in L1, then applies the bias, scale, shift and
-//! ReLU before moving on.
+//! strides through memory, 23 % of the model's time. Here one op adds
+//! each channel's taps into its output plane while the plane is in L1,
+//! then applies the bias, scale, shift and ReLU before moving on.
+//!
+//! The product itself is easel's direct convolution kernel
+//! (`conv_kernel.rs`) as a 1x1 convolution over the input pixels, its
+//! matrix packed once at load, where tract re-packed the input on every
+//! run and ran its kernels at 51-58 GMAC/s on dcgan-64's layers (easel's
+//! 70-78 on the layers of 64 pixels and more, docs/performance.md).
+//! Inputs of fewer than [`MIN_COLUMNS`] pixels (a DCGAN's first layer,
+//! one pixel) keep tract's product.
 
+use super::conv_op::DirectConv;
 use super::deconv_op::DeconvSum;
 use super::{concrete, f32_values, sole_successor};
 use tract_onnx::prelude::*;
@@ -28,11 +36,18 @@ pub fn fuse(model: &mut TypedModel) -> TractResult<usize> {
     super::replace_each(model, find, wire)
 }
 
+/// Fewest columns (input pixels of all images) the product takes through
+/// easel's kernel: below one AVX-512 register it would go column by
+/// column, and tract's product (a matrix-vector kernel at one column) is
+/// the better one.
+const MIN_COLUMNS: usize = 16;
+
 /// The patch that puts `found` in.
 fn wire(model: &TypedModel, found: Found) -> TractResult<TypedModelPatch> {
     let mut patch = TypedModelPatch::new("easel deconv sum");
     let name = &model.node(found.deconv).name;
-    let [n, _, h, w] = found.input_shape;
+    let [n, cin, h, w] = found.input_shape;
+    let (rows, columns) = (found.op.channels * found.op.taps(), n * h * w);
     // [N, Cin, H, W] -> [Cin, N·H·W]: the images side by side in the
     // product's columns (a copy only when N > 1).
     let x = patch.tap_model(model, found.input)?;
@@ -40,24 +55,46 @@ fn wire(model: &TypedModel, found: Found) -> TractResult<TypedModelPatch> {
     let dims = tvec![n.to_dim(), h.to_dim(), w.to_dim()];
     let flat = patch.wire_node(
         format!("{name}.easel_flat"),
-        AxisOp::Reshape(1, dims, tvec![(n * h * w).to_dim()]),
+        AxisOp::Reshape(1, dims, tvec![columns.to_dim()]),
         &x,
     )?;
-    let kernel = patch.add_const(format!("{name}.easel_kernel"), found.matrix)?;
-    let einsum = patch.wire_node(
-        format!("{name}.easel_einsum"),
-        EinSum {
-            axes: "mk,kn->mn".parse()?,
-            operating_dt: f32::datum_type(),
-            q_params: None,
-        },
-        &[kernel, flat[0]],
-    )?;
+    let product = if columns >= MIN_COLUMNS {
+        // The product is a 1x1 convolution of a one-row image of Cin
+        // channels and N·H·W pixels: easel's direct kernel, the matrix
+        // packed once here ([1, Cin, 1, N·H·W] -> [1, rows, 1, N·H·W]).
+        let image = patch.wire_node(format!("{name}.easel_batch"), AxisOp::Add(0), &flat)?;
+        let image = patch.wire_node(format!("{name}.easel_row"), AxisOp::Add(2), &image)?;
+        let matrix = f32_values(&found.matrix)
+            .ok_or_else(|| TractError::msg("the product's matrix is not plain f32"))?;
+        let conv = DirectConv::new(
+            [1, cin, 1, columns],
+            [rows, cin, 1, 1],
+            &matrix,
+            vec![0.0; rows],
+        );
+        patch.wire_node(format!("{name}.easel_product"), conv, &image)?
+    } else {
+        let kernel = patch.add_const(format!("{name}.easel_kernel"), found.matrix)?;
+        patch.wire_node(
+            format!("{name}.easel_einsum"),
+            EinSum {
+                axes: "mk,kn->mn".parse()?,
+                operating_dt: f32::datum_type(),
+                q_params: None,
+            },
+            &[kernel, flat[0]],
+        )?
+    };
+    // Row-major [rows, N·H·W] either way, which is what the sum reads.
     debug_assert_eq!(
-        patch.outlet_fact(einsum[0])?.shape.as_concrete(),
-        Some(&[found.op.channels * found.op.taps(), n * h * w][..])
+        patch
+            .outlet_fact(product[0])?
+            .shape
+            .as_concrete()
+            .map(|s| s.iter().product::<usize>()),
+        Some(rows * columns)
     );
-    let out = patch.wire_node(format!("{name}.easel_sum"), found.op, &einsum)?;
+    let out = patch.wire_node(format!("{name}.easel_sum"), found.op, &product)?;
     patch.shunt_outside(model, OutletId::new(found.last, 0), out[0])?;
     Ok(patch)
 }

@@ -1,7 +1,7 @@
 //! easel's own fast paths inside tract: patterns of a typed, decluttered
 //! model replaced by easel's ops before tract optimizes the rest.
 //!
-//! Three so far. A **pointwise chain** — two or more 1x1 convolutions
+//! Four so far. A **pointwise chain** — two or more 1x1 convolutions
 //! (tract's `EinSum` `…IHW,OI->…OHW` with constant weights) with the
 //! per-channel adds and element-wise functions between and after them
 //! (`Tanh`, `Sigmoid`, `Exp` through tract-linalg's kernels; `Sin`, `Cos`,
@@ -12,13 +12,18 @@
 //! generators.
 //!
 //! And a **transposed convolution** (`deconv.rs`) with the per-channel
-//! scale, shift and ReLU after it becomes tract's own matrix product and
+//! scale, shift and ReLU after it becomes a matrix product (easel's
+//! direct kernel as a 1x1 convolution, or tract's on a single pixel) and
 //! one [`deconv_op::DeconvSum`] that sums the taps into each output
 //! plane in cache and finishes it there (a DCGAN's layers).
 //!
 //! And nearest **up-sampling and reflect or edge padding** (`remap.rs`),
 //! alone or one after the other, become one [`remap_op::Remap`]: a copy
 //! through index maps worked out at load (a style network's decoder).
+//!
+//! And a stride-1 **direct convolution** (`conv.rs`) becomes one
+//! [`conv_op::DirectConv`] that reads the input where it lies, with no
+//! im2col matrix (`conv_kernel.rs`).
 //!
 //! Applied at every load (`tract::load::optimize`); set
 //! `EASEL_TRACT_FUSE=0` in the environment to load models as tract alone
