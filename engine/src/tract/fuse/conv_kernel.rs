@@ -43,7 +43,11 @@ pub struct Block<'a> {
 /// Output channels per block on this CPU: the weights are packed for it
 /// at load (`conv_op.rs`), and [`rows`] takes blocks of at most this.
 pub fn block() -> usize {
-    match isa() {
+    block_on(isa())
+}
+
+fn block_on(isa: Isa) -> usize {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => x86::AVX512_BLOCK,
         #[cfg(target_arch = "x86_64")]
@@ -65,19 +69,31 @@ pub fn rows(
     rows: std::ops::Range<usize>,
     out: &mut [&mut [f32]],
 ) {
+    rows_on(isa(), geo, input, block, rows, out)
+}
+
+/// [`rows`] on `isa`, which this CPU must have.
+fn rows_on(
+    isa: Isa,
+    geo: &Geometry,
+    input: &[f32],
+    block: &Block,
+    rows: std::ops::Range<usize>,
+    out: &mut [&mut [f32]],
+) {
     let [h, w] = geo.input;
     let [kh, kw] = geo.kernel;
     let [oh, ow] = geo.output;
     let k = out.len();
-    assert!(k >= 1 && k <= self::block(), "a block of {k} channels");
+    assert!(k >= 1 && k <= block_on(isa), "a block of {k} channels");
     assert!(kh <= h && kw <= w && oh == h + 1 - kh && ow == w + 1 - kw);
     assert!(rows.end <= oh && input.len() >= geo.input_channels * h * w);
     assert!(block.weights.len() >= geo.input_channels * kh * kw * k && block.bias.len() >= k);
     assert!(out.iter().all(|o| o.len() >= rows.len() * ow));
     // SAFETY: the bounds every tile reads and writes follow from the
-    // asserts above (see `tile`); `isa` found the features.
+    // asserts above (see `tile`); the CPU has `isa`'s features.
     unsafe {
-        match isa() {
+        match isa {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => x86::rows_avx512(geo, input, block, rows, out),
             #[cfg(target_arch = "x86_64")]
@@ -469,11 +485,33 @@ mod baseline {
 mod tests {
     use super::*;
 
+    /// Every instruction set this CPU has, not only the best one.
+    fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            if fma && std::arch::is_x86_feature_detected!("avx2") {
+                all.push(Isa::Avx2);
+            }
+            if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+        }
+        all
+    }
+
     /// Against a plain loop, with rows that leave partial tiles (full
-    /// tiles, one-register tiles and single columns) and every block
-    /// width this CPU's kernel takes.
+    /// tiles, one-register tiles and single columns), every block width
+    /// of every instruction set this CPU has.
     #[test]
     fn the_tiles_sum_every_tap() {
+        for isa in available() {
+            tiles_sum_every_tap(isa);
+        }
+    }
+
+    fn tiles_sum_every_tap(isa: Isa) {
         let (cin, h, w, kh, kw) = (3, 7, 83, 3, 2);
         let geo = Geometry {
             input_channels: cin,
@@ -483,7 +521,7 @@ mod tests {
         };
         let input: Vec<f32> = (0..cin * h * w).map(|i| (i as f32 * 0.37).sin()).collect();
         let [oh, ow] = geo.output;
-        for k in 1..=block() {
+        for k in 1..=block_on(isa) {
             let weights: Vec<f32> = (0..cin * kh * kw * k)
                 .map(|i| (i as f32 * 0.11).cos())
                 .collect();
@@ -496,8 +534,8 @@ mod tests {
             // Two calls, so a band that starts past row 0 is covered.
             let (mut top, mut bottom): (Vec<_>, Vec<_>) =
                 planes.iter_mut().map(|p| p.split_at_mut(2 * ow)).unzip();
-            rows(&geo, &input, &block, 0..2, &mut top);
-            rows(&geo, &input, &block, 2..oh, &mut bottom);
+            rows_on(isa, &geo, &input, &block, 0..2, &mut top);
+            rows_on(isa, &geo, &input, &block, 2..oh, &mut bottom);
             for (o, plane) in planes.iter().enumerate() {
                 for y in 0..oh {
                     for x in 0..ow {
@@ -513,7 +551,7 @@ mod tests {
                         let got = plane[y * ow + x];
                         assert!(
                             (got - want).abs() < 1e-4,
-                            "block of {k}: [{o}][{y}][{x}] {got} vs {want}"
+                            "{isa:?}, block of {k}: [{o}][{y}][{x}] {got} vs {want}"
                         );
                     }
                 }

@@ -195,7 +195,7 @@ fn linear(w: &[f32], o: usize, i: usize, bias: &[f32], x: &[Row], out: &mut [Row
 
 /// The instruction sets the kernels here and in `maps.rs` are compiled
 /// for, one picked at run time.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Isa {
     /// AVX-512F with FMA.
     #[cfg(target_arch = "x86_64")]
