@@ -89,6 +89,12 @@ fn painting(studio: &Studio, state: &State) -> Option<Arc<ModelInfo>> {
     (info.kind == ModelKind::Image).then_some(info)
 }
 
+/// After a state change, whether live mode still paints with `model`:
+/// other changes (a new picture, a knob) do not waste a frame being made.
+fn still_painting(studio: &Studio, state: &mut watch::Receiver<State>, model: &str) -> bool {
+    painting(studio, &state.borrow_and_update()).is_some_and(|i| i.name == model)
+}
+
 /// Stages 1 and 2 (see the module comment); spawns stage 3.
 pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
     let mut state = studio.state.subscribe();
@@ -187,9 +193,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                 _ = cancel.cancelled() => return,
                 r = state.changed() => {
                     if r.is_err() { return }
-                    // Other changes (a new picture, a knob) do not waste the frame.
-                    let now_painting = painting(&studio, &state.borrow_and_update());
-                    if now_painting.is_none_or(|i| i.name != info.name) {
+                    if !still_painting(&studio, &mut state, &info.name) {
                         break false;
                     }
                 }
@@ -249,8 +253,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
                     _ = cancel.cancelled() => return,
                     r = state.changed() => {
                         if r.is_err() { return }
-                        let now_painting = painting(&studio, &state.borrow_and_update());
-                        if now_painting.is_none_or(|i| i.name != info.name) {
+                        if !still_painting(&studio, &mut state, &info.name) {
                             break None;
                         }
                     }

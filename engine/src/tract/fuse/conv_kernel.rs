@@ -121,8 +121,7 @@ trait Lanes: Copy {
     unsafe fn madd(self, a: Self, b: Self) -> Self;
     /// A hint to bring the line at `p` into L1 (any address: a hint
     /// never faults and nothing is read).
-    #[inline(always)]
-    fn prefetch(_p: *const f32) {}
+    fn prefetch(p: *const f32);
 }
 
 /// How far ahead of the multiply-adds a tile asks for the block's
@@ -227,29 +226,83 @@ unsafe fn tile<V: Lanes, const K: usize, const R: usize>(
     }
 }
 
-/// One lane with a fused multiply-add (x86 FMA contexts, AArch64).
-#[derive(Clone, Copy)]
-#[allow(dead_code)]
-struct Fused1(f32);
-impl Lanes for Fused1 {
-    const N: usize = 1;
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        Fused1(unsafe { *p })
-    }
-    #[inline(always)]
-    unsafe fn store(self, p: *mut f32) {
-        unsafe { *p = self.0 }
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        Fused1(x)
-    }
-    #[inline(always)]
-    unsafe fn madd(self, a: Self, b: Self) -> Self {
-        Fused1(a.0.mul_add(b.0, self.0))
-    }
+/// One [`Lanes`] type around the register `$reg`, from the instruction
+/// set's own operations (`$madd(a, b, c)` is `a · b + c`) and prefetch.
+macro_rules! lanes {
+    ($(#[$m:meta])* $name:ident($reg:ty), $n:expr, $load:path, $store:path, $splat:path, $madd:path, $prefetch:path) => {
+        $(#[$m])*
+        #[derive(Clone, Copy)]
+        pub struct $name($reg);
+        impl Lanes for $name {
+            const N: usize = $n;
+            #[inline(always)]
+            unsafe fn load(p: *const f32) -> Self {
+                $name(unsafe { $load(p) })
+            }
+            #[inline(always)]
+            unsafe fn store(self, p: *mut f32) {
+                unsafe { $store(p, self.0) }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> Self {
+                $name(unsafe { $splat(x) })
+            }
+            #[inline(always)]
+            unsafe fn madd(self, a: Self, b: Self) -> Self {
+                $name(unsafe { $madd(a.0, b.0, self.0) })
+            }
+            #[inline(always)]
+            fn prefetch(p: *const f32) {
+                $prefetch(p)
+            }
+        }
+    };
 }
+
+/// The operations of one lane (the last columns of a row).
+mod one {
+    /// # Safety
+    /// `p` readable.
+    #[inline(always)]
+    pub unsafe fn load(p: *const f32) -> f32 {
+        unsafe { *p }
+    }
+    /// # Safety
+    /// `p` writable.
+    #[inline(always)]
+    pub unsafe fn store(p: *mut f32, x: f32) {
+        unsafe { *p = x }
+    }
+    /// # Safety
+    /// None: unsafe only to fit [`lanes!`].
+    #[inline(always)]
+    pub unsafe fn splat(x: f32) -> f32 {
+        x
+    }
+    /// # Safety
+    /// None; compiled to an instruction only where the target (or the
+    /// caller's `target_feature`) has FMA, else a libm call.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub unsafe fn fused(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    /// # Safety
+    /// None: unsafe only to fit [`lanes!`].
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub unsafe fn separate(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+    #[inline(always)]
+    pub fn no_prefetch(_: *const f32) {}
+}
+
+lanes!(
+    /// One lane with a fused multiply-add (x86 FMA contexts, AArch64).
+    #[allow(dead_code)]
+    Fused1(f32), 1, one::load, one::store, one::splat, one::fused, one::no_prefetch
+);
 
 /// Every block width for one register type, each `channels => registers
 /// per tile`: the block's channel count and the tile's width are
@@ -271,59 +324,30 @@ mod x86 {
     pub const AVX512_BLOCK: usize = 8;
     pub const AVX2_BLOCK: usize = 6;
 
-    #[derive(Clone, Copy)]
-    pub struct Avx512(__m512);
-    impl Lanes for Avx512 {
-        const N: usize = 16;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx512(unsafe { _mm512_loadu_ps(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            Avx512(unsafe { _mm512_set1_ps(x) })
-        }
-        #[inline(always)]
-        unsafe fn madd(self, a: Self, b: Self) -> Self {
-            Avx512(unsafe { _mm512_fmadd_ps(a.0, b.0, self.0) })
-        }
-        #[inline(always)]
-        fn prefetch(p: *const f32) {
-            // SAFETY: a prefetch reads nothing and never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
-        }
+    #[inline(always)]
+    pub fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch reads nothing and never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
 
-    #[derive(Clone, Copy)]
-    pub struct Avx2(__m256);
-    impl Lanes for Avx2 {
-        const N: usize = 8;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Avx2(unsafe { _mm256_loadu_ps(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            Avx2(unsafe { _mm256_set1_ps(x) })
-        }
-        #[inline(always)]
-        unsafe fn madd(self, a: Self, b: Self) -> Self {
-            Avx2(unsafe { _mm256_fmadd_ps(a.0, b.0, self.0) })
-        }
-        #[inline(always)]
-        fn prefetch(p: *const f32) {
-            // SAFETY: a prefetch reads nothing and never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
-        }
-    }
+    lanes!(
+        Avx512(__m512),
+        16,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        prefetch
+    );
+    lanes!(
+        Avx2(__m256),
+        8,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        prefetch
+    );
 
     /// 8 channels x 3 registers: 24 accumulators, 3 inputs and a
     /// broadcast of the 32 registers.
@@ -364,34 +388,29 @@ mod baseline {
 
     pub const BLOCK: usize = 6;
 
-    #[derive(Clone, Copy)]
-    pub struct Neon(float32x4_t);
-    impl Lanes for Neon {
-        const N: usize = 4;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Neon(unsafe { vld1q_f32(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { vst1q_f32(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            Neon(unsafe { vdupq_n_f32(x) })
-        }
-        #[inline(always)]
-        unsafe fn madd(self, a: Self, b: Self) -> Self {
-            Neon(unsafe { vfmaq_f32(self.0, a.0, b.0) })
-        }
-        #[inline(always)]
-        fn prefetch(p: *const f32) {
-            // SAFETY: a prefetch reads nothing and never faults.
-            unsafe {
-                std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
-            }
+    /// `a · b + c` (NEON's operand order is `c, a, b`).
+    #[inline(always)]
+    unsafe fn madd(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t {
+        unsafe { vfmaq_f32(c, a, b) }
+    }
+
+    #[inline(always)]
+    fn prefetch(p: *const f32) {
+        // SAFETY: a prefetch reads nothing and never faults.
+        unsafe {
+            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
         }
     }
+
+    lanes!(
+        Neon(float32x4_t),
+        4,
+        vld1q_f32,
+        vst1q_f32,
+        vdupq_n_f32,
+        madd,
+        prefetch
+    );
 
     /// 6 channels x 4 registers: 24 accumulators of the 32.
     pub unsafe fn rows(
@@ -411,58 +430,34 @@ mod baseline {
 /// multiply-add would be a libm call), as the rest of easel's kernels.
 #[cfg(not(target_arch = "aarch64"))]
 mod baseline {
-    use super::{Block, Geometry, Lanes, block_rows};
+    use super::{Block, Geometry, Lanes, block_rows, one};
     #[cfg(target_arch = "x86_64")]
     use std::arch::x86_64::*;
 
     pub const BLOCK: usize = 4;
 
+    /// `a · b + c`, not fused.
     #[cfg(target_arch = "x86_64")]
-    #[derive(Clone, Copy)]
-    pub struct Sse(__m128);
-    #[cfg(target_arch = "x86_64")]
-    impl Lanes for Sse {
-        const N: usize = 4;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Sse(unsafe { _mm_loadu_ps(p) })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            Sse(unsafe { _mm_set1_ps(x) })
-        }
-        #[inline(always)]
-        unsafe fn madd(self, a: Self, b: Self) -> Self {
-            Sse(unsafe { _mm_add_ps(_mm_mul_ps(a.0, b.0), self.0) })
-        }
+    #[inline(always)]
+    unsafe fn madd(a: __m128, b: __m128, c: __m128) -> __m128 {
+        unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
     }
 
-    /// One lane, multiply then add.
-    #[derive(Clone, Copy)]
-    pub struct Separate1(f32);
-    impl Lanes for Separate1 {
-        const N: usize = 1;
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            Separate1(unsafe { *p })
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { *p = self.0 }
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            Separate1(x)
-        }
-        #[inline(always)]
-        unsafe fn madd(self, a: Self, b: Self) -> Self {
-            Separate1(a.0 * b.0 + self.0)
-        }
-    }
+    #[cfg(target_arch = "x86_64")]
+    lanes!(
+        Sse(__m128),
+        4,
+        _mm_loadu_ps,
+        _mm_storeu_ps,
+        _mm_set1_ps,
+        madd,
+        super::x86::prefetch
+    );
+
+    lanes!(
+        /// One lane, multiply then add.
+        Separate1(f32), 1, one::load, one::store, one::splat, one::separate, one::no_prefetch
+    );
 
     #[cfg(not(target_arch = "x86_64"))]
     type Sse = Separate1;
