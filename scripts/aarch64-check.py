@@ -108,10 +108,13 @@ def generate(easel, model, out, seed=None, size=None, image=None, arm=True):
         cmd += ["--input", image]
     started = time.time()
     try:
-        # style-256 took 628 s under qemu on a busy 2-core machine.
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        # style-256 took 185 s under qemu on one 2-core VM, 628 s on a
+        # busy one and 1278 s on another (Dec 2026): emulation speed, not
+        # easel's, varies that much between hosts (there qemu ran tract's
+        # own products 17x slower than the same kernel in a small binary).
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=3000)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"{' '.join(cmd)}: no picture after 1800 s")
+        raise RuntimeError(f"{' '.join(cmd)}: no picture after 3000 s")
     if run.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {run.stderr.strip()}")
     return read_png(out), time.time() - started

@@ -12,7 +12,8 @@
 //!    the model's input on a blocking thread;
 //! 2. paint: a stream open on the engine ([`easel_engine::Stream`]) with
 //!    one frame in flight per engine thread, each painted on one thread:
-//!    a new frame is taken as soon as a thread is free, and takes are
+//!    a new frame is taken when a thread is free (once the threads' pace
+//!    is known: a frame's making before one is free), and takes are
 //!    spaced by a frame's time over the threads (counted from one take to
 //!    the next, so making and fitting a frame adds nothing), so frames
 //!    arrive evenly staggered (throughput of every core, latency of one
@@ -179,7 +180,7 @@ pub(super) async fn run(studio: Arc<Studio>, cancel: CancellationToken) {
             };
         }
         // A fresh frame, made now: the source makes frames only when asked.
-        // Starts are spaced from here, not from when painting began, so
+        // Takes are spaced from here, not from when painting began, so
         // making and fitting the frame (10-15 ms for the pattern on a busy
         // 2-core board) does not stretch every spacing.
         let taken = Instant::now();
