@@ -110,8 +110,9 @@ def generate(easel, model, out, seed=None, size=None, image=None, arm=True):
     try:
         # style-256 took 185 s under qemu on one 2-core VM, 628 s on a
         # busy one and 1278 s on another (Dec 2026): emulation speed, not
-        # easel's, varies that much between hosts (there qemu ran tract's
-        # own products 17x slower than the same kernel in a small binary).
+        # easel's, varies that much between hosts (on the slow one qemu
+        # ran easel's convolution kernel 17x slower inside easel than in a
+        # small test binary, and tract's own products as slowly).
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=3000)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{' '.join(cmd)}: no picture after 3000 s")
